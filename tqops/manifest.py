@@ -1,0 +1,452 @@
+"""Manifests: load, validate (JSON Schema, then what spans fields) and model them.
+
+A manifest is the single source of truth of an operation: its configuration fields, its actions
+and their options, and each action's mapping table. Raw YAML becomes objects only through
+:meth:`Manifest.from_dict`, after the closed schema accepted it; every problem is listed with
+its ``$.path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import attrs
+import jsonschema
+import yaml
+
+from .errors import ManifestError, PathSyntaxError
+from .model import IndicatorType
+from .paths import FeedPath
+
+__all__ = [
+    "ActionSpec",
+    "AttributeRule",
+    "ConfigField",
+    "IndicatorRule",
+    "Manifest",
+    "MappingSpec",
+    "OptionField",
+    "SourceSpec",
+    "find_packaged_file",
+    "load_manifest",
+    "manifest_schema",
+]
+
+REPO_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+
+
+def find_packaged_file(package: str, filename: str) -> Path:
+    """Locate a manifest file shipped with ``package``.
+
+    Installed packages (wheels, bundles) carry their manifest inside; an editable checkout reads
+    the repository's ``manifests/``, the only copy in the source tree.
+    """
+    try:
+        candidate = resources.files(package).joinpath(filename)
+        if candidate.is_file():
+            return Path(str(candidate))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    in_repo = REPO_MANIFESTS / filename
+    if in_repo.is_file():
+        return in_repo
+    raise ManifestError(f"{filename} not found in package {package!r} nor in {REPO_MANIFESTS}")
+
+
+@functools.lru_cache(maxsize=1)
+def manifest_schema() -> dict[str, Any]:
+    """The closed JSON Schema every manifest must satisfy."""
+    with open(find_packaged_file("tqops", "manifest.schema.json"), encoding="utf-8") as handle:
+        schema = json.load(handle)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys (PyYAML keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ManifestError(
+                f"duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1}"
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+def _json_path(parts: Sequence[Union[str, int]]) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _schema_problems(raw: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+        # oneOf failures bury the useful message; surface the closest sub-error
+        best = jsonschema.exceptions.best_match([error]) or error
+        message = best.message
+        if best.validator == "pattern" and "description" in best.schema:
+            message = f"{best.instance!r} is not valid: expected {best.schema['description']}"
+        problems.append(f"{message} @ {_json_path(list(best.absolute_path))}")
+    return problems + _all_path_problems(raw)
+
+
+def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
+    """Syntax problems of every feed path in a manifest, found even when its shape is wrong."""
+    problems: list[str] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            where = f"{at}.{key}"
+            if key in ("path", "name_path", "published_at") and "mapping" in at:
+                texts = [value] if isinstance(value, str) else value
+                if isinstance(texts, list):
+                    for i, text in enumerate(texts):
+                        spot = where if isinstance(value, str) else f"{where}[{i}]"
+                        if isinstance(text, str) and text.startswith("."):
+                            problem = _path_problem(text, spot)
+                            if problem:
+                                problems.append(problem)
+            else:
+                problems += _all_path_problems(value, where)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            problems += _all_path_problems(value, f"{at}[{i}]")
+    return problems
+
+
+@attrs.frozen
+class ConfigField:
+    """One admin-UI configuration field."""
+
+    name: str
+    label: str
+    type: str
+    required: bool = False
+    default: Any = None
+    description: str = ""
+    advanced: bool = False
+    format: Optional[str] = None
+    choices: tuple[str, ...] = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    max_length: Optional[int] = None
+
+    @property
+    def secret(self) -> bool:
+        return self.type == "password"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ConfigField:
+        return cls(**_field_kwargs(raw))
+
+
+@attrs.frozen
+class OptionField(ConfigField):
+    """One option the user fills in when running an action."""
+
+    parameter: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OptionField:
+        return cls(parameter=raw.get("parameter"), **_field_kwargs(raw))
+
+
+def _field_kwargs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": raw["name"],
+        "label": raw["label"],
+        "type": raw["type"],
+        "required": bool(raw.get("required", False)),
+        "default": raw.get("default"),
+        "description": raw.get("description", ""),
+        "advanced": bool(raw.get("advanced", False)),
+        "format": raw.get("format"),
+        "choices": tuple(raw.get("choices", ())),
+        "minimum": raw.get("minimum"),
+        "maximum": raw.get("maximum"),
+        "max_length": raw.get("max_length"),
+    }
+
+
+def _paths(raw: Union[str, Sequence[str], None]) -> tuple[FeedPath, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    return tuple(FeedPath.parse(text) for text in raw)
+
+
+@attrs.frozen
+class SourceSpec:
+    name: str
+    tlp: Optional[str] = None
+
+
+@attrs.frozen
+class IndicatorRule:
+    """The mapping row that makes the indicator: value path, type, published date."""
+
+    path: FeedPath
+    type_path: Optional[FeedPath]
+    type_table: Mapping[str, Union[str, Mapping[str, str]]]
+    type_from_input: bool = False
+    transforms: tuple[str, ...] = ()
+    published_at: tuple[FeedPath, ...] = ()
+    status: str = "Active"
+    notes: str = ""
+    assumed: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> IndicatorRule:
+        type_spec = raw["type"]
+        return cls(
+            path=FeedPath.parse(raw["path"]),
+            type_path=FeedPath.parse(type_spec["path"]) if "path" in type_spec else None,
+            type_table=dict(type_spec.get("table", {})),
+            type_from_input=bool(type_spec.get("from_input", False)),
+            transforms=tuple(raw.get("transforms", ())),
+            published_at=_paths(raw.get("published_at")),
+            status=raw.get("status", "Active"),
+            notes=raw.get("notes", ""),
+            assumed=bool(raw.get("assumed", False)),
+        )
+
+
+@attrs.frozen
+class AttributeRule:
+    """One mapping row that makes attributes: a value path and a fixed or data-given name."""
+
+    path: FeedPath
+    name: Optional[str] = None
+    name_path: Optional[FeedPath] = None
+    published_at: tuple[FeedPath, ...] = ()
+    transforms: tuple[str, ...] = ()
+    notes: str = ""
+    assumed: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> AttributeRule:
+        return cls(
+            path=FeedPath.parse(raw["path"]),
+            name=raw.get("name"),
+            name_path=FeedPath.parse(raw["name_path"]) if "name_path" in raw else None,
+            published_at=_paths(raw.get("published_at")),
+            transforms=tuple(raw.get("transforms", ())),
+            notes=raw.get("notes", ""),
+            assumed=bool(raw.get("assumed", False)),
+        )
+
+
+@attrs.frozen
+class MappingSpec:
+    """An action's mapping table."""
+
+    indicator: IndicatorRule
+    attributes: tuple[AttributeRule, ...]
+    source: Optional[SourceSpec] = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> MappingSpec:
+        source = raw.get("source")
+        return cls(
+            indicator=IndicatorRule.from_dict(raw["indicator"]),
+            attributes=tuple(AttributeRule.from_dict(row) for row in raw["attributes"]),
+            source=SourceSpec(source["name"], source.get("tlp")) if source else None,
+        )
+
+    def transform_names(self) -> set[str]:
+        names = set(self.indicator.transforms)
+        for value in self.indicator.type_table.values():
+            if isinstance(value, Mapping):
+                names.add(value["from_value"])
+        for row in self.attributes:
+            names.update(row.transforms)
+        return names
+
+
+@attrs.frozen
+class ActionSpec:
+    """An action the operation offers on selected indicators."""
+
+    name: str
+    label: str
+    description: str
+    indicator_types: tuple[IndicatorType, ...]
+    options: tuple[OptionField, ...]
+    mapping: MappingSpec
+    object_type: str = "Indicators"
+    endpoint: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ActionSpec:
+        return cls(
+            name=raw["name"],
+            label=raw["label"],
+            description=raw["description"],
+            indicator_types=tuple(IndicatorType.from_name(t) for t in raw["indicator_types"]),
+            options=tuple(OptionField.from_dict(o) for o in raw.get("options", ())),
+            mapping=MappingSpec.from_dict(raw["mapping"]),
+            object_type=raw.get("object_type", "Indicators"),
+            endpoint=raw.get("endpoint"),
+        )
+
+    def option(self, name: str) -> Optional[OptionField]:
+        return next((o for o in self.options if o.name == name), None)
+
+
+@attrs.frozen
+class Manifest:
+    """An operation's manifest, validated."""
+
+    name: str
+    label: str
+    version: str
+    vendor: str
+    description: str
+    config: tuple[ConfigField, ...]
+    actions: tuple[ActionSpec, ...]
+    compatibility: Optional[str] = None
+    prerequisites: Optional[str] = None
+    assumed: tuple[str, ...] = ()
+    origin: Optional[str] = attrs.field(default=None, eq=False)
+
+    @classmethod
+    def from_dict(cls, raw: Any, origin: Optional[str] = None) -> Manifest:
+        """Validate raw manifest data and build it; raise :class:`ManifestError` listing all."""
+        where = origin or "manifest"
+        problems = _schema_problems(raw)
+        if problems:
+            raise ManifestError(f"{where} is invalid ({len(problems)} problems)", tuple(problems))
+        problems = _cross_field_problems(raw)
+        if problems:
+            raise ManifestError(f"{where} is invalid ({len(problems)} problems)", tuple(problems))
+        return cls(
+            name=raw["name"],
+            label=raw["label"],
+            version=raw["version"],
+            vendor=raw["vendor"],
+            description=raw["description"],
+            config=tuple(ConfigField.from_dict(f) for f in raw["config"]),
+            actions=tuple(ActionSpec.from_dict(a) for a in raw["actions"]),
+            compatibility=raw.get("compatibility"),
+            prerequisites=raw.get("prerequisites"),
+            assumed=tuple(raw.get("assumed", ())),
+            origin=origin,
+        )
+
+    def action(self, name: str) -> ActionSpec:
+        for action in self.actions:
+            if action.name == name:
+                return action
+        known = ", ".join(a.name for a in self.actions)
+        raise ManifestError(f"{self.name} has no action {name!r}; its actions: {known}")
+
+    def config_field(self, name: str) -> Optional[ConfigField]:
+        return next((f for f in self.config if f.name == name), None)
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.config if f.secret)
+
+
+def load_manifest(path: Union[str, Path]) -> Manifest:
+    """Read a manifest YAML file and validate it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ManifestError as exc:
+        raise ManifestError(f"{path.name}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ManifestError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    return Manifest.from_dict(raw, origin=path.name)
+
+
+# --- checks that span fields -------------------------------------------------------------------
+
+
+def _field_problems(fields: Sequence[Mapping[str, Any]], where: str) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for index, field in enumerate(fields):
+        at = f"{where}[{index}]"
+        name = field["name"]
+        if name in seen:
+            problems.append(f"duplicate field name {name!r} @ {at}.name")
+        seen.add(name)
+        kind, fmt, default = field["type"], field.get("format"), field.get("default")
+        if fmt and kind != "text":
+            problems.append(f"format {fmt!r} applies to text fields, not {kind!r} @ {at}.format")
+        if kind == "select" and not field.get("choices"):
+            problems.append(f"a select field needs choices @ {at}.choices")
+        if field.get("choices") and kind != "select":
+            problems.append(f"choices apply to select fields, not {kind!r} @ {at}.choices")
+        if kind == "password" and default is not None:
+            problems.append(f"a password field must not have a default @ {at}.default")
+        if default is not None:
+            expected = {"checkbox": bool, "number": (int, float)}.get(kind, str)
+            if (
+                (isinstance(default, bool)
+                and kind != "checkbox")
+                or not isinstance(default, expected)
+            ):
+                problems.append(f"default {default!r} does not fit a {kind} field @ {at}.default")
+            elif kind == "select" and default not in field.get("choices", ()):
+                problems.append(f"default {default!r} is not one of the choices @ {at}.default")
+        low, high = field.get("minimum"), field.get("maximum")
+        if low is not None and high is not None and low > high:
+            problems.append(f"minimum {low} is above maximum {high} @ {at}")
+        if fmt == "range" and (low is None or high is None):
+            problems.append(f"a range field needs minimum and maximum @ {at}")
+    return problems
+
+
+def _path_problem(text: str, at: str) -> Optional[str]:
+    try:
+        FeedPath.parse(text)
+    except PathSyntaxError as exc:
+        return f"{exc} @ {at}"
+    return None
+
+
+def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
+    problems = _field_problems(raw["config"], "$.config")
+    names = {f["name"] for f in raw["config"]}
+    seen_actions: set[str] = set()
+    for a_index, action in enumerate(raw["actions"]):
+        at = f"$.actions[{a_index}]"
+        if action["name"] in seen_actions:
+            problems.append(f"duplicate action name {action['name']!r} @ {at}.name")
+        seen_actions.add(action["name"])
+        options = action.get("options", [])
+        problems += _field_problems(options, f"{at}.options")
+        for o_index, option in enumerate(options):
+            if option["name"] in names:
+                problems.append(
+                    f"option {option['name']!r} shadows a config field @ {at}.options[{o_index}]"
+                )
+    return problems

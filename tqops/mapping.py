@@ -1,0 +1,372 @@
+"""Mapper: a vendor response -> indicators, by the manifest's mapping table.
+
+The indicator path's ``[]`` prefix names the *record* (``.iocs[]``): every other path under it
+is evaluated per record, and a path that shares a deeper ``[]`` with its row (the published date
+of ``.iocs[].observations[].severity`` is ``.iocs[].observations[].first_seen``) is read from
+the same element, never by zipping flattened lists. A missing key or null yields nothing (and is
+counted in the coverage report); a list yields one attribute per item; identical name/value
+attributes of one indicator are merged, keeping the earliest published date; when a published
+path reaches several dates, the earliest wins; a list of published paths is tried in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Optional
+
+import attrs
+
+from .dates import parse_datetime
+from .errors import ManifestError
+from .manifest import MappingSpec
+from .model import Attribute, Indicator, IndicatorType, Source
+from .paths import EACH, FeedPath, Step, walk
+from .transforms import BUILTIN_TRANSFORMS, Transform
+
+__all__ = ["Mapper", "MappingResult"]
+
+_MAX_WARNINGS = 25
+
+
+@attrs.frozen
+class MappingResult:
+    """What one or more responses mapped to."""
+
+    indicators: tuple[Indicator, ...]
+    warnings: tuple[str, ...] = ()
+    #: per mapping row (its path), how many records lacked a value for it
+    missing: Mapping[str, int] = attrs.field(factory=dict)
+    records: int = 0
+
+
+@attrs.frozen
+class _Relative:
+    """A path evaluated from an anchor: the record, or the element of a shared ``[]``."""
+
+    level: int  # 0: the base (record or document); n: the element of the row's n-th []
+    steps: tuple[Step, ...]
+    in_record: bool
+
+
+def _relative(row: tuple[Step, ...], dep: FeedPath, prefix: tuple[Step, ...]) -> _Relative:
+    steps = dep.steps
+    if steps[: len(prefix)] != prefix:
+        return _Relative(0, steps, in_record=False)
+    steps = steps[len(prefix) :]
+    level = cut = 0
+    for index, (a, b) in enumerate(zip(row, steps)):
+        if a != b:
+            break
+        if a is EACH:
+            level += 1
+            cut = index + 1
+    return _Relative(level, steps[cut:], in_record=True)
+
+
+@attrs.frozen
+class _Row:
+    label: str
+    name: Optional[str]
+    value: _Relative
+    name_from: Optional[_Relative]
+    published: tuple[_Relative, ...]
+    transforms: tuple[Transform, ...]
+
+
+@attrs.frozen
+class Mapper:
+    """A mapping table compiled once; :meth:`map` makes indicators from a response."""
+
+    spec: MappingSpec
+    _prefix: tuple[Step, ...]
+    _value: _Relative
+    _type: Optional[_Relative]
+    _type_table: Mapping[str, Any]
+    _value_transforms: tuple[Transform, ...]
+    _published: tuple[_Relative, ...]
+    _rows: tuple[_Row, ...]
+    _source: Optional[Source]
+
+    @classmethod
+    def compile(
+        cls, spec: MappingSpec, transforms: Optional[Mapping[str, Transform]] = None
+    ) -> Mapper:
+        """Compile ``spec``; raise :class:`ManifestError` naming every unknown transform."""
+        known = {**BUILTIN_TRANSFORMS, **(transforms or {})}
+        unknown = sorted(spec.transform_names() - set(known))
+        if unknown:
+            raise ManifestError(
+                "mapping uses unknown transforms",
+                tuple(
+                    f"{name!r} is not a transform; known: {', '.join(sorted(known))}"
+                    for name in unknown
+                ),
+            )
+        rule = spec.indicator
+        prefix = rule.path.each_prefix()
+        value_steps = rule.path.steps[len(prefix) :]
+        type_table: dict[str, Any] = {}
+        for vendor_type, target in rule.type_table.items():
+            if isinstance(target, Mapping):
+                type_table[vendor_type] = known[target["from_value"]]
+            else:
+                type_table[vendor_type] = IndicatorType.from_name(target)
+        rows = []
+        for row in spec.attributes:
+            own = _relative((), row.path, prefix)
+            row_steps = own.steps if own.in_record else row.path.steps
+            rows.append(
+                _Row(
+                    label=str(row.path),
+                    name=row.name,
+                    value=own,
+                    name_from=_relative(row_steps, row.name_path, prefix)
+                    if row.name_path
+                    else None,
+                    published=tuple(_relative(row_steps, p, prefix) for p in row.published_at),
+                    transforms=tuple(known[t] for t in row.transforms),
+                )
+            )
+        source = Source(spec.source.name, spec.source.tlp) if spec.source else None
+        return cls(
+            spec=spec,
+            prefix=prefix,
+            value=_Relative(0, value_steps, True),
+            type=_relative(value_steps, rule.type_path, prefix) if rule.type_path else None,
+            type_table=type_table,
+            value_transforms=tuple(known[t] for t in rule.transforms),
+            published=tuple(_relative(value_steps, p, prefix) for p in rule.published_at),
+            rows=tuple(rows),
+            source=source,
+        )
+
+    # -- mapping ----------------------------------------------------------------------------
+
+    def map(self, document: Any, selected: Optional[Indicator] = None) -> MappingResult:
+        """Map one response."""
+        return self.map_all((document,), selected)
+
+    def map_all(
+        self, documents: Iterable[Any], selected: Optional[Indicator] = None
+    ) -> MappingResult:
+        """Map several responses (pages) into one merged result."""
+        state = _State()
+        for document in documents:
+            for record, _ in walk(document, self._prefix):
+                state.records += 1
+                self._map_record(document, record, selected, state)
+        return state.result(self._source)
+
+    def _map_record(
+        self, document: Any, record: Any, selected: Optional[Indicator], state: _State
+    ) -> None:
+        raw_value = _first(value for value, _ in walk(record, self._value.steps))
+        if raw_value is None or isinstance(raw_value, (dict, list)):
+            state.missing[str(self.spec.indicator.path)] += 1
+            state.warn(f"a record has no usable value at {self.spec.indicator.path}; skipped")
+            return
+        try:
+            value = _apply(self._value_transforms, raw_value)
+        except ValueError as exc:
+            state.warn(f"value {str(raw_value)[:80]!r} skipped: {exc}")
+            return
+        if value is None or _scalar_text(value) == "":
+            return
+        value = _scalar_text(value)
+        indicator_type = self._indicator_type(document, record, raw_value, selected, state)
+        if indicator_type is None:
+            return
+        published = self._earliest(self._published, document, record, ())
+        entry = state.entry(indicator_type, value, published)
+        for row in self._rows:
+            self._map_row(row, document, record, published, entry, state)
+
+    def _indicator_type(
+        self,
+        document: Any,
+        record: Any,
+        raw_value: Any,
+        selected: Optional[Indicator],
+        state: _State,
+    ) -> Optional[IndicatorType]:
+        if self._type is None:
+            if selected is None:
+                state.warn("no selected indicator to take the type from; record skipped")
+                return None
+            return selected.type
+        vendor_type = _first(_evaluate(self._type, document, record, ()))
+        target = self._type_table.get(str(vendor_type)) if vendor_type is not None else None
+        if target is None:
+            state.warn(
+                f"unknown type {str(vendor_type)[:40]!r} for {str(raw_value)[:80]!r}: "
+                "no platform type is mapped to it; indicator skipped"
+            )
+            return None
+        if isinstance(target, IndicatorType):
+            return target
+        try:
+            return IndicatorType.from_name(target(raw_value))
+        except ValueError as exc:
+            state.warn(f"{str(raw_value)[:80]!r} skipped: {exc}")
+            return None
+
+    def _map_row(
+        self,
+        row: _Row,
+        document: Any,
+        record: Any,
+        indicator_published: Optional[datetime],
+        entry: _Entry,
+        state: _State,
+    ) -> None:
+        base = record if row.value.in_record else document
+        found = False
+        for raw, scopes in walk(base, row.value.steps):
+            for item in _flatten(raw):
+                try:
+                    value = _apply(row.transforms, item)
+                except ValueError as exc:
+                    state.warn(f"{row.label}: {exc}")
+                    continue
+                text = _scalar_text(value)
+                if not text:
+                    continue
+                name = row.name
+                if row.name_from is not None:
+                    name = _scalar_text(_first(_evaluate(row.name_from, document, record, scopes)))
+                    if not name:
+                        continue
+                published = (
+                    self._earliest(row.published, document, record, scopes)
+                    if row.published
+                    else indicator_published
+                )
+                entry.add(name, text, published)  # type: ignore[arg-type]
+                found = True
+        if not found:
+            state.missing[row.label] += 1
+
+    def _earliest(
+        self,
+        paths: tuple[_Relative, ...],
+        document: Any,
+        record: Any,
+        scopes: tuple[Any, ...],
+    ) -> Optional[datetime]:
+        for path in paths:
+            moments = []
+            for raw in _evaluate(path, document, record, scopes):
+                try:
+                    moments.append(parse_datetime(raw))
+                except ValueError:
+                    continue
+            if moments:
+                return min(moments)
+        return None
+
+
+def _evaluate(
+    path: _Relative, document: Any, record: Any, scopes: tuple[Any, ...]
+) -> Iterable[Any]:
+    if not path.in_record:
+        base = document
+    elif path.level == 0:
+        base = record
+    else:
+        base = scopes[path.level - 1]
+    return (value for value, _ in walk(base, path.steps))
+
+
+def _first(values: Iterable[Any]) -> Any:
+    for value in values:
+        return value
+    return None
+
+
+def _flatten(value: Any) -> Iterable[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _flatten(item)
+    elif value is not None and not isinstance(value, dict):
+        yield value
+
+
+def _apply(transforms: tuple[Transform, ...], value: Any) -> Any:
+    for transform in transforms:
+        if value is None:
+            return None
+        value = transform(value)
+    return value
+
+
+def _scalar_text(value: Any) -> str:
+    """A scalar as the platform stores it; '' for what is not a scalar."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).strip()
+
+
+@attrs.define
+class _Entry:
+    type: IndicatorType
+    value: str
+    published: Optional[datetime]
+    attributes: dict[tuple[str, str], Optional[datetime]] = attrs.field(factory=dict)
+
+    def add(self, name: str, value: str, published: Optional[datetime]) -> None:
+        key = (name, value)
+        if key in self.attributes:
+            self.attributes[key] = _earlier(self.attributes[key], published)
+        else:
+            self.attributes[key] = published
+
+
+def _earlier(a: Optional[datetime], b: Optional[datetime]) -> Optional[datetime]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+@attrs.define
+class _State:
+    entries: dict[tuple[IndicatorType, str], _Entry] = attrs.field(factory=dict)
+    warnings: list[str] = attrs.field(factory=list)
+    missing: Counter = attrs.field(factory=Counter)
+    records: int = 0
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings and len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(message)
+
+    def entry(
+        self, indicator_type: IndicatorType, value: str, published: Optional[datetime]
+    ) -> _Entry:
+        key = (indicator_type, value)
+        found = self.entries.get(key)
+        if found is None:
+            found = self.entries[key] = _Entry(indicator_type, value, published)
+        else:
+            found.published = _earlier(found.published, published)
+        return found
+
+    def result(self, source: Optional[Source]) -> MappingResult:
+        sources = (source,) if source else ()
+        indicators = tuple(
+            Indicator(
+                value=e.value,
+                type=e.type,
+                published_at=e.published,
+                attributes=tuple(Attribute(n, v, p) for (n, v), p in e.attributes.items()),
+                sources=sources,
+            )
+            for e in self.entries.values()
+        )
+        return MappingResult(indicators, tuple(self.warnings), dict(self.missing), self.records)

@@ -1,0 +1,125 @@
+"""The platform's object model: frozen attrs value objects with threatqsdk's names.
+
+``Indicator``, ``Attribute`` and ``Source`` render ThreatQ's consume payload
+(:meth:`Indicator.to_threatq`) and the CLI's JSON contract (:meth:`Indicator.to_dict`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Optional
+
+import attrs
+
+from .dates import isoformat_utc, platform_format
+from .errors import InputError
+
+__all__ = ["Attribute", "Indicator", "IndicatorType", "Source"]
+
+
+class IndicatorType(str, enum.Enum):
+    """The platform's indicator type names (those the operations read or write)."""
+
+    ASN = "ASN"
+    CIDR_BLOCK = "CIDR Block"
+    EMAIL_ADDRESS = "Email Address"
+    FILENAME = "Filename"
+    FQDN = "FQDN"
+    FUZZY_HASH = "Fuzzy Hash"
+    HOSTNAME = "Hostname"
+    IP_ADDRESS = "IP Address"
+    IPV6_ADDRESS = "IPv6 Address"
+    MD5 = "MD5"
+    SHA1 = "SHA-1"
+    SHA256 = "SHA-256"
+    SHA512 = "SHA-512"
+    URL = "URL"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_name(cls, name: str) -> IndicatorType:
+        """The type named ``name``, case-insensitively (the guide writes "Ip Address")."""
+        wanted = " ".join(str(name).split()).casefold()
+        for member in cls:
+            if member.value.casefold() == wanted:
+                return member
+        names = ", ".join(m.value for m in cls)
+        raise InputError(f"unknown indicator type {str(name)[:40]!r}; expected one of: {names}")
+
+
+@attrs.frozen
+class Source:
+    """Where an object came from, with its TLP."""
+
+    name: str
+    tlp: Optional[str] = None
+
+    def to_threatq(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": self.name}
+        if self.tlp:
+            payload["tlp"] = {"name": self.tlp}
+        return payload
+
+
+@attrs.frozen
+class Attribute:
+    """A name/value pair on an indicator; values are strings, as the platform stores them."""
+
+    name: str
+    value: str
+    published_at: Optional[datetime] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "published_at": isoformat_utc(self.published_at),
+        }
+
+    def to_threatq(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": self.name, "value": self.value}
+        if self.published_at is not None:
+            payload["published_at"] = platform_format(self.published_at)
+        return payload
+
+
+def _as_type(value: Any) -> IndicatorType:
+    return value if isinstance(value, IndicatorType) else IndicatorType.from_name(value)
+
+
+@attrs.frozen
+class Indicator:
+    """An indicator of compromise: a typed value with attributes and sources."""
+
+    value: str
+    type: IndicatorType = attrs.field(converter=_as_type)
+    status: str = "Active"
+    published_at: Optional[datetime] = None
+    attributes: tuple[Attribute, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[Source, ...] = attrs.field(default=(), converter=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON form (times ISO 8601 UTC)."""
+        return {
+            "value": self.value,
+            "type": self.type.value,
+            "published_at": isoformat_utc(self.published_at),
+            "attributes": [a.to_dict() for a in self.attributes],
+            "sources": [s.to_threatq() for s in self.sources],
+        }
+
+    def to_threatq(self) -> dict[str, Any]:
+        """ThreatQ's consume payload: type and status by name, dates ``%Y-%m-%d %H:%M:%S`` UTC."""
+        payload: dict[str, Any] = {
+            "value": self.value,
+            "type": {"name": self.type.value},
+            "status": {"name": self.status},
+            "attributes": [a.to_threatq() for a in self.attributes],
+            "sources": [s.to_threatq() for s in self.sources],
+        }
+        if self.published_at is not None:
+            payload["published_at"] = platform_format(self.published_at)
+        return payload
