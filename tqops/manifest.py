@@ -115,7 +115,7 @@ def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
     if isinstance(raw, dict):
         for key, value in raw.items():
             where = f"{at}.{key}"
-            if key in ("path", "name_path", "published_at") and "mapping" in at:
+            if key in ("path", "name_path", "published_at", "value") and "mapping" in at:
                 texts = [value] if isinstance(value, str) else value
                 if isinstance(texts, list):
                     for i, text in enumerate(texts):
@@ -275,7 +275,7 @@ class MappingSpec:
     def transform_names(self) -> set[str]:
         names = set(self.indicator.transforms)
         for value in self.indicator.type_table.values():
-            if isinstance(value, Mapping):
+            if isinstance(value, Mapping) and "from_value" in value:
                 names.add(value["from_value"])
         for row in self.attributes:
             names.update(row.transforms)
@@ -409,10 +409,8 @@ def _field_problems(fields: Sequence[Mapping[str, Any]], where: str) -> list[str
             problems.append(f"a password field must not have a default @ {at}.default")
         if default is not None:
             expected = {"checkbox": bool, "number": (int, float)}.get(kind, str)
-            if (
-                (isinstance(default, bool)
-                and kind != "checkbox")
-                or not isinstance(default, expected)
+            if (isinstance(default, bool) and kind != "checkbox") or not isinstance(
+                default, expected
             ):
                 problems.append(f"default {default!r} does not fit a {kind} field @ {at}.default")
             elif kind == "select" and default not in field.get("choices", ()):

@@ -66,6 +66,15 @@ def _relative(row: tuple[Step, ...], dep: FeedPath, prefix: tuple[Step, ...]) ->
 
 
 @attrs.frozen
+class _TypeEntry:
+    """A type-table entry: a fixed platform type or one derived from the raw value."""
+
+    fixed: Optional[IndicatorType]
+    derive: Optional[Transform]
+    values: tuple[_Relative, ...]
+
+
+@attrs.frozen
 class _Row:
     label: str
     name: Optional[str]
@@ -81,9 +90,9 @@ class Mapper:
 
     spec: MappingSpec
     _prefix: tuple[Step, ...]
-    _value: _Relative
+    _values: tuple[_Relative, ...]
     _type: Optional[_Relative]
-    _type_table: Mapping[str, Any]
+    _type_table: Mapping[str, _TypeEntry]
     _value_transforms: tuple[Transform, ...]
     _published: tuple[_Relative, ...]
     _rows: tuple[_Row, ...]
@@ -107,12 +116,27 @@ class Mapper:
         rule = spec.indicator
         prefix = rule.path.each_prefix()
         value_steps = rule.path.steps[len(prefix) :]
-        type_table: dict[str, Any] = {}
+        values = (_Relative(0, value_steps, True),)
+        type_table: dict[str, _TypeEntry] = {}
+        problems = []
         for vendor_type, target in rule.type_table.items():
-            if isinstance(target, Mapping):
-                type_table[vendor_type] = known[target["from_value"]]
-            else:
-                type_table[vendor_type] = IndicatorType.from_name(target)
+            if not isinstance(target, Mapping):
+                type_table[vendor_type] = _TypeEntry(IndicatorType.from_name(target), None, values)
+                continue
+            own = values
+            if "value" in target:
+                path = FeedPath.parse(target["value"])
+                if path.each_prefix() != prefix:
+                    problems.append(
+                        f"type {vendor_type!r}: value path {path} is not under the record "
+                        f"{FeedPath(prefix)}"
+                    )
+                own = (_Relative(0, path.steps[len(prefix) :], True),)
+            fixed = IndicatorType.from_name(target["type"]) if "type" in target else None
+            derive = known[target["from_value"]] if "from_value" in target else None
+            type_table[vendor_type] = _TypeEntry(fixed, derive, own)
+        if problems:
+            raise ManifestError("mapping type table is inconsistent", tuple(problems))
         rows = []
         for row in spec.attributes:
             own = _relative((), row.path, prefix)
@@ -133,7 +157,7 @@ class Mapper:
         return cls(
             spec=spec,
             prefix=prefix,
-            value=_Relative(0, value_steps, True),
+            values=values,
             type=_relative(value_steps, rule.type_path, prefix) if rule.type_path else None,
             type_table=type_table,
             value_transforms=tuple(known[t] for t in rule.transforms),
@@ -162,55 +186,43 @@ class Mapper:
     def _map_record(
         self, document: Any, record: Any, selected: Optional[Indicator], state: _State
     ) -> None:
-        raw_value = _first(value for value, _ in walk(record, self._value.steps))
+        entry: Optional[_TypeEntry] = None
+        if self._type is not None:
+            vendor_type = _first(_evaluate(self._type, document, record, ()))
+            entry = self._type_table.get(str(vendor_type)) if vendor_type is not None else None
+            if entry is None:
+                shown = _first(value for value, _ in walk(record, self._values[0].steps))
+                state.warn(
+                    f"unknown type {str(vendor_type)[:40]!r} for {str(shown)[:80]!r}: "
+                    "no platform type is mapped to it; indicator skipped"
+                )
+                return
+        elif selected is None:
+            state.warn("no selected indicator to take the type from; record skipped")
+            return
+        paths = entry.values if entry is not None else self._values
+        raw_value = _first(value for path in paths for value, _ in walk(record, path.steps))
         if raw_value is None or isinstance(raw_value, (dict, list)):
             state.missing[str(self.spec.indicator.path)] += 1
             state.warn(f"a record has no usable value at {self.spec.indicator.path}; skipped")
             return
         try:
-            value = _apply(self._value_transforms, raw_value)
-        except ValueError as exc:
-            state.warn(f"value {str(raw_value)[:80]!r} skipped: {exc}")
-            return
-        if value is None or _scalar_text(value) == "":
-            return
-        value = _scalar_text(value)
-        indicator_type = self._indicator_type(document, record, raw_value, selected, state)
-        if indicator_type is None:
-            return
-        published = self._earliest(self._published, document, record, ())
-        entry = state.entry(indicator_type, value, published)
-        for row in self._rows:
-            self._map_row(row, document, record, published, entry, state)
-
-    def _indicator_type(
-        self,
-        document: Any,
-        record: Any,
-        raw_value: Any,
-        selected: Optional[Indicator],
-        state: _State,
-    ) -> Optional[IndicatorType]:
-        if self._type is None:
-            if selected is None:
-                state.warn("no selected indicator to take the type from; record skipped")
-                return None
-            return selected.type
-        vendor_type = _first(_evaluate(self._type, document, record, ()))
-        target = self._type_table.get(str(vendor_type)) if vendor_type is not None else None
-        if target is None:
-            state.warn(
-                f"unknown type {str(vendor_type)[:40]!r} for {str(raw_value)[:80]!r}: "
-                "no platform type is mapped to it; indicator skipped"
-            )
-            return None
-        if isinstance(target, IndicatorType):
-            return target
-        try:
-            return IndicatorType.from_name(target(raw_value))
+            value = _scalar_text(_apply(self._value_transforms, raw_value))
+            if entry is None:
+                indicator_type = selected.type  # type: ignore[union-attr]
+            elif entry.fixed is not None:
+                indicator_type = entry.fixed
+            else:
+                indicator_type = IndicatorType.from_name(entry.derive(raw_value))  # type: ignore[misc]
         except ValueError as exc:
             state.warn(f"{str(raw_value)[:80]!r} skipped: {exc}")
-            return None
+            return
+        if not value:
+            return
+        published = self._earliest(self._published, document, record, ())
+        target = state.entry(indicator_type, value, published)
+        for row in self._rows:
+            self._map_row(row, document, record, published, target, state)
 
     def _map_row(
         self,
