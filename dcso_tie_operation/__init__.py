@@ -12,6 +12,7 @@ OPERATION = Operation.define(
     client_factory=TieClient.from_config,
     actions=ACTIONS,
     test_connection=test_connection,
+    package=__name__,
 )
 
 __all__ = ["MANIFEST", "OPERATION", "TieClient"]

@@ -21,7 +21,8 @@ import yaml
 from . import __version__
 from .config import Config, redact
 from .errors import ConfigError, ManifestError, OperationError
-from .manifest import load_manifest
+from .docs import changelog_entries, render_guide, sample_documents
+from .manifest import REPO_MANIFESTS, load_manifest
 from .operation import Operation, Result, Selection, discover_operations, load_operation
 from .render import render_describe, render_results_table
 
@@ -280,6 +281,32 @@ def cmd_map(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _changelog_text(operation: Operation) -> str:
+    candidates = [REPO_MANIFESTS.parent / "CHANGELOG.md"]
+    if operation.package_dir is not None:
+        candidates.insert(0, operation.package_dir / "CHANGELOG.md")
+    for path in candidates:
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return ""
+
+
+def guide_for(operation: Operation) -> str:
+    """The operation's guide, rendered now from its manifest, samples and change log."""
+    samples = sample_documents(operation.package_dir, operation.name)
+    entries = changelog_entries(_changelog_text(operation), operation.name)
+    return render_guide(operation.manifest, samples, entries)
+
+
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    guide = guide_for(load_operation(args.operation))
+    if args.out:
+        Path(args.out).write_text(guide, encoding="utf-8")
+    else:
+        out.write(guide)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from simulators.demo import run_demo
@@ -352,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("--value", help="the selected indicator's value")
     _common(mapper, config=False, fmt=("json", "table"))
     mapper.set_defaults(handler=cmd_map)
+
+    docs = sub.add_parser("docs", help="the operation guide in Markdown, from the manifest")
+    docs.add_argument("operation")
+    docs.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    docs.set_defaults(handler=cmd_docs)
 
     demo = sub.add_parser("demo", help="both operations against the bundled simulators")
     demo.set_defaults(handler=cmd_demo)

@@ -9,10 +9,12 @@ test. :meth:`Operation.run` runs an action over selected indicators, each with i
 from __future__ import annotations
 
 import concurrent.futures as futures
+import importlib
 import logging
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import attrs
@@ -103,6 +105,8 @@ class Operation:
     test_connection: ConnectionTest
     transforms: Mapping[str, Transform] = attrs.field(factory=dict)
     mappers: Mapping[str, Mapper] = attrs.field(factory=dict)
+    #: the import name of the package that defines the operation
+    package: Optional[str] = None
 
     @classmethod
     def define(
@@ -112,6 +116,7 @@ class Operation:
         actions: Mapping[str, ActionFunction],
         test_connection: ConnectionTest,
         transforms: Optional[Mapping[str, Transform]] = None,
+        package: Optional[str] = None,
     ) -> Operation:
         """Bind code to a manifest, checking both directions and compiling every mapping."""
         declared = {a.name for a in manifest.actions}
@@ -139,11 +144,20 @@ class Operation:
             test_connection,
             dict(transforms or {}),
             mappers,
+            package,
         )
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def package_dir(self) -> Optional[Path]:
+        """Where the operation's package lives (for its samples and bundling)."""
+        if not self.package:
+            return None
+        module = sys.modules.get(self.package) or importlib.import_module(self.package)
+        return Path(module.__file__).parent if module.__file__ else None
 
     def configure(self, raw: Mapping[str, Any]) -> Config:
         return validate_config(self.manifest, raw)

@@ -1,0 +1,270 @@
+"""The operation guide, rendered in Markdown from the manifest alone.
+
+Layout (the operation guides' own): Integration Details, Introduction (actions and indicator
+types), Prerequisites, Installation, Configuration, Actions, one section per action with its
+options, mapping table and type table, what is ASSUMED, and the Change Log. Examples in the
+mapping table are read from sample responses (``samples``: parsed JSON documents).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from .manifest import REPO_MANIFESTS, ActionSpec, Manifest
+from .paths import FeedPath
+
+__all__ = ["changelog_entries", "render_guide", "sample_documents"]
+
+_EXAMPLE_WIDTH = 60
+
+
+def _cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _example(path: FeedPath, samples: Sequence[Any]) -> str:
+    for document in samples:
+        values = [v for v in path.values(document) if v not in ("", [], {})]
+        if values:
+            shown = json.dumps(values[0], ensure_ascii=False)
+            if len(shown) > _EXAMPLE_WIDTH:
+                shown = shown[: _EXAMPLE_WIDTH - 3] + "..."
+            return f"`{shown}`"
+    return ""
+
+
+def _published(paths: Sequence[FeedPath], fallback: str = "") -> str:
+    if not paths:
+        return fallback
+    return ", else ".join(f"`{p}`" for p in paths)
+
+
+def _action_section(action: ActionSpec, samples: Sequence[Any]) -> list[str]:
+    out = [f"### {action.label}", "", action.description, ""]
+    if action.endpoint:
+        out += ["```", action.endpoint, "```", ""]
+    if action.options:
+        out += ["The action has the following options, available upon execution:", ""]
+        rows = []
+        for option in action.options:
+            kind = option.type + (f" ({option.format})" if option.format else "")
+            if option.format == "range":
+                kind += f", {option.minimum:g}-{option.maximum:g}"
+            rows.append([f"{option.label} (`{option.name}`)", option.description, kind])
+        out += [_md_table(["OPTION", "DESCRIPTION", "TYPE"], rows), ""]
+    mapping = action.mapping
+    rule = mapping.indicator
+    out += ["The action maps the response as follows:", ""]
+    type_key = f"Indicator (type from `{rule.type_path}`)" if rule.type_path else "Indicator"
+    if rule.type_from_input:
+        type_key = "Indicator (the selected indicator's type)"
+    indicator_published = _published(rule.published_at)
+    rows = [
+        [
+            f"`{rule.path}`",
+            "Value",
+            type_key,
+            indicator_published,
+            _example(rule.path, samples),
+            rule.notes,
+        ]
+    ]
+    for row in mapping.attributes:
+        key = row.name or f"from `{row.name_path}`"
+        notes = row.notes + (" ASSUMED field." if row.assumed else "")
+        rows.append(
+            [
+                f"`{row.path}`",
+                "Attribute",
+                key,
+                _published(row.published_at, indicator_published + " (the indicator's)"),
+                _example(row.path, samples),
+                notes.strip(),
+            ]
+        )
+    headers = [
+        "FEED DATA PATH",
+        "ENTITY",
+        "TYPE OR ATTRIBUTE KEY",
+        "PUBLISHED DATE",
+        "EXAMPLES",
+        "NOTES",
+    ]
+    out += [_md_table(headers, rows), ""]
+    if rule.type_table:
+        out += [f"Types, from `{rule.type_path}`:", ""]
+        type_rows = []
+        for vendor_type, target in rule.type_table.items():
+            if isinstance(target, Mapping):
+                platform = target.get("type") or f"by the value (`{target.get('from_value')}`)"
+                where = f"`{target['value']}`" if "value" in target else f"`{rule.path}`"
+            else:
+                platform, where = target, f"`{rule.path}`"
+            type_rows.append([f"`{vendor_type}`", platform, where])
+        out += [_md_table(["VENDOR TYPE", "PLATFORM TYPE", "VALUE FROM"], type_rows), ""]
+        out += ["Any other type is reported as a warning on the result; its record is skipped.", ""]
+    return out
+
+
+def render_guide(
+    manifest: Manifest,
+    samples: Sequence[Any] = (),
+    changelog: Optional[Mapping[str, Sequence[str]]] = None,
+) -> str:
+    """The operation guide in Markdown; deterministic for the same inputs."""
+    label = manifest.label
+    out = [f"# {label} Operation Guide", ""]
+    details = [
+        ["Current integration version", manifest.version],
+        ["Operation name", f"`{manifest.name}`"],
+        ["Vendor", manifest.vendor],
+    ]
+    if manifest.compatibility:
+        details.append(["Compatible with", manifest.compatibility])
+    details.append(
+        ["Integration file", f"`tq_op_{manifest.name}-{manifest.version}-py3-none-any.whl`"]
+    )
+    out += ["## Integration Details", "", _md_table(["", ""], details), ""]
+    out += [
+        "## Introduction",
+        "",
+        manifest.description,
+        "",
+        "The operation provides the following action(s):",
+        "",
+    ]
+    out += [f"- **{a.label}** - {a.description}" for a in manifest.actions]
+    types = sorted({t.value for a in manifest.actions for t in a.indicator_types}, key=str.lower)
+    out += ["", "The integration is compatible with the following indicator types:", ""]
+    out += [f"- {t}" for t in types] + [""]
+    if manifest.prerequisites:
+        out += ["## Prerequisites", "", manifest.prerequisites, ""]
+    out += [
+        "## Installation",
+        "",
+        f"1. Build the integration file: `tqops bundle {manifest.name} --out dist/` (or download it).",
+        "2. Navigate to the integrations management page of your platform.",
+        "3. Click **Add New Integration** and upload the integration file.",
+        "4. Configure and then enable the operation.",
+        "",
+        "The same steps upgrade the operation; `tqops upgrade-check OLD.whl NEW.whl` lists the "
+        "configuration changes an admin must confirm.",
+        "",
+    ]
+    rows = []
+    for field in manifest.config:
+        description = field.description
+        if field.secret:
+            description += " (Password field: stored and shown as a secret.)"
+        if field.advanced:
+            description += " (Advanced.)"
+        default = (
+            ""
+            if field.default is None
+            else str(field.default).lower()
+            if isinstance(field.default, bool)
+            else str(field.default)
+        )
+        rows.append(
+            [
+                f"{field.label} (`{field.name}`)",
+                description,
+                default,
+                "Yes" if field.required else "No",
+            ]
+        )
+    out += [
+        "## Configuration",
+        "",
+        "Enter the following parameters on the Configuration tab:",
+        "",
+        _md_table(["PARAMETER", "DESCRIPTION", "DEFAULT", "REQUIRED"], rows),
+        "",
+    ]
+    out += [
+        "## Actions",
+        "",
+        _md_table(
+            ["ACTION", "DESCRIPTION", "OBJECT TYPE", "INDICATOR TYPES"],
+            [
+                [
+                    a.label,
+                    a.description,
+                    a.object_type,
+                    ", ".join(t.value for t in a.indicator_types),
+                ]
+                for a in manifest.actions
+            ],
+        ),
+        "",
+    ]
+    for action in manifest.actions:
+        out += _action_section(action, samples)
+    if manifest.assumed:
+        out += [
+            "## ASSUMED",
+            "",
+            "No public documentation states these; each is one manifest "
+            "entry or one constant away from a change:",
+            "",
+        ]
+        out += [f"- ASSUMED: {text}" for text in manifest.assumed] + [""]
+    out += ["## Change Log", ""]
+    entries = changelog or {}
+    if not entries:
+        out += [f"- Version {manifest.version}", "  - Initial release", ""]
+    for version, lines in entries.items():
+        out += [f"- Version {version}"] + [f"  - {line}" for line in lines]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_HEADING = re.compile(r"^## \[?([^\]\s]+)\]?")
+
+
+def changelog_entries(text: str, component: str) -> dict[str, list[str]]:
+    """Entries of ``CHANGELOG.md`` prefixed ``component:``, by version heading."""
+    entries: dict[str, list[str]] = {}
+    version: Optional[str] = None
+    current: Optional[list[str]] = None
+    for line in text.splitlines():
+        heading = _HEADING.match(line)
+        if heading:
+            version = heading.group(1)
+            current = None
+            continue
+        if version is None:
+            continue
+        stripped = line.strip()
+        if stripped.startswith(f"- {component}:"):
+            current = entries.setdefault(version, [])
+            current.append(stripped[len(component) + 3 :].strip())
+        elif current is not None and stripped and line.startswith("  ") and entries.get(version):
+            entries[version][-1] += " " + stripped
+        else:
+            current = None
+    return entries
+
+
+def sample_documents(package_dir: Optional[Path], name: str) -> list[Any]:
+    """Sample responses for examples: the package's ``samples/``, else the repo's fixtures."""
+    candidates = []
+    if package_dir is not None:
+        candidates.append(package_dir / "samples")
+    candidates.append(REPO_MANIFESTS.parent / "tests" / "fixtures" / name)
+    for folder in candidates:
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        files = [f for f in files if not f.name.endswith(".expected.json")]
+        if files:
+            return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    return []
