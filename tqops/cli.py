@@ -20,8 +20,8 @@ import yaml
 
 from . import __version__
 from .config import Config, redact
-from .errors import ConfigError, ManifestError, OperationError
 from .docs import changelog_entries, render_guide, sample_documents
+from .errors import ConfigError, ManifestError, OperationError
 from .manifest import REPO_MANIFESTS, load_manifest
 from .operation import Operation, Result, Selection, discover_operations, load_operation
 from .render import render_describe, render_results_table

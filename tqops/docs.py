@@ -153,7 +153,7 @@ def render_guide(
     out += [
         "## Installation",
         "",
-        f"1. Build the integration file: `tqops bundle {manifest.name} --out dist/` (or download it).",
+        f"1. Build the integration file: `tqops bundle {manifest.name} --out dist/`.",
         "2. Navigate to the integrations management page of your platform.",
         "3. Click **Add New Integration** and upload the integration file.",
         "4. Configure and then enable the operation.",
