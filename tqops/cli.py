@@ -307,6 +307,29 @@ def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
+    from .bundle import bundle
+
+    operation = load_operation(args.operation)
+    written = bundle(operation, Path(args.out), guide_for(operation), _changelog_text(operation))
+    for path in written:
+        out.write(f"wrote {path}\n")
+    return EXIT_OK
+
+
+def cmd_upgrade_check(args: argparse.Namespace, out: TextIO) -> int:
+    from .upgrade import compare, manifest_from
+
+    old, new = manifest_from(args.old), manifest_from(args.new)
+    changes = compare(old, new)
+    needs = [c for c in changes if c.needs_action]
+    for change in changes:
+        out.write(f"{change}\n")
+    verdict = f"{len(needs)} change(s) need an admin's action" if needs else "nothing to act on"
+    out.write(f"{old.name} {old.version} -> {new.name} {new.version}: {verdict}\n")
+    return EXIT_FAILED if needs else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from simulators.demo import run_demo
@@ -384,6 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("operation")
     docs.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     docs.set_defaults(handler=cmd_docs)
+
+    bundler = sub.add_parser("bundle", help="write an operation's uploadable integration file")
+    bundler.add_argument("operation")
+    bundler.add_argument("--out", required=True, metavar="DIR")
+    bundler.set_defaults(handler=cmd_bundle)
+
+    upgrade = sub.add_parser("upgrade-check", help="what an upgrade changes for an admin")
+    upgrade.add_argument("old", metavar="OLD", help="old integration file (.whl) or manifest")
+    upgrade.add_argument("new", metavar="NEW", help="new integration file (.whl) or manifest")
+    upgrade.set_defaults(handler=cmd_upgrade_check)
 
     demo = sub.add_parser("demo", help="both operations against the bundled simulators")
     demo.set_defaults(handler=cmd_demo)
