@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+import attrs
 import yaml
 
 from . import __version__
@@ -178,14 +179,31 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_test_connection(args: argparse.Namespace, out: TextIO) -> int:
+    from .diagnose import diagnose
+
     operation = load_operation(args.operation)
     config = _configure(operation, args)
-    try:
-        message = operation.check_connection(config, proxy=args.proxy)
-    except OperationError as exc:
-        out.write(f"FAILED {operation.manifest.label}: {redact(str(exc), config.secrets())}\n")
+    steps = list(diagnose(operation, config, proxy=args.proxy))
+    failed = [s for s in steps if s.status == "failed"]
+    if args.format == "json":
+        _print_json(
+            {
+                "operation": operation.name,
+                "ok": not failed,
+                "steps": [attrs.asdict(s) for s in steps],
+            },
+            out,
+        )
+        return EXIT_FAILED if failed else EXIT_OK
+    if args.steps:
+        for step in steps:
+            out.write(f"{step}\n")
+    if failed:
+        step = failed[0]
+        hint = f"; {step.hint}" if step.hint else ""
+        out.write(f"FAILED {operation.manifest.label} {step.name}: {step.detail}{hint}\n")
         return EXIT_FAILED
-    out.write(f"OK {message}\n")
+    out.write(f"OK {steps[-1].detail}\n")
     return EXIT_OK
 
 
@@ -378,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     test = sub.add_parser("test-connection", help="check config, reachability, TLS and credential")
     test.add_argument("operation")
-    _common(test, config=True)
+    test.add_argument("--steps", action="store_true", help="show every step, not just the verdict")
+    _common(test, config=True, fmt=("text", "json"))
     test.set_defaults(handler=cmd_test_connection)
 
     listing = sub.add_parser("list", help="installed operations")

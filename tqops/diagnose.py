@@ -1,0 +1,140 @@
+"""Test Connection, step by step: configuration, proxy, DNS and TCP, TLS, authentication and a
+sample query, each reported on its own line with the hint for the step that failed.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Optional
+from urllib.parse import urlsplit
+
+import attrs
+
+from .config import Config, redact
+from .errors import AuthenticationError, OperationError, TransportError
+from .http import HttpSettings
+from .operation import Operation
+
+__all__ = ["Step", "diagnose"]
+
+
+@attrs.frozen
+class Step:
+    """One checked step: ``ok``, ``failed``, ``skipped`` or ``not used``."""
+
+    name: str
+    status: str
+    detail: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        line = f"{self.status.upper():<8} {self.name:<16} {self.detail}"
+        return f"{line} (hint: {self.hint})" if self.hint else line
+
+
+def _split(netloc: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(f"//{netloc}")
+    return parts.hostname or netloc, parts.port or default_port
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) -> Iterator[Step]:
+    """Yield each step's outcome; stop checking after the first failure."""
+    label = operation.manifest.label
+    secrets = config.secrets()
+    yield Step("configuration", "ok", f"{len(config)} fields valid")
+    settings = HttpSettings.from_config(config, proxy=proxy, pool_size=1)
+    host, port = _split(urlsplit(settings.base_url).netloc, 443)
+    timeout = min(settings.timeout, 10.0)
+    proxy_url = settings.proxies.get("https") or settings.proxies.get("all")
+    if proxy_url:
+        p_host, p_port = _split(urlsplit(proxy_url).netloc, 8080)
+        try:
+            _connect(p_host, p_port, timeout).close()
+        except OSError as exc:
+            yield Step(
+                "proxy",
+                "failed",
+                f"cannot connect to the proxy {p_host}:{p_port} "
+                f"({exc.strerror or type(exc).__name__})",
+                "check HTTPS_PROXY/--proxy, or turn off use_proxy",
+            )
+            yield Step("authentication", "skipped", "")
+            return
+        yield Step(
+            "proxy",
+            "ok",
+            f"{p_host}:{p_port} accepts connections; {host}:{port} is reached through it",
+        )
+    else:
+        reason = "use_proxy is off" if not config.get("use_proxy") else "no proxy applies"
+        yield Step("proxy", "not used", reason)
+        try:
+            addresses = {
+                info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            }
+        except OSError:
+            yield Step("dns", "failed", f"cannot resolve {host}", "check the hostname field")
+            return
+        yield Step("dns", "ok", f"{host} -> {', '.join(sorted(addresses))}")
+        try:
+            raw = _connect(host, port, timeout)
+        except OSError as exc:
+            yield Step(
+                "tcp",
+                "failed",
+                f"cannot connect to {host}:{port} ({exc.strerror or type(exc).__name__})",
+                "check the hostname and port, and any firewall",
+            )
+            return
+        yield Step("tcp", "ok", f"connected to {host}:{port}")
+        context = ssl.create_default_context()
+        if settings.verify is False:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif isinstance(settings.verify, str):
+            context = ssl.create_default_context(cafile=settings.verify)
+        try:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                version = tls.version()
+        except ssl.SSLCertVerificationError as exc:
+            yield Step(
+                "tls",
+                "failed",
+                f"certificate of {host} not trusted: {exc.verify_message or exc.reason}",
+                "set ca_bundle to the PEM of the CA that signed it, or turn off verify_ssl",
+            )
+            return
+        except (ssl.SSLError, OSError) as exc:
+            yield Step(
+                "tls",
+                "failed",
+                f"TLS handshake with {host}:{port} failed "
+                f"({getattr(exc, 'reason', None) or type(exc).__name__})",
+                "is this an HTTPS port?",
+            )
+            return
+        finally:
+            raw.close()
+        checked = "verified" if settings.verify is not False else "NOT verified (verify_ssl off)"
+        yield Step("tls", "ok", f"{version}, certificate {checked}")
+    try:
+        message = operation.check_connection(config, proxy=proxy)
+    except AuthenticationError as exc:
+        yield Step(
+            "authentication", "failed", redact(str(exc), secrets), "check the credential field"
+        )
+        return
+    except TransportError as exc:
+        yield Step("connection", "failed", redact(str(exc), secrets))
+        return
+    except OperationError as exc:
+        yield Step("sample query", "failed", redact(str(exc), secrets))
+        return
+    yield Step("authentication", "ok", f"{label} accepted the credential")
+    yield Step("sample query", "ok", redact(message, secrets))
