@@ -61,7 +61,13 @@ class ConfigError(OperationError, ValueError):
 
 
 class InputError(OperationError, ValueError):
-    """A selected indicator or an action option is not acceptable; nothing was sent for it."""
+    """A selected indicator or an action option is not acceptable; nothing was sent for it.
+
+    In a run, a bad indicator becomes that indicator's error result; an InputError that ends
+    a command (bad options) is a usage error.
+    """
+
+    exit_code = 2
 
 
 class PathSyntaxError(ManifestError):

@@ -1,0 +1,37 @@
+"""``python -m simulators tie|tego [--port N] [--token T] [--latency S]``: serve until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from . import TieSimulator
+
+SIMULATORS = {"tie": (TieSimulator, "demo-token")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m simulators")
+    parser.add_argument("vendor", choices=sorted(SIMULATORS))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", help="the credential the simulator accepts")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per call")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    cls, default_token = SIMULATORS[args.vendor]
+    token = args.token or default_token
+    with cls(token=token, latency=args.latency, verbose=args.verbose, port=args.port) as sim:
+        print(
+            f"{args.vendor} simulator on {sim.hostname} (CA bundle: {sim.ca_pem_path}, "
+            f"credential: {token})",
+            flush=True,
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
