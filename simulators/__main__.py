@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import TieSimulator
+from . import TegoSimulator, TieSimulator
 
-SIMULATORS = {"tie": (TieSimulator, "demo-token")}
+SIMULATORS = {"tie": (TieSimulator, "demo-token"), "tego": (TegoSimulator, "demo-license")}
 
 
 def main() -> None:

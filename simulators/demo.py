@@ -13,9 +13,11 @@ from typing import TextIO
 
 from tqops.cli import main
 
+from .tego import TEGO_DEMO_VALUES, TegoSimulator
 from .tie import TIE_DEMO_VALUES, TieSimulator
 
-DEMO_TOKEN = "demo-tie-token"  # the simulator's own; printed nowhere
+DEMO_TOKEN = "demo-tie-token"
+DEMO_LICENSE = "demo-tego-license"  # the simulator's own; printed nowhere
 
 
 def _show(out: TextIO, args: list[str]) -> None:
@@ -24,10 +26,12 @@ def _show(out: TextIO, args: list[str]) -> None:
 
 
 def run_demo(out: TextIO) -> int:
-    """Run the demo; return the worst exit code seen."""
+    """Run the demo; return 0 when every step behaved as shown (the private IP is refused by
+    design, so its error result is expected)."""
     worst = 0
     os.environ["TQOPS_DEMO_TIE_TOKEN"] = DEMO_TOKEN
-    with TieSimulator(token=DEMO_TOKEN) as tie:
+    os.environ["TQOPS_DEMO_TEGO_LICENSE"] = DEMO_LICENSE
+    with TieSimulator(token=DEMO_TOKEN) as tie, TegoSimulator(token=DEMO_LICENSE) as tego:
         out.write(
             f"DCSO TIE simulator on https://{tie.hostname} "
             f"(certificate from a test CA: {tie.ca_pem_path})\n"
@@ -65,4 +69,24 @@ def run_demo(out: TextIO) -> int:
         ]
         _show(out, run)
         worst = max(worst, main(run, out=out))
-    return worst
+
+        out.write(f"\nTego simulator on https://{tego.hostname} (same test CA)\n")
+        config = [
+            "--config",
+            f"hostname={tego.hostname}",
+            "--config",
+            "license_key=env:TQOPS_DEMO_TEGO_LICENSE",
+            "--config",
+            f"ca_bundle={tego.ca_pem_path}",
+        ]
+        test = ["test-connection", "tego", *config]
+        _show(out, test)
+        worst = max(worst, main(test, out=out))
+        selected = []
+        for indicator_type, value in TEGO_DEMO_VALUES.items():
+            selected += ["--type", indicator_type, "--value", value]
+        selected += ["--type", "IP Address", "--value", "10.1.2.3"]  # refused: private
+        run = ["run", "tego", "search", *selected, *config, "--format", "table"]
+        _show(out, run)
+        worst = max(worst, main(run, out=out))
+    return 0 if worst <= 1 else worst

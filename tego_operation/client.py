@@ -52,12 +52,12 @@ def check_public_ipv4(value: str) -> str:
     if address.version != 4:
         raise InputError(f"IP Address {value!r} is IPv6; Tego looks up public IPv4 addresses only")
     for flag, what in (
+        ("is_unspecified", "an unspecified"),
         ("is_loopback", "a loopback"),
-        ("is_private", "a private"),
         ("is_link_local", "a link-local"),
         ("is_multicast", "a multicast"),
         ("is_reserved", "a reserved"),
-        ("is_unspecified", "an unspecified"),
+        ("is_private", "a private"),
     ):
         if getattr(address, flag):
             raise InputError(

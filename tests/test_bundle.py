@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators import TieSimulator
+from simulators import TegoSimulator, TieSimulator
 from tqops import __version__
 from tqops.cli import main
 
@@ -172,4 +172,25 @@ def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(dist,
     (result,) = json.loads(ran.stdout)["results"]
     assert result["status"] == "ok" and result["indicators"]
     assert TOKEN not in ran.stdout + ran.stderr
+    with TegoSimulator(token=TOKEN) as sim:
+        ran = run(
+            "run",
+            "tego",
+            "search",
+            "--type",
+            "Hostname",
+            "--value",
+            "paypa1-secure.com",
+            "--config",
+            f"hostname={sim.hostname}",
+            "--config",
+            f"license_key={TOKEN}",
+            "--config",
+            f"ca_bundle={sim.ca_pem_path}",
+            "--format",
+            "json",
+        )
+    assert ran.returncode == 0, ran.stderr
+    (result,) = json.loads(ran.stdout)["results"]
+    assert [i["type"] for i in result["indicators"]] == ["FQDN"]
     assert sys.prefix not in check.stdout

@@ -1,0 +1,224 @@
+"""End to end: the `tqops` CLI against the Tego simulator over real HTTPS on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from simulators import TegoSimulator
+from tqops.cli import main
+
+LICENSE = "tego-license-77c1e2b9"
+
+
+@pytest.fixture(scope="module")
+def tego():
+    with TegoSimulator(token=LICENSE) as sim:
+        yield sim
+
+
+@pytest.fixture()
+def sim(tego):
+    tego.clear_requests()
+    return tego
+
+
+def config(sim: Any, license_key: str = LICENSE) -> list[str]:
+    return [
+        "--config",
+        f"hostname={sim.hostname}",
+        "--config",
+        f"license_key={license_key}",
+        "--config",
+        f"ca_bundle={sim.ca_pem_path}",
+    ]
+
+
+def cli(*args: str, capsys: Any) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(list(args), out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def attributes(indicator: dict[str, Any]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for attribute in indicator["attributes"]:
+        grouped.setdefault(attribute["name"], []).append(attribute["value"])
+    return grouped
+
+
+def test_test_connection_passes_with_the_license_and_fails_clearly_without(sim, capsys):
+    code, out, _ = cli(
+        "test-connection", "tego", *config(sim), "--config", "verify_ssl=false", capsys=capsys
+    )
+    assert code == 0 and out.startswith("OK Tego")
+    assert sim.requests[-1].path == "/api/Main/get/1"
+    assert sim.requests[-1].headers["license"] == LICENSE
+    wrong = "not-the-license-0000"
+    code, out, err = cli("test-connection", "tego", *config(sim, wrong), capsys=capsys)
+    assert code == 1
+    assert out.count("\n") == 1 and "rejected the license key (HTTP 401" in out
+    assert wrong not in out + err and LICENSE not in out + err
+
+
+def test_ip_lookup_maps_geolocation_reputation_and_each_comment(sim, capsys):
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        "IP Address",
+        "--value",
+        "8.8.8.8",
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    (indicator,) = result["indicators"]
+    assert (indicator["type"], indicator["value"]) == ("IP Address", "8.8.8.8")
+    found = attributes(indicator)
+    assert found["Country"] == ["United States"] and found["City"] == ["Mountain View"]
+    assert found["ASN"] == ["AS15169"] and found["ISP"] == ["Google LLC"]
+    assert found["Latitude"] == ["37.4056"] and found["Risk Level"] == ["Low"]
+    assert found["Reputation Score"] == ["12"]
+    assert found["Analyst Comment"] == [
+        "Benign resolver; do not block.",
+        "Seen as a DNS-over-HTTPS target in a malware config.",
+    ]
+    comment = next(a for a in indicator["attributes"] if a["name"] == "Analyst Comment")
+    assert comment["published_at"] == "2024-01-05T09:00:00Z"
+    (request,) = sim.requests
+    assert request.query == {"type": ["ip"], "value": ["8.8.8.8"]}
+    assert LICENSE not in out
+
+
+def test_hostname_is_searched_as_a_domain_and_comes_back_as_fqdn(sim, capsys):
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        "Hostname",
+        "--value",
+        "login.paypa1-secure.com",
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert [(i["type"], i["value"]) for i in result["indicators"]] == [
+        ("FQDN", "login.paypa1-secure.com")
+    ]
+    assert "Registrar" in attributes(result["indicators"][0])
+    assert sim.requests[0].query["type"] == ["domain"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "digest", "expected"),
+    [
+        ("MD5", "5d41402abc4b2a76b9719d911017c592", "MD5"),
+        ("SHA-1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d", "SHA-1"),
+        ("SHA-256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "SHA-256"),
+    ],
+)
+def test_hash_type_comes_from_its_length(sim, capsys, kind, digest, expected):
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        kind,
+        "--value",
+        digest.upper(),
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert [(i["type"], i["value"]) for i in result["indicators"]] == [(expected, digest)]
+    assert sim.requests[0].query == {"type": ["hash"], "value": [digest]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "reason"),
+    [
+        ("IP Address", "10.1.2.3", "private"),
+        ("IP Address", "127.0.0.1", "loopback"),
+        ("IP Address", "169.254.1.1", "link-local"),
+        ("IP Address", "224.0.0.1", "multicast"),
+        ("IP Address", "240.0.0.1", "reserved"),
+        ("IP Address", "100.64.0.1", "not a public"),
+        ("IP Address", "2001:4860:4860::8888", "not a valid IPv4"),
+        ("MD5", "d41d8cd98f00b204e9800998ecf8427", "expected 32 hexadecimal"),
+        ("SHA-1", "zzf4c61ddcc5e8a2dabede0f3b482cd9aea9434d", "expected 40 hexadecimal"),
+        ("FQDN", "not a domain", "not a valid domain"),
+        ("Hostname", "exa_mple..com", "not a valid hostname"),
+        ("Email Address", "a@example.com", "does not take Email Address"),
+    ],
+)
+def test_what_tego_cannot_look_up_is_refused_and_nothing_is_sent(sim, capsys, kind, value, reason):
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        kind,
+        "--value",
+        value,
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 1
+    (result,) = json.loads(out)["results"]
+    assert result["status"] == "error" and reason in result["error"]
+    assert "\n" not in result["error"]
+    assert sim.requests == []
+
+
+def test_unknown_value_is_no_results_not_an_error(sim, capsys):
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        "FQDN",
+        "--value",
+        "unknown-site.org",
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert result["status"] == "no_results" and result["indicators"] == []
+
+
+def test_a_404_and_an_empty_body_are_no_results(sim, capsys):
+    sim.enqueue_faults(404)
+    code, out, _ = cli(
+        "run",
+        "tego",
+        "search",
+        "--type",
+        "FQDN",
+        "--value",
+        "paypa1-secure.com",
+        *config(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0 and json.loads(out)["results"][0]["status"] == "no_results"
