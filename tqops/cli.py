@@ -359,6 +359,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _common(parser: argparse.ArgumentParser, *, config: bool, fmt: Sequence[str] = ()) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log to stderr (-v info, -vv debug)",
+    )
     if config:
         parser.add_argument(
             "--config",
@@ -411,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="validate manifests (default: every installed)")
     validate.add_argument("manifests", nargs="*", metavar="MANIFEST")
+    _common(validate, config=False)
     validate.set_defaults(handler=cmd_validate)
 
     mapper = sub.add_parser("map", help="map saved vendor responses offline")
@@ -425,11 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="the operation guide in Markdown, from the manifest")
     docs.add_argument("operation")
     docs.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    _common(docs, config=False)
     docs.set_defaults(handler=cmd_docs)
 
     bundler = sub.add_parser("bundle", help="write an operation's uploadable integration file")
     bundler.add_argument("operation")
     bundler.add_argument("--out", required=True, metavar="DIR")
+    _common(bundler, config=False)
     bundler.set_defaults(handler=cmd_bundle)
 
     upgrade = sub.add_parser("upgrade-check", help="what an upgrade changes for an admin")
