@@ -100,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         status, headers = (fault, {}) if isinstance(fault, int) else (fault[0], dict(fault[1]))
         body = json.dumps({"message": f"simulated fault {status}"}).encode()
+        if isinstance(fault, tuple) and len(fault) > 2:  # (status, headers, raw body)
+            body = fault[2] if isinstance(fault[2], bytes) else str(fault[2]).encode()
         self.send_bytes(status, {"Content-Type": "application/json", **headers}, body)
         return True
 
@@ -188,7 +190,7 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def enqueue_faults(self, *faults: Fault) -> None:
         """Apply each fault to the next request, in order: a status, (status, headers),
-        "drop" (close without answering) or ("delay", seconds)."""
+        (status, headers, body), "drop" (close without answering) or ("delay", seconds)."""
         with self._lock:
             self._faults.extend(faults)
 

@@ -456,8 +456,9 @@ def _setup_logging(verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_FILTER)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.set_name("tqops-cli")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "tqops-cli"] + [handler]
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     root.setLevel(level)
     logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
