@@ -102,6 +102,10 @@ def _schema_problems(raw: Any) -> list[str]:
     for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
         # oneOf failures bury the useful message; surface the closest sub-error
         best = jsonschema.exceptions.best_match([error]) or error
+        if error.validator in ("oneOf", "anyOf"):
+            # "valid under each of" buries the point; an enum miss on the value itself says it
+            enum = [e for e in error.context if e.validator == "enum" and not e.relative_path]
+            best = enum[0] if enum else best
         message = best.message
         if best.validator == "pattern" and "description" in best.schema:
             message = f"{best.instance!r} is not valid: expected {best.schema['description']}"
