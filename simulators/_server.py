@@ -95,6 +95,13 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return True
+        if (
+            isinstance(fault, tuple) and fault and fault[0] == "raw"
+        ):  # bytes as they are, then close
+            self.close_connection = True
+            self.wfile.write(fault[1])
+            self.wfile.flush()
+            return True
         if isinstance(fault, tuple) and fault and fault[0] == "delay":
             time.sleep(float(fault[1]))
             return False
@@ -190,7 +197,8 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def enqueue_faults(self, *faults: Fault) -> None:
         """Apply each fault to the next request, in order: a status, (status, headers),
-        (status, headers, body), "drop" (close without answering) or ("delay", seconds)."""
+        (status, headers, body), ("raw", bytes) written as they are, "drop" (close without
+        answering) or ("delay", seconds)."""
         with self._lock:
             self._faults.extend(faults)
 

@@ -253,3 +253,89 @@ def test_proxy_credentials_in_the_url_are_sent_and_never_shown(sim, capsys, monk
     assert code == 0, out + err
     assert proxy.seen[-1][2] == auth
     assert secret not in out + err
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            (200, {"Content-Type": "text/html"}, "<html>login</html>"),
+            "answered with a body that is not JSON (text/html, 18 bytes) @ "
+            "/api/v1/iocs-with-context",
+        ),
+        (
+            (200, {"Content-Type": "application/json"}, '{"iocs": [{"value": '),
+            "answered with a body that is not JSON",
+        ),
+        (
+            (200, {"Content-Type": "application/json"}, '{"data": []}'),
+            "unexpected shape @ /api/v1/iocs-with-context: expected an object with an 'iocs' list",
+        ),
+        ((200, {"Content-Type": "application/json"}, "[1, 2, 3]"), "unexpected shape"),
+        (
+            (
+                "raw",
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 999999999\r\n\r\n{"iocs": [',
+            ),
+            "answered with 999999999 bytes",
+        ),
+        (
+            (
+                "raw",
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n"
+                b'\r\n{"iocs": [{"value": "trunc',
+            ),
+            "closed the connection",
+        ),
+    ],
+)
+def test_unusable_vendor_responses_are_clear_errors(sim, capsys, fault, expected):
+    sim.enqueue_faults(fault)
+    code, out, err = cli(*run_args(sim, "--concurrency", "1"), capsys=capsys)
+    assert code == 1, err
+    (result,) = json.loads(out)["results"]
+    assert result["status"] == "error" and expected in result["error"], result["error"]
+    assert "\n" not in result["error"] and "Traceback" not in err
+
+
+def test_paging_stops_on_a_repeated_page_and_at_its_cap(sim, capsys, monkeypatch):
+    import dcso_tie_operation.client as tie_client
+
+    monkeypatch.setattr(tie_client, "PAGE_SIZE", 10)
+    monkeypatch.setattr(tie_client, "MAX_PAGES", 3)
+    args = [
+        "run",
+        "dcso_tie",
+        "search",
+        "--type",
+        "FQDN",
+        "--value",
+        "evil-cdn.com",
+        "--config",
+        f"hostname={sim.hostname}",
+        "--config",
+        f"access_token={TOKEN}",
+        "--config",
+        f"ca_bundle={sim.ca_pem_path}",
+        "--format",
+        "json",
+    ]
+    code, out, _ = cli(*args, capsys=capsys)
+    (result,) = json.loads(out)["results"]
+    assert code == 0 and len(sim.requests) == 3 and len(result["indicators"]) == 30
+    assert any("stopped after 3 pages" in w for w in result["warnings"])
+    sim.clear_requests()
+    link = f'<{sim.base_url}/api/v1/iocs-with-context?value=x&offset=10>; rel="next"'
+    body = json.dumps(
+        {
+            "iocs": [{"value": "a.evil-cdn.com", "data_type": "DomainName", "observations": []}],
+            "has_more": True,
+        }
+    )
+    monkeypatch.setattr(tie_client, "MAX_PAGES", 10)
+    sim.enqueue_faults(*[(200, {"Content-Type": "application/json", "Link": link}, body)] * 3)
+    code, out, _ = cli(*args, capsys=capsys)
+    (result,) = json.loads(out)["results"]
+    assert len(sim.requests) == 2  # the second page pointed at itself again
+    assert any("repeated a page" in w for w in result["warnings"])

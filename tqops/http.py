@@ -293,6 +293,12 @@ def _transport_error(exc: requests.RequestException, where: str, tries: int) -> 
             cause="connection",
             tries=tries,
         )
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in names:
+        return TransportError(
+            f"{where} closed the connection in the middle of its answer (truncated body)",
+            cause="connection",
+            tries=tries,
+        )
     if "RemoteDisconnected" in names or "Connection aborted" in text or "reset" in text.lower():
         return TransportError(
             f"{where} closed the connection without an answer{after}",
