@@ -150,6 +150,8 @@ class SimulatorServer(ThreadingHTTPServer):
         self.latency = latency
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
+        #: TCP connections accepted (keep-alive reuse shows as fewer connections than calls)
+        self.connections = 0
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._context = self.ca.server_context()
@@ -158,6 +160,8 @@ class SimulatorServer(ThreadingHTTPServer):
 
     # TLS per connection, in the worker thread: a slow client never blocks accept()
     def finish_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self.connections += 1
         try:
             request.settimeout(30)
             tls = self._context.wrap_socket(request, server_side=True)
@@ -194,6 +198,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def clear_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.connections = 0
 
     def enqueue_faults(self, *faults: Fault) -> None:
         """Apply each fault to the next request, in order: a status, (status, headers),

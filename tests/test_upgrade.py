@@ -81,6 +81,10 @@ def test_integration_files_are_compared_by_their_manifests(tmp_path):
     out = io.StringIO()
     assert main(["bundle", "dcso_tie", "--out", str(tmp_path / "old")], out=out) == 0
     wheel = next((tmp_path / "old").glob("tq_op_dcso_tie-*.whl"))
-    new = write_variant(tmp_path, "d.yaml", lambda raw: raw["config"].pop())
+
+    def drop_timeout(raw):
+        raw["config"] = [f for f in raw["config"] if f["name"] != "timeout"]
+
+    new = write_variant(tmp_path, "d.yaml", drop_timeout)
     code, text = check(wheel, new)
     assert code == 1 and "ACTION config field 'timeout' removed" in text

@@ -25,7 +25,8 @@ from .docs import changelog_entries, render_guide, sample_documents
 from .errors import ConfigError, ManifestError, OperationError
 from .manifest import REPO_MANIFESTS, load_manifest
 from .operation import Operation, Result, Selection, discover_operations, load_operation
-from .render import render_describe, render_results_table
+from .progress import progress_for
+from .render import iter_results_table, render_describe, render_results_table
 
 log = logging.getLogger("tqops")
 
@@ -137,6 +138,20 @@ def _print_json(document: Any, out: TextIO) -> None:
     out.write(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
 
 
+def _count_inputs(args: argparse.Namespace) -> Optional[int]:
+    """How many inputs a run has, for the progress bar (None when it cannot know)."""
+    total = len(args.type or [])
+    if args.input and args.input != "-":
+        try:
+            with open(args.input, "rb") as handle:
+                total += max(0, sum(1 for line in handle if line.strip()) - 1)
+        except OSError:
+            return None
+    elif args.input == "-":
+        return None
+    return total
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     operation = load_operation(args.operation)
     spec = operation.manifest.action(args.action)
@@ -153,28 +168,33 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         ordered=args.format != "jsonl",
     )
     failed = False
-    if args.format == "jsonl":
-        for result in results:
+
+    def tally(stream: Iterator[Result]) -> Iterator[Result]:
+        nonlocal failed
+        for result in stream:
             failed |= result.status == "error"
-            line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
-        return EXIT_FAILED if failed else EXIT_OK
-    collected: list[Result] = []
-    for result in results:
-        collected.append(result)
-        failed |= result.status == "error"
-    if args.format == "json":
-        _print_json(
-            {
-                "operation": operation.name,
-                "action": spec.name,
-                "results": [r.to_dict() for r in collected],
-            },
-            out,
-        )
-    else:
-        out.write(render_results_table(operation.manifest.label, spec.label, collected))
+            yield result
+
+    # Every format streams: memory is bounded by the in-flight window, not the input count.
+    with progress_for(_count_inputs(args), enabled=not args.no_progress) as progress:
+        counted = tally(progress.track(results))
+        if args.format == "jsonl":
+            for result in counted:
+                line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.flush()
+        elif args.format == "json":
+            head = {"operation": operation.name, "action": spec.name}
+            out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "results": [\n')
+            for index, result in enumerate(counted):
+                out.write(
+                    ("" if index == 0 else ",\n") + json.dumps(result.to_dict(), ensure_ascii=False)
+                )
+            out.write("\n]}\n")
+        else:
+            for chunk in iter_results_table(operation.manifest.label, spec.label, counted):
+                out.write(chunk)
+                out.flush()
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -397,7 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--value", action="append", metavar="V", help="indicator value (repeatable)")
     run.add_argument("--input", metavar="FILE", help="CSV with a header 'type,value' (- = stdin)")
     run.add_argument("--option", action="append", metavar="NAME=VALUE", help="action option")
-    run.add_argument("--concurrency", type=int, default=8, metavar="N")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="calls in flight at once (default 8)",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is shown only when stderr is a terminal)",
+    )
     _common(run, config=True, fmt=("table", "json", "jsonl"))
     run.set_defaults(handler=cmd_run)
 

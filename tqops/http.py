@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Optional, Union
@@ -31,6 +32,7 @@ __all__ = [
     "HeaderAuth",
     "HttpClient",
     "HttpSettings",
+    "RateLimiter",
     "error_for_status",
 ]
 
@@ -101,6 +103,8 @@ class HttpSettings:
     backoff: float = 0.5
     max_retry_after: float = 60.0
     pool_size: int = 8
+    #: pace calls to at most this many per second (None: no pacing)
+    max_requests_per_second: Optional[float] = None
 
     @classmethod
     def from_config(
@@ -128,7 +132,29 @@ class HttpSettings:
             timeout=float(config.get("timeout") or 30.0),
             proxies=proxies,
             pool_size=max(1, pool_size),
+            max_requests_per_second=config.get("max_requests_per_second") or None,
         )
+
+
+class RateLimiter:
+    """Spaces calls at least ``1 / per_second`` apart across threads, so a bulk run paces
+    itself before the vendor has to throttle it (429s still back off on top)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Block until this call's slot; return the seconds waited."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            time.sleep(delay)
+        return max(0.0, delay)
 
 
 class _Retry(Retry):
@@ -339,6 +365,11 @@ class HttpClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session
+        self._limiter = (
+            RateLimiter(settings.max_requests_per_second)
+            if settings.max_requests_per_second
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"HttpClient({self.settings.base_url!r})"
@@ -364,6 +395,8 @@ class HttpClient:
                 f"{self.vendor} sent a link to another origin ({parts.scheme}://{parts.hostname}); "
                 "not followed, so the credential stays with its host"
             )
+        if self._limiter is not None:
+            self._limiter.wait()
         started = time.monotonic()
         timeout = (min(10.0, self.settings.timeout), self.settings.timeout)
         try:

@@ -200,7 +200,7 @@ class Operation:
         ``concurrency`` calls are in flight, and only a window of inputs is held in memory.
         """
         spec = self.manifest.action(action)
-        checked = validate_options(spec.options, options, spec.label)
+        checked = validate_options(spec.options, options, spec.label)  # now, not lazily
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
         client = self.client(config, proxy, pool_size=concurrency)
@@ -209,14 +209,17 @@ class Operation:
         def one(item: Any) -> Result:
             return self._run_one(spec, client, Selection.of(item), checked, secrets)
 
-        try:
-            if concurrency == 1:
-                for indicator in inputs:
-                    yield one(indicator)
-                return
-            yield from _pooled(one, inputs, concurrency, ordered)
-        finally:
-            _close(client)
+        def results() -> Iterator[Result]:
+            try:
+                if concurrency == 1:
+                    for indicator in inputs:
+                        yield one(indicator)
+                    return
+                yield from _pooled(one, inputs, concurrency, ordered)
+            finally:
+                _close(client)
+
+        return results()
 
     def _run_one(
         self,

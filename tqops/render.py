@@ -4,38 +4,49 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .dates import isoformat_utc
 from .manifest import Manifest
 from .operation import Result
 
-__all__ = ["render_describe", "render_results_table", "table"]
+__all__ = ["iter_results_table", "render_describe", "render_results_table", "table"]
+
+
+def _wrap(row: Sequence[str], widths: Sequence[int]) -> list[list[str]]:
+    cells = []
+    for cell, width in zip(row, widths):
+        lines: list[str] = []
+        for part in str(cell).split("\n"):
+            lines += textwrap.wrap(part, width, break_on_hyphens=False) or [""]
+        cells.append(lines)
+    return cells
+
+
+def _rule(widths: Sequence[int]) -> str:
+    return "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+
+def _lines(cells: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    out = []
+    for index in range(max(len(c) for c in cells)):
+        parts = [(c[index] if index < len(c) else "").ljust(w) for c, w in zip(cells, widths)]
+        out.append("| " + " | ".join(parts) + " |")
+    return out
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
     """A plain-text table with wrapped, multi-line cells (``widths`` caps each column)."""
-    wrapped_rows = []
-    for row in rows:
-        cells = []
-        for cell, width in zip(row, widths):
-            lines: list[str] = []
-            for part in str(cell).split("\n"):
-                lines += textwrap.wrap(part, width, break_on_hyphens=False) or [""]
-            cells.append(lines)
-        wrapped_rows.append(cells)
+    wrapped = [_wrap(row, widths) for row in rows]
     actual = [
-        max([len(h)] + [len(line) for r in wrapped_rows for line in r[i]])
-        for i, h in enumerate(headers)
+        max([len(h)] + [len(line) for r in wrapped for line in r[i]]) for i, h in enumerate(headers)
     ]
-    rule = "+" + "+".join("-" * (w + 2) for w in actual) + "+"
-    out = [rule, "| " + " | ".join(h.ljust(w) for h, w in zip(headers, actual)) + " |", rule]
-    for cells in wrapped_rows:
-        for index in range(max(len(c) for c in cells)):
-            parts = [(c[index] if index < len(c) else "").ljust(w) for c, w in zip(cells, actual)]
-            out.append("| " + " | ".join(parts) + " |")
-        out.append(rule)
+    out = [_rule(actual), "| " + " | ".join(h.ljust(w) for h, w in zip(headers, actual)) + " |"]
+    out.append(_rule(actual))
+    for cells in wrapped:
+        out += _lines(cells, actual)
+        out.append(_rule(actual))
     return "\n".join(out) + "\n"
 
 
@@ -46,41 +57,53 @@ def _attributes(result_indicator: Any) -> str:
     return "\n".join(f"{name}: {', '.join(values)}" for name, values in grouped.items())
 
 
-def render_results_table(label: str, action: str, results: Sequence[Result]) -> str:
-    """Each input with its status, and every indicator with its attributes."""
-    rows: list[list[str]] = []
+_RESULT_HEADERS = ("SELECTED", "STATUS", "INDICATOR", "ATTRIBUTES")
+_RESULT_WIDTHS = (34, 10, 48, 60)
+
+
+def _result_rows(result: Result) -> list[list[str]]:
+    selected = f"{result.input.type}\n{result.input.value}"
+    if result.status == "error":
+        return [[selected, "error", result.error or "", ""]]
+    rows = [] if result.indicators else [[selected, "no results", "", ""]]
+    for index, indicator in enumerate(result.indicators):
+        published = isoformat_utc(indicator.published_at) or "-"
+        rows.append(
+            [
+                selected if index == 0 else "",
+                result.status if index == 0 else "",
+                f"{indicator.value}\n{indicator.type.value}, published {published}",
+                _attributes(indicator),
+            ]
+        )
+    rows += [["", "warning", warning, ""] for warning in result.warnings]
+    return rows
+
+
+def iter_results_table(label: str, action: str, results: Iterable[Result]) -> Iterator[str]:
+    """The results table, one chunk per result as it arrives (fixed column widths)."""
+    widths = _RESULT_WIDTHS
+    yield f"{label}: {action}\n"
+    header = "| " + " | ".join(h.ljust(w) for h, w in zip(_RESULT_HEADERS, widths)) + " |"
+    yield "\n".join([_rule(widths), header, _rule(widths)]) + "\n"
     counts = {"ok": 0, "no_results": 0, "error": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-        selected = f"{result.input.type}\n{result.input.value}"
-        status = result.status
-        if result.status == "error":
-            rows.append([selected, status, result.error or "", ""])
-            continue
-        if not result.indicators:
-            rows.append([selected, "no results", "", ""])
-        for index, indicator in enumerate(result.indicators):
-            published = isoformat_utc(indicator.published_at) or "-"
-            rows.append(
-                [
-                    selected if index == 0 else "",
-                    status if index == 0 else "",
-                    f"{indicator.value}\n{indicator.type.value}, published {published}",
-                    _attributes(indicator),
-                ]
-            )
-        for warning in result.warnings:
-            rows.append(["", "warning", warning, ""])
-    head = f"{label}: {action}\n"
-    summary = (
-        f"{len(results)} input(s): {counts['ok']} ok, {counts['no_results']} no results, "
+        chunk = []
+        for row in _result_rows(result):
+            chunk += _lines(_wrap(row, widths), widths)
+            chunk.append(_rule(widths))
+        yield "\n".join(chunk) + "\n"
+    total = sum(counts.values())
+    yield (
+        f"{total} input(s): {counts['ok']} ok, {counts['no_results']} no results, "
         f"{counts['error']} error(s)\n"
     )
-    return (
-        head
-        + table(["SELECTED", "STATUS", "INDICATOR", "ATTRIBUTES"], rows, [34, 10, 48, 60])
-        + summary
-    )
+
+
+def render_results_table(label: str, action: str, results: Sequence[Result]) -> str:
+    """Each input with its status, and every indicator with its attributes."""
+    return "".join(iter_results_table(label, action, results))
 
 
 def _describe_dict(manifest: Manifest) -> dict[str, Any]:
