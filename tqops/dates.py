@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timezone
 from typing import Any, Optional
@@ -21,6 +22,17 @@ def parse_datetime(value: Any) -> datetime:
 
     Naive values are taken as UTC. Raises ``ValueError`` naming the value when it is not a date.
     """
+    if isinstance(value, str) and len(value) <= 64:
+        return _parse_text(value)  # responses repeat the same stamps: parse each once
+    return _parse(value)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_text(value: str) -> datetime:
+    return _parse(value)
+
+
+def _parse(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

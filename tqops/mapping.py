@@ -12,9 +12,9 @@ path reaches several dates, the earliest wins; a list of published paths is trie
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -82,6 +82,64 @@ class _Row:
     name_from: Optional[_Relative]
     published: tuple[_Relative, ...]
     transforms: tuple[Transform, ...]
+    #: rows with the same published paths share this key (their dates are computed once)
+    published_key: int = 0
+    #: the deepest [] element the published date depends on (0: the record)
+    published_level: int = 0
+
+
+@attrs.define
+class _Node:
+    """A trie of the rows' value paths: one visit of a record feeds every row."""
+
+    keys: dict[Any, _Node] = attrs.field(factory=dict)
+    each: Optional[_Node] = None
+    rows: list[int] = attrs.field(factory=list)
+
+
+def _trie(rows: Sequence[_Row]) -> _Node:
+    root = _Node()
+    for index, row in enumerate(rows):
+        if not row.value.in_record:
+            continue
+        node = root
+        for step in row.value.steps:
+            if step is EACH:
+                if node.each is None:
+                    node.each = _Node()
+                node = node.each
+            else:
+                node = node.keys.setdefault(step, _Node())
+        node.rows.append(index)
+    return root
+
+
+def _visit(
+    node: _Node,
+    value: Any,
+    scopes: tuple[Any, ...],
+    emit: Callable[[int, Any, tuple[Any, ...]], None],
+) -> None:
+    for index in node.rows:
+        emit(index, value, scopes)
+    if node.keys:
+        if isinstance(value, dict):
+            for key, child in node.keys.items():
+                if isinstance(key, str):
+                    found = value.get(key)
+                    if found is not None:
+                        _visit(child, found, scopes, emit)
+        elif isinstance(value, list):
+            for key, child in node.keys.items():
+                if isinstance(key, int) and -len(value) <= key < len(value):
+                    found = value[key]
+                    if found is not None:
+                        _visit(child, found, scopes, emit)
+    if node.each is not None and isinstance(value, list):
+        child = node.each
+        for element in value:
+            if element is not None:
+                _visit(child, element, (*scopes, element), emit)
 
 
 @attrs.frozen
@@ -97,6 +155,8 @@ class Mapper:
     _published: tuple[_Relative, ...]
     _rows: tuple[_Row, ...]
     _source: Optional[Source]
+    _trie: _Node
+    _global_rows: tuple[int, ...]
 
     @classmethod
     def compile(
@@ -138,9 +198,11 @@ class Mapper:
         if problems:
             raise ManifestError("mapping type table is inconsistent", tuple(problems))
         rows = []
+        keys: dict[tuple[_Relative, ...], int] = {}
         for row in spec.attributes:
             own = _relative((), row.path, prefix)
             row_steps = own.steps if own.in_record else row.path.steps
+            published = tuple(_relative(row_steps, p, prefix) for p in row.published_at)
             rows.append(
                 _Row(
                     label=str(row.path),
@@ -149,8 +211,10 @@ class Mapper:
                     name_from=_relative(row_steps, row.name_path, prefix)
                     if row.name_path
                     else None,
-                    published=tuple(_relative(row_steps, p, prefix) for p in row.published_at),
+                    published=published,
                     transforms=tuple(known[t] for t in row.transforms),
+                    published_key=keys.setdefault(published, len(keys)),
+                    published_level=max((p.level for p in published if p.in_record), default=0),
                 )
             )
         source = Source(spec.source.name, spec.source.tlp) if spec.source else None
@@ -164,6 +228,8 @@ class Mapper:
             published=tuple(_relative(value_steps, p, prefix) for p in rule.published_at),
             rows=tuple(rows),
             source=source,
+            trie=_trie(rows),
+            global_rows=tuple(i for i, row in enumerate(rows) if not row.value.in_record),
         )
 
     # -- mapping ----------------------------------------------------------------------------
@@ -221,44 +287,72 @@ class Mapper:
             return
         published = self._earliest(self._published, document, record, ())
         target = state.entry(indicator_type, value, published)
-        for row in self._rows:
-            self._map_row(row, document, record, published, target, state)
+        memo: dict[tuple[int, int], Optional[datetime]] = {}  # (published_key, element id)
+        rows = self._rows
+        hits = [False] * len(rows)
 
-    def _map_row(
+        def emit(index: int, raw: Any, scopes: tuple[Any, ...]) -> None:
+            if self._emit(
+                rows[index], raw, scopes, document, record, published, target, state, memo
+            ):
+                hits[index] = True
+
+        _visit(self._trie, record, (), emit)  # one pass over the record feeds every row
+        for index in self._global_rows:
+            for raw, scopes in walk(document, rows[index].value.steps):
+                emit(index, raw, scopes)
+        for index, hit in enumerate(hits):
+            if not hit:
+                state.missing[rows[index].label] += 1
+
+    def _emit(
         self,
         row: _Row,
+        raw: Any,
+        scopes: tuple[Any, ...],
         document: Any,
         record: Any,
         indicator_published: Optional[datetime],
         entry: _Entry,
         state: _State,
-    ) -> None:
-        base = record if row.value.in_record else document
-        found = False
-        for raw, scopes in walk(base, row.value.steps):
-            for item in _flatten(raw):
+        memo: dict[tuple[int, int], Optional[datetime]],
+    ) -> bool:
+        """Add the attributes one value of a row makes; True when it made any."""
+        published = indicator_published
+        if row.published:
+            # rows under the same element share its date: evaluate it once per element
+            level = row.published_level
+            anchor = scopes[level - 1] if level else record
+            key = (row.published_key, id(anchor))
+            if key not in memo:
+                memo[key] = self._earliest(row.published, document, record, scopes)
+            published = memo[key]
+        made = False
+        items = _flatten(raw) if isinstance(raw, list) else (raw,)
+        for item in items:
+            if row.transforms:
                 try:
-                    value = _apply(row.transforms, item)
+                    item = _apply(row.transforms, item)
                 except ValueError as exc:
                     state.warn(f"{row.label}: {exc}")
                     continue
-                text = _scalar_text(value)
-                if not text:
+            text = _scalar_text(item)
+            if not text:
+                continue
+            name = row.name
+            if row.name_from is not None:
+                source = row.name_from
+                if source.in_record and source.level and len(source.steps) == 1:
+                    element = scopes[source.level - 1]  # the common case: a sibling key
+                    found = element.get(source.steps[0]) if isinstance(element, dict) else None
+                else:
+                    found = _first(_evaluate(source, document, record, scopes))
+                name = _scalar_text(found)
+                if not name:
                     continue
-                name = row.name
-                if row.name_from is not None:
-                    name = _scalar_text(_first(_evaluate(row.name_from, document, record, scopes)))
-                    if not name:
-                        continue
-                published = (
-                    self._earliest(row.published, document, record, scopes)
-                    if row.published
-                    else indicator_published
-                )
-                entry.add(name, text, published)  # type: ignore[arg-type]
-                found = True
-        if not found:
-            state.missing[row.label] += 1
+            entry.add(name, text, published)  # type: ignore[arg-type]
+            made = True
+        return made
 
     def _earliest(
         self,
@@ -315,6 +409,8 @@ def _apply(transforms: tuple[Transform, ...], value: Any) -> Any:
 
 def _scalar_text(value: Any) -> str:
     """A scalar as the platform stores it; '' for what is not a scalar."""
+    if type(value) is str:
+        return value.strip()
     if value is None or isinstance(value, (dict, list)):
         return ""
     if isinstance(value, bool):
