@@ -68,7 +68,7 @@ class TestOperationConformance:
             for indicator in result.indicators:
                 assert isinstance(indicator, Indicator)
                 assert indicator.value == indicator.value.strip() and indicator.value.isprintable()
-                assert indicator.published_at is not None
+                assert indicator.published_at is None or indicator.published_at.tzinfo
                 assert all(a.name and a.value for a in indicator.attributes)
                 payload = indicator.to_threatq()
                 assert payload["type"] == {"name": indicator.type.value}

@@ -1,0 +1,239 @@
+"""The mapper's record-relative semantics (DESIGN.md, "The mapping table"), one rule a test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tqops import ManifestError, Mapper, MappingSpec
+
+
+def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Mapper:
+    rule = {
+        "path": ".iocs[].value",
+        "type": {"path": ".iocs[].data_type", "table": {"DomainName": "FQDN"}},
+        "published_at": [".iocs[].observations[].first_seen", ".iocs[].created_at"],
+        **indicator,
+    }
+    return Mapper.compile(MappingSpec.from_dict({"indicator": rule, "attributes": attributes}))
+
+
+SEVERITY = {
+    "name": "Severity",
+    "path": ".iocs[].observations[].severity",
+    "published_at": ".iocs[].observations[].first_seen",
+}
+
+
+def attrs_of(result: Any, value: str) -> list[tuple[str, str, str]]:
+    indicator = next(i for i in result.indicators if i.value == value)
+    return [
+        (a.name, a.value, a.published_at.strftime("%Y-%m-%d") if a.published_at else "-")
+        for a in indicator.attributes
+    ]
+
+
+def test_attributes_belong_to_their_own_record_and_observation():
+    document = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [
+                    {
+                        "first_seen": "2020-01-01T00:00:00Z"
+                    },  # no severity: zipping would shift dates
+                    {"severity": 3, "first_seen": "2021-01-01T00:00:00Z"},
+                ],
+            },
+            {
+                "value": "b.example",
+                "data_type": "DomainName",
+                "observations": [{"severity": 5, "first_seen": "2022-01-01T00:00:00Z"}],
+            },
+        ]
+    }
+    result = mapper([SEVERITY]).map(document)
+    assert attrs_of(result, "a.example") == [("Severity", "3", "2021-01-01")]
+    assert attrs_of(result, "b.example") == [("Severity", "5", "2022-01-01")]
+
+
+def test_indicator_is_published_at_its_earliest_observation_else_created_at():
+    document = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "created_at": "2019-01-01T00:00:00Z",
+                "observations": [
+                    {"first_seen": "2021-03-01T00:00:00Z"},
+                    {"first_seen": "2020-03-01 00:00:00+00:00"},
+                ],
+            },
+            {
+                "value": "b.example",
+                "data_type": "DomainName",
+                "created_at": "2019-06-01T00:00:00Z",
+                "observations": [],
+            },
+            {"value": "c.example", "data_type": "DomainName"},
+        ]
+    }
+    result = mapper([]).map(document)
+    dates = {i.value: i.published_at for i in result.indicators}
+    assert dates["a.example"].isoformat() == "2020-03-01T00:00:00+00:00"
+    assert dates["b.example"].isoformat() == "2019-06-01T00:00:00+00:00"
+    assert dates["c.example"] is None
+
+
+def test_missing_and_null_yield_nothing_and_are_counted():
+    document = {
+        "iocs": [
+            {"value": "a.example", "data_type": "DomainName", "hotness": None},
+            {"value": "b.example", "data_type": "DomainName", "hotness": 0.0},
+        ]
+    }
+    result = mapper(
+        [{"name": "Hotness", "path": ".iocs[].hotness"}, {"name": "Gamma", "path": ".iocs[].gamma"}]
+    ).map(document)
+    assert attrs_of(result, "a.example") == []
+    assert attrs_of(result, "b.example") == [("Hotness", "0.0", "-")]
+    assert result.missing == {".iocs[].hotness": 1, ".iocs[].gamma": 2}
+
+
+def test_a_list_yields_one_attribute_per_item_and_duplicates_merge_at_the_earliest_date():
+    document = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [
+                    {"categories": ["c2", "botnet"], "first_seen": "2021-01-01T00:00:00Z"},
+                    {"categories": ["c2"], "first_seen": "2020-01-01T00:00:00Z"},
+                ],
+            }
+        ]
+    }
+    result = mapper(
+        [
+            {
+                "name": "Categories",
+                "path": ".iocs[].observations[].categories",
+                "published_at": ".iocs[].observations[].first_seen",
+            }
+        ]
+    ).map(document)
+    assert attrs_of(result, "a.example") == [
+        ("Categories", "c2", "2020-01-01"),
+        ("Categories", "botnet", "2021-01-01"),
+    ]
+
+
+def test_name_value_pairs_stay_paired_and_take_their_observation_date():
+    document = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [
+                    {
+                        "first_seen": "2021-01-01T00:00:00Z",
+                        "attributes": [
+                            {"name": "killchain", "value": "c2"},
+                            {"name": "malware"},
+                            {"value": "orphan"},
+                            {"name": "threattype", "value": "rat"},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    result = mapper(
+        [
+            {
+                "name_path": ".iocs[].observations[].attributes[].name",
+                "path": ".iocs[].observations[].attributes[].value",
+                "published_at": ".iocs[].observations[].first_seen",
+            }
+        ]
+    ).map(document)
+    assert attrs_of(result, "a.example") == [
+        ("killchain", "c2", "2021-01-01"),
+        ("threattype", "rat", "2021-01-01"),
+    ]
+
+
+def test_the_same_indicator_across_pages_merges():
+    page = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [{"severity": 2, "first_seen": "2021-01-01T00:00:00Z"}],
+            }
+        ]
+    }
+    later = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [
+                    {"severity": 2, "first_seen": "2020-01-01T00:00:00Z"},
+                    {"severity": 4, "first_seen": "2022-01-01T00:00:00Z"},
+                ],
+            }
+        ]
+    }
+    result = mapper([SEVERITY]).map_all([page, later])
+    (indicator,) = result.indicators
+    assert indicator.published_at.year == 2020
+    assert attrs_of(result, "a.example") == [
+        ("Severity", "2", "2020-01-01"),
+        ("Severity", "4", "2022-01-01"),
+    ]
+    assert result.records == 2
+
+
+def test_unknown_types_are_warnings_never_crashes():
+    document = {
+        "iocs": [
+            {"value": "x", "data_type": "PEHash"},
+            {"value": "y"},
+            {"value": "a.example", "data_type": "DomainName"},
+        ]
+    }
+    result = mapper([]).map(document)
+    assert [i.value for i in result.indicators] == ["a.example"]
+    assert any("unknown type 'PEHash' for 'x'" in w for w in result.warnings)
+    assert any("unknown type 'None' for 'y'" in w for w in result.warnings)
+
+
+def test_unknown_transform_is_refused_by_name():
+    with pytest.raises(ManifestError, match="'nope' is not a transform"):
+        mapper([{"name": "Hotness", "path": ".iocs[].hotness", "transforms": ["nope"]}])
+
+
+def test_a_bad_date_in_a_transform_is_a_warning():
+    document = {
+        "iocs": [
+            {
+                "value": "a.example",
+                "data_type": "DomainName",
+                "observations": [{"first_seen": "yesterday"}],
+            }
+        ]
+    }
+    result = mapper(
+        [
+            {
+                "name": "First Seen",
+                "path": ".iocs[].observations[].first_seen",
+                "transforms": ["datetime"],
+            }
+        ]
+    ).map(document)
+    assert attrs_of(result, "a.example") == []
+    assert any("not a date" in w for w in result.warnings)
