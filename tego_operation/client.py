@@ -126,6 +126,13 @@ class TegoClient:
                 f"Tego answered with an unexpected shape @ {SEARCH_PATH}: expected a JSON "
                 "array of records"
             )
+        # A record answers the look-up it was asked for: where Tego leaves out its type or
+        # the field of that type, they are the look-up's own.
+        for record in body:
+            if not record.get("type"):
+                record["type"] = params["type"]
+            if record["type"] == params["type"] and not record.get(params["type"]):
+                record[params["type"]] = params["value"]
         yield body
 
     def check_license(self) -> int:

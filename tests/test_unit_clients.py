@@ -348,3 +348,14 @@ def test_tego_rejected_license_is_an_authentication_error():
     responses.get(f"https://{TEGO_HOST}/api/Main/get/1", status=403, json={"message": "denied"})
     with pytest.raises(AuthenticationError, match="rejected the license key"):
         tego_client().check_license()
+
+
+@responses.activate
+def test_tego_records_without_type_or_value_field_answer_the_lookup():
+    responses.get(TEGO_SEARCH, json=[{"riskLevel": "High", "country": "Germany"}])
+    (records,) = list(tego_client().lookup(Indicator("www.example.com", "Hostname")))
+    assert records == [
+        {"riskLevel": "High", "country": "Germany", "type": "domain", "domain": "www.example.com"}
+    ]
+    result = TEGO.map("search", [records])
+    assert [(i.type.value, i.value) for i in result.indicators] == [("FQDN", "www.example.com")]
