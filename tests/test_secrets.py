@@ -139,6 +139,8 @@ def surface(tie: Any, tego: Any, tmp_path: Path) -> list[list[str]]:
             "license_key=wrong-license",
             "-vv",
         ],
+        [*search, *tie_cfg, "--config", CANARY],  # forgot "access_token="
+        [*search, *good, "--option", CANARY],
         ["describe", "dcso_tie"],
         ["describe", "tego", "--format", "json"],
         ["list"],

@@ -66,7 +66,8 @@ def _key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise _UsageError(f"{flag} expects name=value, got {pair.split('=')[0][:40]!r}")
+            # never echo the argument: a forgotten "name=" leaves a bare secret here
+            raise _UsageError(f"{flag} expects name=value; got an argument without a name=")
         values[name.strip()] = value
     return values
 

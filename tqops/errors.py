@@ -36,28 +36,24 @@ class OperationError(Exception):
         return self.message
 
 
-class ManifestError(OperationError, ValueError):
+class _ProblemList(OperationError):
+    """An error that lists every problem found (each located), not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        self.problems = tuple(problems) or (message,)
+        if problems:
+            message = f"{message}: " + "; ".join(problems)
+        super().__init__(message)
+
+
+class ManifestError(_ProblemList, ValueError):
     """A manifest (or an operation's code against it) is broken; ``problems`` lists them all."""
 
-    exit_code = 2
 
-    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
-        self.problems = tuple(problems) or (message,)
-        if problems:
-            message = f"{message}: " + "; ".join(problems)
-        super().__init__(message)
-
-
-class ConfigError(OperationError, ValueError):
+class ConfigError(_ProblemList, ValueError):
     """A configuration value (or a CLI usage) is wrong; nothing was sent."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
-        self.problems = tuple(problems) or (message,)
-        if problems:
-            message = f"{message}: " + "; ".join(problems)
-        super().__init__(message)
 
 
 class InputError(OperationError, ValueError):
