@@ -242,6 +242,7 @@ def test_rejected_token_is_reported_clearly_and_never_shown(sim, capsys):
     (result,) = json.loads(out)["results"]
     assert result["status"] == "error"
     assert "rejected the access token (HTTP 401" in result["error"]
+    assert "check the access_token field" in result["error"]
     assert wrong not in out + err and TOKEN not in out + err
     assert len(search_requests(sim)) == 1  # a 401 is not retried
 

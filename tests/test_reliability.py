@@ -177,8 +177,11 @@ def test_verify_ssl_off_accepts_an_untrusted_certificate(sim, capsys):
         "--config",
         "verify_ssl=false",
     ]
-    code, out, _ = cli(*args, capsys=capsys)
+    code, out, err = cli(*args, capsys=capsys)
     assert code == 0, out
+    # said once, plainly, instead of one urllib3 warning per request
+    assert err.count("TLS certificate verification is OFF") == 1, err
+    assert "InsecureRequestWarning" not in err
 
 
 def test_environment_ca_variables_do_not_override_the_config(sim, capsys, monkeypatch, tmp_path):

@@ -12,12 +12,14 @@ import itertools
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
 import attrs
 import yaml
+from urllib3.exceptions import InsecureRequestWarning
 
 from . import __version__
 from .config import Config, redact
@@ -506,6 +508,9 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
         sys.stderr.write(f"tqops: error: {exc}\n")
         return EXIT_USAGE
     _setup_logging(args.verbose)
+    # The client logs one explicit line when verify_ssl is off; urllib3's per-request warning
+    # would only repeat it (the command, as the application, may decide that; a library not).
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     try:
         return int(args.handler(args, out))
     except OperationError as exc:

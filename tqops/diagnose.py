@@ -126,9 +126,7 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
     try:
         message = operation.check_connection(config, proxy=proxy)
     except AuthenticationError as exc:
-        yield Step(
-            "authentication", "failed", redact(str(exc), secrets), "check the credential field"
-        )
+        yield Step("authentication", "failed", redact(str(exc), secrets))
         return
     except TransportError as exc:
         yield Step("connection", "failed", redact(str(exc), secrets))

@@ -231,7 +231,7 @@ def error_for_status(
     if status in (401, 403):
         return AuthenticationError(
             f"{vendor} rejected the {credential} (HTTP {status}{said}) @ {path}; "
-            f"check the {credential} field",
+            f"check the {credential.replace(' ', '_')} field",
             status=status,
         )
     if status == 429:
@@ -365,6 +365,8 @@ class HttpClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session
+        if settings.verify is False:
+            log.warning("TLS certificate verification is OFF for %s (verify_ssl=false)", self.where)
         self._limiter = (
             RateLimiter(settings.max_requests_per_second)
             if settings.max_requests_per_second
