@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from dcso_tie_operation import OPERATION as TIE
 from tego_operation import OPERATION as TEGO
-from tqops import FeedPath, PathSyntaxError
+from tqops import FeedPath, Mapper, MappingSpec, PathSyntaxError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -86,3 +86,121 @@ def test_mappers_turn_any_json_into_indicators_or_warnings(document):
             assert all(isinstance(a.value, str) and a.value for a in indicator.attributes)
             indicator.to_threatq()
         assert all("\n" not in w for w in result.warnings)
+
+
+# -- the generated mapper against the interpreter (its specification) ----------------------
+
+
+def _reference(operation, action="search"):
+    return Mapper.compile(operation.mappers[action].spec, operation.transforms, generate=False)
+
+
+def test_every_shipped_mapping_is_generated_not_interpreted():
+    for operation in (TIE, TEGO):
+        assert operation.mappers["search"].generated_source
+        assert _reference(operation).generated_source is None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values | st.dictionaries(st.just("iocs"), st.lists(tie_like, max_size=4)))
+def test_generated_mappers_equal_the_interpreter_on_any_json(document):
+    for operation in (TIE, TEGO):
+        generated = operation.mappers["search"]
+        assert generated.map(document) == _reference(operation).map(document)
+
+
+segments = st.sampled_from(["a", "b", "b", "b", "[]", "[0]", "[-1]"])
+
+
+def _path(parts: list[str]) -> str:
+    return ".r[].a[]" + "".join(p if p.startswith("[") else "." + p for p in parts)
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> dict:
+    """A mapping row whose published date and name are often read beside its value."""
+    parts = [draw(st.sampled_from(["b", "b", "a"])), *draw(st.lists(segments, max_size=2))]
+    row: dict = {"path": _path(parts)}
+
+    def nearby(last: str) -> str:  # a key of one of the value's enclosing elements
+        cut = draw(st.integers(0, max(len(parts) - 1, 0)))
+        return _path([*parts[:cut], last])
+
+    published = draw(st.lists(st.sampled_from(["near", "record", "any"]), max_size=2))
+    if published:
+        row["published_at"] = [
+            nearby("d")
+            if how == "near"
+            else ".r[].d"
+            if how == "record"
+            else _path(draw(st.lists(segments, min_size=1, max_size=3)))
+            for how in published
+        ]
+    transforms = draw(st.lists(st.sampled_from(["datetime", "lower", "strip"]), max_size=1))
+    if transforms:
+        row["transforms"] = transforms
+    if draw(st.integers(0, 2)):
+        row["name"] = draw(st.sampled_from(["N", "M"]))
+    else:
+        row["name_path"] = (
+            nearby("n")
+            if draw(st.booleans())
+            else _path(draw(st.lists(segments, min_size=1, max_size=3)))
+        )
+    return row
+
+
+dates = st.sampled_from(
+    ["2020-05-26 02:37:55+00:00", "2019-01-01T00:00:00Z", "2021-07-08", "not a date"]
+)
+# few distinct values, so one indicator often gets the same name/value twice at different dates
+leaf = st.sampled_from([None, True, 1, 1.5, "", " x ", "x", "x", "X"])
+names = st.sampled_from(["k", " k ", "", "K", 2])
+nodes = st.recursive(
+    leaf | dates,
+    lambda children: (
+        st.lists(children, min_size=1, max_size=3)
+        | st.fixed_dictionaries({"b": children, "d": dates, "n": names}, optional={"a": children})
+    ),
+    max_leaves=6,
+)
+elements = st.fixed_dictionaries({"b": nodes, "d": dates, "n": names}, optional={"a": nodes})
+abc_documents = st.lists(elements, min_size=1, max_size=4).map(
+    lambda a: {"r": [{"v": "x.example", "t": "D", "d": "2021-02-03 04:05:06", "a": a}, a]}
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(rows(), min_size=1, max_size=5), abc_documents)
+def test_generated_code_equals_the_interpreter_for_any_table_and_document(table, document):
+    spec = MappingSpec.from_dict(
+        {
+            "indicator": {
+                "path": ".r[].v",
+                "type": {"path": ".r[].t", "table": {"D": "FQDN"}},
+                "published_at": ".r[].d",
+            },
+            "attributes": table,
+        }
+    )
+    generated = Mapper.compile(spec)
+    assert generated.generated_source  # the generated path is what is being compared
+    expected = Mapper.compile(spec, generate=False).map(document)
+    assert generated.map(document) == expected
+
+
+def test_a_table_too_deep_to_generate_is_interpreted_with_the_same_result():
+    deep = ".r[].a" + "[]" * 25  # more nested loops than Python compiles
+    spec = MappingSpec.from_dict(
+        {
+            "indicator": {"path": ".r[].v", "type": {"path": ".r[].t", "table": {"D": "FQDN"}}},
+            "attributes": [{"path": deep, "name": "Deep"}, {"path": ".r[].b", "name": "B"}],
+        }
+    )
+    nested: object = "bottom"
+    for _ in range(25):
+        nested = [nested]
+    mapper = Mapper.compile(spec)
+    assert mapper.generated_source is None
+    (indicator,) = mapper.map({"r": [{"v": "x.example", "t": "D", "a": nested, "b": 7}]}).indicators
+    assert [(a.name, a.value) for a in indicator.attributes] == [("Deep", "bottom"), ("B", "7")]

@@ -8,6 +8,16 @@ import pytest
 
 from tqops import ManifestError, Mapper, MappingSpec
 
+GENERATE = {"on": True}
+
+
+@pytest.fixture(autouse=True, params=["generated", "interpreted"])
+def _both_mappers(request):
+    """Every rule holds for the generated code and for the interpreter it is checked against."""
+    GENERATE["on"] = request.param == "generated"
+    yield
+    GENERATE["on"] = True
+
 
 def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Mapper:
     rule = {
@@ -16,7 +26,8 @@ def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Mapper:
         "published_at": [".iocs[].observations[].first_seen", ".iocs[].created_at"],
         **indicator,
     }
-    return Mapper.compile(MappingSpec.from_dict({"indicator": rule, "attributes": attributes}))
+    spec = MappingSpec.from_dict({"indicator": rule, "attributes": attributes})
+    return Mapper.compile(spec, generate=GENERATE["on"])
 
 
 SEVERITY = {

@@ -6,6 +6,7 @@ A transform takes one raw value and returns the new value, or ``None`` to drop i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
@@ -24,6 +25,13 @@ _LENGTH_TYPES = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
 
 def to_datetime(value: Any) -> str:
     """Any vendor date form -> ISO 8601 UTC (``2020-03-16T14:56:56Z``)."""
+    if type(value) is str and len(value) <= 64:
+        return _text_to_datetime(value)  # responses repeat the same stamps: format each once
+    return isoformat_utc(parse_datetime(value)) or ""
+
+
+@functools.lru_cache(maxsize=16384)
+def _text_to_datetime(value: str) -> str:
     return isoformat_utc(parse_datetime(value)) or ""
 
 
