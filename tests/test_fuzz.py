@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -204,3 +206,17 @@ def test_a_table_too_deep_to_generate_is_interpreted_with_the_same_result():
     assert mapper.generated_source is None
     (indicator,) = mapper.map({"r": [{"v": "x.example", "t": "D", "a": nested, "b": 7}]}).indicators
     assert [(a.name, a.value) for a in indicator.attributes] == [("Deep", "bottom"), ("B", "7")]
+
+
+def test_path_keys_reach_the_generated_code_as_data_never_as_source():
+    hostile = 'x"]) or __import__("os").system("false") or (["'
+    spec = MappingSpec.from_dict(
+        {
+            "indicator": {"path": ".r[].v", "type": {"path": ".r[].t", "table": {"D": "FQDN"}}},
+            "attributes": [{"path": ".r[]." + json.dumps(hostile), "name": 'N")\n#'}],
+        }
+    )
+    mapper = Mapper.compile(spec)
+    assert "__import__" not in mapper.generated_source and "#" not in mapper.generated_source
+    (indicator,) = mapper.map({"r": [{"v": "x.example", "t": "D", hostile: "kept"}]}).indicators
+    assert [(a.name, a.value) for a in indicator.attributes] == [('N")\n#', "kept")]
