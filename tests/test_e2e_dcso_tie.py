@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 import dcso_tie_operation.client as tie_client
 from simulators import TieSimulator
-from tqops.cli import main
+from tests.helpers import cli
 
 TOKEN = "e2e-token-5f0c9a7d31"
 
@@ -40,18 +39,12 @@ def config_args(sim: Any, token: str = TOKEN, **extra: str) -> list[str]:
     return args
 
 
-def run_cli(*args: str, capsys: Any) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(list(args), out=out)
-    return code, out.getvalue(), capsys.readouterr().err
-
-
 def search_requests(sim: Any) -> list[Any]:
     return [r for r in sim.requests if r.path == "/api/v1/iocs-with-context"]
 
 
 def test_guide_example_sends_tie_parameters_and_maps_the_guide_table(sim, capsys):
-    code, out, err = run_cli(
+    code, out, err = cli(
         "run",
         "dcso_tie",
         "search",
@@ -97,7 +90,7 @@ def test_guide_example_sends_tie_parameters_and_maps_the_guide_table(sim, capsys
 
 
 def test_issue_example_options_become_tie_parameters(sim, capsys):
-    code, _, err = run_cli(
+    code, _, err = cli(
         "run",
         "dcso_tie",
         "search",
@@ -141,7 +134,7 @@ def test_issue_example_options_become_tie_parameters(sim, capsys):
 
 
 def test_observation_attributes_are_published_at_their_observation(sim, capsys):
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         "run",
         "dcso_tie",
         "search",
@@ -169,7 +162,7 @@ def test_observation_attributes_are_published_at_their_observation(sim, capsys):
 
 def test_every_page_is_followed(sim, capsys, monkeypatch):
     monkeypatch.setattr(tie_client, "PAGE_SIZE", 50)
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         "run",
         "dcso_tie",
         "search",
@@ -203,7 +196,7 @@ def test_every_page_is_followed(sim, capsys, monkeypatch):
     ],
 )
 def test_bad_option_is_one_line_and_sends_nothing(sim, capsys, option, expected):
-    code, out, err = run_cli(
+    code, out, err = cli(
         "run",
         "dcso_tie",
         "search",
@@ -225,7 +218,7 @@ def test_bad_option_is_one_line_and_sends_nothing(sim, capsys, option, expected)
 
 def test_rejected_token_is_reported_clearly_and_never_shown(sim, capsys):
     wrong = "wrong-token-a8d1e0c2f4"
-    code, out, err = run_cli(
+    code, out, err = cli(
         "run",
         "dcso_tie",
         "search",
@@ -248,7 +241,7 @@ def test_rejected_token_is_reported_clearly_and_never_shown(sim, capsys):
 
 
 def test_untrusted_certificate_is_refused_in_one_line(sim, capsys):
-    code, out, _err = run_cli(
+    code, out, _err = cli(
         "test-connection", "dcso_tie", *config_args(sim, ca_bundle=None), capsys=capsys
     )
     assert code == 1
@@ -258,7 +251,7 @@ def test_untrusted_certificate_is_refused_in_one_line(sim, capsys):
 
 
 def test_test_connection_succeeds_with_the_test_ca(sim, capsys):
-    code, out, _ = run_cli("test-connection", "dcso_tie", *config_args(sim), capsys=capsys)
+    code, out, _ = cli("test-connection", "dcso_tie", *config_args(sim), capsys=capsys)
     assert code == 0
     assert out.startswith("OK ") and TOKEN not in out
 
@@ -274,7 +267,7 @@ def test_one_bad_indicator_does_not_stop_the_others(sim, capsys, tmp_path):
     ]
     source = tmp_path / "selected.csv"
     source.write_text("\n".join(rows) + "\n")
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         "run",
         "dcso_tie",
         "search",
@@ -299,7 +292,7 @@ def test_one_bad_indicator_does_not_stop_the_others(sim, capsys, tmp_path):
 
 
 def test_jsonl_streams_one_line_per_input(sim, capsys):
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         "run",
         "dcso_tie",
         "search",
@@ -324,7 +317,7 @@ def test_jsonl_streams_one_line_per_input(sim, capsys):
 
 
 def test_table_output_is_readable(sim, capsys):
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         "run",
         "dcso_tie",
         "search",
@@ -378,10 +371,10 @@ def test_console_script_runs_in_a_subprocess(sim, tmp_path):
 
 
 def test_validate_and_describe_and_list(capsys):
-    assert run_cli("list", capsys=capsys)[1].startswith("dcso_tie")
-    code, out, _ = run_cli("validate", capsys=capsys)
+    assert cli("list", capsys=capsys)[1].startswith("dcso_tie")
+    code, out, _ = cli("validate", capsys=capsys)
     assert code == 0 and "OK dcso_tie" in out
-    code, out, _ = run_cli("describe", "dcso_tie", "--format", "json", capsys=capsys)
+    code, out, _ = cli("describe", "dcso_tie", "--format", "json", capsys=capsys)
     described = json.loads(out)
     assert [f["name"] for f in described["config"]][:4] == [
         "hostname",
@@ -390,5 +383,5 @@ def test_validate_and_describe_and_list(capsys):
         "verify_ssl",
     ]
     broken = Path(__file__).parent / "fixtures" / "broken_manifest.yaml"
-    code, out, _ = run_cli("validate", str(broken), capsys=capsys)
+    code, out, _ = cli("validate", str(broken), capsys=capsys)
     assert code == 1 and "$.actions[0]" in out

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
 
 from simulators import TegoSimulator
-from tqops.cli import main
+from tests.helpers import cli
 
 LICENSE = "tego-license-77c1e2b9"
 
@@ -35,12 +34,6 @@ def config(sim: Any, license_key: str = LICENSE) -> list[str]:
         "--config",
         f"ca_bundle={sim.ca_pem_path}",
     ]
-
-
-def cli(*args: str, capsys: Any) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(list(args), out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def attributes(indicator: dict[str, Any]) -> dict[str, list[str]]:

@@ -3,7 +3,6 @@ value and manifest gives a one-line error naming the problem, no traceback, and 
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from simulators import TegoSimulator, TieSimulator
-from tqops.cli import main
+from tests.helpers import cli
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "hostile.yaml").read_text("utf-8"))
 MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "dcso_tie.yaml"
@@ -27,12 +26,6 @@ def test_the_corpus_holds_at_least_150_cases():
 def servers():
     with TieSimulator(token="t") as tie, TegoSimulator(token="t") as tego:
         yield {"dcso_tie": tie, "tego": tego}
-
-
-def cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(args, out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def base(sim: Any, operation: str) -> list[str]:
@@ -59,18 +52,16 @@ def test_bad_indicator_is_its_own_error_and_nothing_is_sent(servers, capsys, cas
     sim = servers[case["operation"]]
     sim.clear_requests()
     code, out, err = cli(
-        [
-            "run",
-            case["operation"],
-            "search",
-            "--type",
-            case["type"],
-            f"--value={case['value']}",  # the = form: a value may start with '-'
-            *base(sim, case["operation"]),
-            "--format",
-            "json",
-        ],
-        capsys,
+        "run",
+        case["operation"],
+        "search",
+        "--type",
+        case["type"],
+        f"--value={case['value']}",  # the = form: a value may start with '-'
+        *base(sim, case["operation"]),
+        "--format",
+        "json",
+        capsys=capsys,
     )
     assert code == 1, err
     (result,) = json.loads(out)["results"]
@@ -86,19 +77,17 @@ def test_bad_option_stops_the_run_before_anything_is_sent(servers, capsys, case)
     sim.clear_requests()
     value = "www.microsoft.com"
     code, out, err = cli(
-        [
-            "run",
-            case["operation"],
-            "search",
-            "--type",
-            "FQDN",
-            "--value",
-            value,
-            *base(sim, case["operation"]),
-            "--option",
-            case["option"],
-        ],
-        capsys,
+        "run",
+        case["operation"],
+        "search",
+        "--type",
+        "FQDN",
+        "--value",
+        value,
+        *base(sim, case["operation"]),
+        "--option",
+        case["option"],
+        capsys=capsys,
     )
     assert code == 2 and out == ""
     assert one_line(err) and case["error"] in err, err
@@ -113,7 +102,7 @@ def test_bad_config_is_refused_before_anything_is_sent(servers, capsys, case, mo
     args = ["run", case["operation"], "search", "--type", "FQDN", "--value", "example.com"]
     for name, value in case["config"].items():
         args += ["--config", f"{name}={value}"]
-    code, out, err = cli(args, capsys)
+    code, out, err = cli(*args, capsys=capsys)
     assert code == 2 and out == ""
     assert one_line(err) and case["error"] in err, err
     assert sim.requests == []
@@ -141,7 +130,7 @@ def test_broken_manifest_is_refused_with_its_path(tmp_path, capsys, case):
     else:
         raw = _apply(yaml.safe_load(MANIFEST.read_text("utf-8")), case)
         target.write_text(yaml.safe_dump(raw, sort_keys=False))
-    code, out, err = cli(["validate", str(target)], capsys)
+    code, out, err = cli("validate", str(target), capsys=capsys)
     assert code == 1 and err == ""
     assert out.startswith(f"INVALID {target}")
     assert case["error"] in out, out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import io
 import json
 import time
 from typing import Any
@@ -16,7 +15,7 @@ import trustme
 from simulators import TieSimulator
 from simulators._server import TestCA
 from tests.forward_proxy import ForwardProxy, dead_proxy_url
-from tqops.cli import main
+from tests.helpers import cli
 
 TOKEN = "reliability-token-9b2c"
 
@@ -33,12 +32,6 @@ def sim(tie):
     yield tie
     while tie.next_fault() is not None:  # leave no fault behind for the next test
         pass
-
-
-def cli(*args: str, capsys: Any) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(list(args), out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def run_args(sim: Any, *extra: str, hostname: str = "") -> list[str]:
