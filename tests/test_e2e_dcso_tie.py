@@ -385,3 +385,24 @@ def test_validate_and_describe_and_list(capsys):
     broken = Path(__file__).parent / "fixtures" / "broken_manifest.yaml"
     code, out, _ = cli("validate", str(broken), capsys=capsys)
     assert code == 1 and "$.actions[0]" in out
+
+
+def test_a_value_starting_with_a_dash_is_a_value_not_an_option(sim, capsys):
+    code, out, err = cli(
+        "run",
+        "dcso_tie",
+        "search",
+        "--type",
+        "Filename",
+        "--value",
+        "-dropper.exe",
+        *config_args(sim),
+        "--format",
+        "json",
+        capsys=capsys,
+    )
+    assert code == 0, err
+    (result,) = json.loads(out)["results"]
+    assert result["input"] == {"type": "Filename", "value": "-dropper.exe"}
+    (request,) = search_requests(sim)
+    assert request.query["value"] == ["-dropper.exe"]

@@ -498,12 +498,33 @@ def _setup_logging(verbosity: int) -> None:
     logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
 
 
+_TAKES_ANY_TEXT = ("--value", "--option", "--config")
+
+
+def _glue(argv: Sequence[str]) -> list[str]:
+    """``--value -x.exe`` -> ``--value=-x.exe``: an indicator may start with '-' (a Filename),
+    which argparse would otherwise take for an option."""
+    glued: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return glued + list(argv[index:])
+        if word in _TAKES_ANY_TEXT and index + 1 < len(argv):
+            glued.append(f"{word}={argv[index + 1]}")
+            index += 2
+        else:
+            glued.append(word)
+            index += 1
+    return glued
+
+
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Run the command line; return the exit code (never raises for user errors)."""
     out = out or sys.stdout
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_glue(sys.argv[1:] if argv is None else argv))
     except _UsageError as exc:
         sys.stderr.write(f"tqops: error: {exc}\n")
         return EXIT_USAGE
