@@ -179,9 +179,20 @@ def _generate(
     ]
     for index in range(len(rows)):
         lines.append(f"    h{index} = False")
-    own = [i for i in _subtree(trie) if rows[i].published != indicator_published]
-    for key in sorted({rows[i].published_key for i in own if _level(rows[i]) == 0}):
-        lines.append(f"    p{key} = _UNSET")
+
+    def memo_level(index: int) -> int:
+        """The [] depth a row's own published date is memoised on (-1: it takes the
+        indicator's date, published0)."""
+        row = rows[index]
+        if row.published and row.published != indicator_published:
+            return row.published_level
+        return -1
+
+    def memo_resets(node: _Node, level: int) -> list[str]:
+        keys = {rows[i].published_key for i in _subtree(node) if memo_level(i) == level}
+        return [f"p{key} = _UNSET" for key in sorted(keys)]
+
+    lines.extend("    " + text for text in memo_resets(trie, 0))
     counter = iter(range(1 << 30))
 
     def constant(prefix: str, value: Any) -> str:
@@ -191,7 +202,7 @@ def _generate(
 
     def emit_row(index: int, var: str, scopes: str, pad: str) -> None:
         row = rows[index]
-        if row.published and row.published != indicator_published:
+        if memo_level(index) >= 0:
             key = row.published_key
             published_paths = constant("PUB", row.published)
             compute = [
@@ -299,11 +310,7 @@ def _generate(
             lines.append(f"{pad}    for {element} in {var}:")
             lines.append(f"{pad}        if {element} is None:")
             lines.append(f"{pad}            continue")
-            keys = {
-                rows[i].published_key for i in _subtree(node.each) if _level(rows[i]) == depth + 1
-            }
-            for key in sorted(keys):
-                lines.append(f"{pad}        p{key} = _UNSET")
+            lines.extend(f"{pad}        {text}" for text in memo_resets(node.each, depth + 1))
             node_code(node.each, element, depth + 1, pad + "        ")
 
     node_code(trie, "record", 0, "    ")
@@ -321,11 +328,6 @@ def _generate(
 
 def _name_text(source: _Relative, document: Any, record: Any, scopes: tuple[Any, ...]) -> str:
     return _scalar_text(_first(_evaluate(source, document, record, scopes)))
-
-
-def _level(row: _Row) -> int:
-    """The [] depth whose element a row's published date is memoised on (-1: no own date)."""
-    return row.published_level if row.published else -1
 
 
 def _subtree(node: _Node) -> list[int]:
