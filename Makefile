@@ -7,14 +7,15 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg setup.py pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,cli]'
 	touch $@
 
+# The simulators are not installed: they run from the checkout (the current directory).
 demo: install
-	$(BIN)/tqops demo
+	$(BIN)/python -m simulators demo
 
 test: install
 	$(BIN)/ruff check .

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from dcso_tie_operation import OPERATION as TIE
-from tqops import Attribute, Indicator, IndicatorType
+from tqops import Attribute, Indicator, IndicatorType, validate_options
 from tqops.dates import parse_datetime
 
 TOKEN = "bench-token"
@@ -64,7 +64,13 @@ class Simulator:
 
 
 def config(sim: Simulator) -> Any:
-    return TIE.configure({"hostname": sim.hostname, "access_token": TOKEN, "ca_bundle": sim.ca})
+    return {"hostname": sim.hostname, "access_token": TOKEN, "ca_bundle": sim.ca}
+
+
+def run_tie(cfg: Any, selected: Any, concurrency: int) -> list[Any]:
+    """One run through the service, as `tqops run` makes it (its own pool, closed after)."""
+    with TIE.configure(cfg, pool_size=concurrency) as configured:
+        return list(configured.run("search", {}, selected, concurrency=concurrency))
 
 
 def inputs(count: int) -> list[tuple[str, str]]:
@@ -128,7 +134,7 @@ def bench_bulk() -> None:
         base = None
         for count, workers in ((100, 1), (1000, 4), (1000, 16), (1000, 32)):
             started = time.monotonic()
-            results = list(TIE.run("search", cfg, {}, inputs(count), concurrency=workers))
+            results = run_tie(cfg, inputs(count), workers)
             wall = time.monotonic() - started
             assert len(results) == count and all(r.status != "error" for r in results)
             ideal = count * latency / workers
@@ -146,17 +152,19 @@ def bench_cpu() -> None:
     with Simulator(0.0) as sim:
         cfg = config(sim)
         selected = inputs(1000)
-        list(TIE.run("search", cfg, {}, selected[:50], concurrency=1))  # warm up
+        run_tie(cfg, selected[:50], 1)  # warm up
         started = time.process_time()
-        list(TIE.run("search", cfg, {}, selected, concurrency=1))
+        run_tie(cfg, selected, 1)
         ours = time.process_time() - started
         session = bare_session(sim, 1)
         url = f"https://{sim.hostname}/api/v1/iocs-with-context"
         queries = []
         from dcso_tie_operation.client import TieClient
 
+        no_options = validate_options(TIE.manifest.action("search").options, {})
+
         for kind, value in selected:
-            queries.append(TieClient.build_query(Indicator(value, kind), {}))
+            queries.append(TieClient.build_query(Indicator(value, kind), no_options))
         started = time.process_time()
         for params in queries:
             response = session.get(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from tqops import Indicator
+from tqops import Indicator, Options
 
 from .client import TieClient
 
 
-def search(client: TieClient, indicator: Indicator, options: Mapping[str, Any]) -> Iterable[Any]:
+def search(client: TieClient, indicator: Indicator, options: Options) -> Iterable[Any]:
     """Search DCSO TIE: every page of IOCs with context for the selected indicator."""
     return client.search_iocs(indicator, options)
 

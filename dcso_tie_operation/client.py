@@ -11,17 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 from urllib.parse import urljoin
 
-from tqops import (
-    ApiError,
-    BearerAuth,
-    Config,
-    HttpClient,
-    HttpSettings,
-    Indicator,
-    IndicatorType,
-    InputError,
-    Notice,
-)
+from tqops import ApiError, Indicator, IndicatorType, InputError, Notice, Options, VendorClient
 
 SEARCH_PATH = "/api/v1/iocs-with-context"
 #: IOCs per page (DCSO's clients use up to 1000; the guide's echo shows 50) [assumed]
@@ -48,45 +38,13 @@ HASH_PREFIXES: Mapping[IndicatorType, str] = {
     IndicatorType.SHA1: "sha1:",
     IndicatorType.SHA256: "sha256:",
 }
-#: option name -> TIE parameter, for the options that pass straight through
-PASS_THROUGH = ("confidence", "severity", "last_seen_since", "category", "family", "actor")
 
 
-def _param(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ",".join(value)
-    to_param = getattr(value, "to_param", None)
-    return to_param() if callable(to_param) else str(value)
-
-
-class TieClient:
+class TieClient(VendorClient):
     """The DCSO TIE API."""
 
-    vendor = "DCSO TIE"
-
-    def __init__(self, http: HttpClient) -> None:
-        self.http = http
-
-    @classmethod
-    def from_config(cls, config: Config, settings: HttpSettings) -> TieClient:
-        token = config["access_token"].reveal()
-        http = HttpClient(
-            settings,
-            BearerAuth(token),
-            vendor=cls.vendor,
-            credential="access token",
-            secrets=config.secrets(),
-        )
-        return cls(http)
-
-    def __repr__(self) -> str:
-        return f"TieClient({self.http.settings.base_url!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
     @staticmethod
-    def build_query(indicator: Indicator, options: Mapping[str, Any]) -> dict[str, str]:
+    def build_query(indicator: Indicator, options: Options) -> dict[str, str]:
         """TIE's query for a selected indicator and checked options (nothing sent yet)."""
         if indicator.type not in DATA_TYPES:
             raise InputError(f"DCSO TIE cannot search {indicator.type.value} indicators")
@@ -96,21 +54,15 @@ class TieClient:
                 f"{indicator.type.value} {indicator.value[:80]!r} contains '%', TIE's wildcard; "
                 "use the Wildcard Prefix or Wildcard Suffix options instead"
             )
-        if options.get("wildcard_prefix"):
-            value = "%" + value
-        if options.get("wildcard_suffix"):
-            value = value + "%"
-        params = {"value": value, "exact": "false"}
+        params = {"value": options.wrap_value(value), "exact": "false"}
         data_type = DATA_TYPES[indicator.type]
         if data_type:
             params["data_type"] = data_type
-        for name in PASS_THROUGH:
-            if options.get(name) not in (None, (), ""):
-                params[name] = _param(options[name])
+        params.update(options.parameters())
         params["limit"] = str(PAGE_SIZE)
         return params
 
-    def search_iocs(self, indicator: Indicator, options: Mapping[str, Any]) -> Iterator[Any]:
+    def search_iocs(self, indicator: Indicator, options: Options) -> Iterator[Any]:
         """Every page of IOCs matching the indicator (parsed JSON), then notices if capped."""
         params: Optional[dict[str, str]] = self.build_query(indicator, options)
         target = SEARCH_PATH

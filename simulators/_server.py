@@ -152,6 +152,8 @@ class SimulatorServer(ThreadingHTTPServer):
         self.requests: list[RecordedRequest] = []
         #: TCP connections accepted (keep-alive reuse shows as fewer connections than calls)
         self.connections = 0
+        #: TLS handshakes completed (one per pooled client connection)
+        self.handshakes = 0
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._context = self.ca.server_context()
@@ -167,6 +169,8 @@ class SimulatorServer(ThreadingHTTPServer):
             tls = self._context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return
+        with self._lock:
+            self.handshakes += 1
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
@@ -199,6 +203,7 @@ class SimulatorServer(ThreadingHTTPServer):
         with self._lock:
             self.requests.clear()
             self.connections = 0
+            self.handshakes = 0
 
     def enqueue_faults(self, *faults: Fault) -> None:
         """Apply each fault to the next request, in order: a status, (status, headers),

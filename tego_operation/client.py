@@ -13,19 +13,8 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tqops import (
-    ApiError,
-    Config,
-    HeaderAuth,
-    HttpClient,
-    HttpSettings,
-    Indicator,
-    IndicatorType,
-    InputError,
-)
+from tqops import ApiError, Indicator, IndicatorType, InputError, VendorClient
 
-#: the header that carries the License Key (seen in Tego's own Splunk app)
-LICENSE_HEADER = "license"
 #: ASSUMED: the look-up by value
 SEARCH_PATH = "/api/Main/search"
 #: ASSUMED: the connection test (the feed's first page, the only call known to check the key)
@@ -72,30 +61,9 @@ def check_public_ipv4(value: str) -> str:
     return value
 
 
-class TegoClient:
-    """The Tego Threat Feed API."""
-
-    vendor = "Tego"
-
-    def __init__(self, http: HttpClient) -> None:
-        self.http = http
-
-    @classmethod
-    def from_config(cls, config: Config, settings: HttpSettings) -> TegoClient:
-        http = HttpClient(
-            settings,
-            HeaderAuth(LICENSE_HEADER, config["license_key"].reveal()),
-            vendor=cls.vendor,
-            credential="license key",
-            secrets=config.secrets(),
-        )
-        return cls(http)
-
-    def __repr__(self) -> str:
-        return f"TegoClient({self.http.settings.base_url!r})"
-
-    def close(self) -> None:
-        self.http.close()
+class TegoClient(VendorClient):
+    """The Tego Threat Feed API (the License Key goes in the ``license`` header, as the
+    manifest's ``auth`` says)."""
 
     @staticmethod
     def build_query(indicator: Indicator) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Integration files: built by `tqops bundle`, installed into a fresh virtualenv, and run there
-from a directory with no checkout (which proves the installed code finds its manifest)."""
+from a directory with no checkout (which proves the installed code finds its manifest, and
+renders the same guides from its own samples and change log)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tqops.cli import main
 
 TOKEN = "bundle-token-3e9f1a"
 OPERATIONS = ("dcso_tie", "tego")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +92,37 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("order", [OPERATIONS, tuple(reversed(OPERATIONS))])
-def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(dist, tmp_path, order):
+class Installed:
+    """A fresh virtualenv holding only the wheels `tqops bundle` wrote (and their third-party
+    requirements), run from a directory with no checkout."""
+
+    def __init__(self, home: Path, cwd: Path, env: dict[str, str]) -> None:
+        self.home, self.cwd, self.env = home, cwd, env
+        self.python = home / "bin" / "python"
+
+    def tqops(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.home / "bin" / "tqops"), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=120,
+        )
+
+
+@pytest.fixture(
+    scope="module",
+    params=[OPERATIONS, tuple(reversed(OPERATIONS))],
+    ids=["-then-".join(OPERATIONS), "-then-".join(reversed(OPERATIONS))],
+)
+def installed(request, dist, tmp_path_factory) -> Installed:
+    tmp_path = tmp_path_factory.mktemp("fresh")
     home = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(home)
     python = home / "bin" / "python"
     env = _clean_env()
-    for name in order:  # one at a time, in either order: no clash, no warning
+    for name in request.param:  # one at a time, in either order: no clash, no warning
         done = subprocess.run(
             [
                 str(python),
@@ -121,15 +147,49 @@ def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(dist,
             if "WARNING" in line and "Location" not in line and "pip version" not in line
         ]
         assert noise == [], noise
-    tqops = home / "bin" / "tqops"
     elsewhere = tmp_path / "nowhere"
     elsewhere.mkdir()
+    return Installed(home, elsewhere, env)
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(tqops), *args], capture_output=True, text=True, env=env, cwd=elsewhere, timeout=120
-        )
 
+def test_fresh_virtualenv_renders_the_same_guides_as_the_checkout(installed, dist):
+    """The guide reads only the package's own files (manifest, samples, change log): installed
+    from the integration files, it is the checkout's, byte for byte."""
+    for name in OPERATIONS:
+        rendered = installed.tqops("docs", name)
+        assert rendered.returncode == 0, rendered.stderr
+        out = io.StringIO()
+        assert main(["docs", name], out=out) == 0
+        assert rendered.stdout == out.getvalue(), f"tqops docs {name} differs when installed"
+        with zipfile.ZipFile(wheel_of(dist, name)) as archive:
+            assert archive.read(f"{name}_operation/GUIDE.md").decode() == out.getvalue()
+    packaged = subprocess.run(
+        [
+            str(installed.python),
+            "-c",
+            "import json, tqops.manifest as m; print(json.dumps([str(m.find_packaged_file(p, f)) "
+            "for p, f in [('dcso_tie_operation', 'dcso_tie.yaml'), ('tego_operation', "
+            "'tego.yaml'), ('tqops', 'manifest.schema.json')]]))",
+        ],
+        capture_output=True,
+        text=True,
+        env=installed.env,
+        cwd=installed.cwd,
+        timeout=60,
+    )
+    assert packaged.returncode == 0, packaged.stderr
+    for found in map(Path, json.loads(packaged.stdout)):
+        assert str(installed.home) in str(found) and not found.is_symlink()
+        assert found.read_bytes() == (ROOT / "manifests" / found.name).read_bytes()
+
+
+def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(installed):
+    home, env, elsewhere, run = installed.home, installed.env, installed.cwd, installed.tqops
+    python = installed.python
+    simulators = subprocess.run(
+        [str(python), "-c", "import simulators"], env=env, cwd=elsewhere, capture_output=True
+    )
+    assert simulators.returncode != 0  # the simulators are not part of any installed wheel
     listed = run("list")
     assert listed.returncode == 0 and "dcso_tie" in listed.stdout and "tego" in listed.stdout
     validated = run("validate")

@@ -9,7 +9,6 @@ import pytest
 
 from tqops import FeedPath, Indicator, discover_operations, load_manifest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OPERATIONS = discover_operations()
 
 
@@ -58,10 +57,8 @@ class TestOperationConformance:
 
     def test_each_fixture_maps_to_valid_indicators(self, name):
         operation = OPERATIONS[name]
-        fixtures = sorted(
-            p for p in (FIXTURES / name).glob("*.json") if not p.name.endswith(".expected.json")
-        )
-        assert fixtures, f"tests/fixtures/{name}/ holds no sample response"
+        fixtures = sorted((operation.package_dir / "samples").glob("*.json"))
+        assert fixtures, f"the {operation.package} package holds no sample response"
         for fixture in fixtures:
             result = operation.map("search", [json.loads(fixture.read_text())])
             assert result.indicators, fixture.name

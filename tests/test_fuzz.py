@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dcso_tie_operation import OPERATION as TIE
 from tego_operation import OPERATION as TEGO
-from tqops import FeedPath, Mapper, MappingSpec, PathSyntaxError
+from tests.mapping_oracle import Interpreter, interpret
+from tqops import FeedPath, ManifestError, Mapper, MappingSpec, PathSyntaxError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -90,17 +92,16 @@ def test_mappers_turn_any_json_into_indicators_or_warnings(document):
         assert all("\n" not in w for w in result.warnings)
 
 
-# -- the generated mapper against the interpreter (its specification) ----------------------
+# -- the compiled mapper against the interpreter (its specification, tests/mapping_oracle.py) --
 
 
 def _reference(operation, action="search"):
-    return Mapper.compile(operation.mappers[action].spec, operation.transforms, generate=False)
+    return Interpreter.compile(operation.mappers[action].spec, operation.transforms)
 
 
-def test_every_shipped_mapping_is_generated_not_interpreted():
+def test_every_shipped_mapping_is_compiled_into_a_function():
     for operation in (TIE, TEGO):
-        assert operation.mappers["search"].generated_source
-        assert _reference(operation).generated_source is None
+        assert "def _mapped(" in operation.mappers["search"].generated_source
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -185,27 +186,27 @@ def test_generated_code_equals_the_interpreter_for_any_table_and_document(table,
             "attributes": table,
         }
     )
-    generated = Mapper.compile(spec)
-    assert generated.generated_source  # the generated path is what is being compared
-    expected = Mapper.compile(spec, generate=False).map(document)
-    assert generated.map(document) == expected
+    assert Mapper.compile(spec).map(document) == interpret(spec, None, document)
 
 
-def test_a_table_too_deep_to_generate_is_interpreted_with_the_same_result():
-    deep = ".r[].a" + "[]" * 25  # more nested loops than Python compiles
+@pytest.mark.parametrize(
+    ("deep", "problem"),
+    [
+        (".r[].a" + "[]" * 25, "nests 27 levels deep, too deep to compile"),  # > 20 loops
+        (".r[]" + ".a" * 45, "nests 46 levels deep; at most 40 can be compiled"),
+    ],
+)
+def test_a_table_too_deep_to_compile_is_a_manifest_error_naming_its_path(deep, problem):
     spec = MappingSpec.from_dict(
         {
             "indicator": {"path": ".r[].v", "type": {"path": ".r[].t", "table": {"D": "FQDN"}}},
-            "attributes": [{"path": deep, "name": "Deep"}, {"path": ".r[].b", "name": "B"}],
+            "attributes": [{"path": ".r[].b", "name": "B"}, {"path": deep, "name": "Deep"}],
         }
     )
-    nested: object = "bottom"
-    for _ in range(25):
-        nested = [nested]
-    mapper = Mapper.compile(spec)
-    assert mapper.generated_source is None
-    (indicator,) = mapper.map({"r": [{"v": "x.example", "t": "D", "a": nested, "b": 7}]}).indicators
-    assert [(a.name, a.value) for a in indicator.attributes] == [("Deep", "bottom"), ("B", "7")]
+    with pytest.raises(ManifestError) as caught:
+        Mapper.compile(spec)
+    assert problem in str(caught.value)
+    assert str(caught.value).endswith(f" @ {FeedPath.parse(deep)}")
 
 
 def test_path_keys_reach_the_generated_code_as_data_never_as_source():

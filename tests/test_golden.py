@@ -1,4 +1,7 @@
-"""Golden mapping tests: each fixture response maps to its committed expected JSON.
+"""Golden mapping tests: each sample response maps to its committed expected JSON.
+
+The samples are the operations' own (package data, ``<package>/samples/*.json``: the guide's
+examples come from them); their golden files are ``tests/fixtures/<name>/*.expected.json``.
 
 Regenerate after a deliberate mapping change: UPDATE_GOLDEN=1 pytest tests/test_golden.py
 """
@@ -18,8 +21,7 @@ OPERATIONS = discover_operations()
 CASES = sorted(
     (name, path)
     for name in OPERATIONS
-    for path in (FIXTURES / name).glob("*.json")
-    if not path.name.endswith(".expected.json")
+    for path in (OPERATIONS[name].package_dir / "samples").glob("*.json")
 )
 
 
@@ -31,7 +33,7 @@ def test_fixture_maps_to_its_golden_output(name, fixture):
         "warnings": list(result.warnings),
         "threatq": [i.to_threatq() for i in result.indicators[:1]],
     }
-    golden = fixture.with_name(fixture.stem + ".expected.json")
+    golden = FIXTURES / name / f"{fixture.stem}.expected.json"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(json.dumps(actual, indent=1, ensure_ascii=False) + "\n")
     assert golden.exists(), f"no golden file: run UPDATE_GOLDEN=1 pytest {__file__}"

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import pytest
 
+from tests.mapping_oracle import Interpreter
 from tqops import ManifestError, Mapper, MappingSpec
 
-GENERATE = {"on": True}
+ENGINE: dict[str, Union[type[Mapper], type[Interpreter]]] = {"class": Mapper}
 
 
-@pytest.fixture(autouse=True, params=["generated", "interpreted"])
+@pytest.fixture(autouse=True, params=[Mapper, Interpreter], ids=["compiled", "interpreted"])
 def _both_mappers(request):
-    """Every rule holds for the generated code and for the interpreter it is checked against."""
-    GENERATE["on"] = request.param == "generated"
+    """Every rule holds for the compiled mapper and for the interpreter it is checked against."""
+    ENGINE["class"] = request.param
     yield
-    GENERATE["on"] = True
+    ENGINE["class"] = Mapper
 
 
-def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Mapper:
+def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Union[Mapper, Interpreter]:
     rule = {
         "path": ".iocs[].value",
         "type": {"path": ".iocs[].data_type", "table": {"DomainName": "FQDN"}},
@@ -27,7 +28,7 @@ def mapper(attributes: list[dict[str, Any]], **indicator: Any) -> Mapper:
         **indicator,
     }
     spec = MappingSpec.from_dict({"indicator": rule, "attributes": attributes})
-    return Mapper.compile(spec, generate=GENERATE["on"])
+    return ENGINE["class"].compile(spec)
 
 
 SEVERITY = {
@@ -248,3 +249,26 @@ def test_a_bad_date_in_a_transform_is_a_warning():
     ).map(document)
     assert attrs_of(result, "a.example") == []
     assert any("not a date" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ({"DomainName": "Domain"}, "type 'DomainName': unknown indicator type 'Domain'"),
+        ({"H": {"type": "MD5", "from_value": "hash_type"}}, "exactly one of 'type' and"),
+        ({"H": {"value": ".iocs[].hash"}}, "exactly one of 'type' and 'from_value'"),
+        ({"H": {"type": "MD5", "value": ".iocs[]."}}, "type 'H': expected a key name"),
+        ({"H": {"type": "MD5", "path": ".x"}}, "type 'H': unknown keys path"),
+        ({1: "FQDN"}, "type 1: a vendor type must be a string"),
+    ],
+)
+def test_a_broken_type_table_is_refused_when_the_table_is_read(table, problem):
+    with pytest.raises(ManifestError, match="mapping type table is invalid") as caught:
+        mapper([], type={"path": ".iocs[].data_type", "table": table})
+    assert problem in str(caught.value)
+
+
+def test_a_type_value_path_outside_the_record_is_refused():
+    table = {"DomainName": {"type": "FQDN", "value": ".other[].value"}}
+    with pytest.raises(ManifestError, match=r"is not under the record \.iocs\[\]"):
+        mapper([], type={"path": ".iocs[].data_type", "table": table})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from simulators import TegoSimulator, TieSimulator
-from tqops import Secret, validate_config
+from tqops import BasicAuth, Secret, validate_config
 from tqops.cli import main
 
 CANARY = "CANARY-7f3a9c1e5b2d4086"
@@ -190,6 +191,13 @@ def test_secret_reprs_are_masked():
     config = validate_config(OPERATION.manifest, {"access_token": CANARY})
     for text in (repr(config), str(config), repr(config["access_token"]), str(Secret(CANARY))):
         assert not traces(text)
-    client = OPERATION.client(config)
+    configured = OPERATION.configure(config)
+    client = configured.client
     assert not traces(repr(client)) and not traces(repr(client.http.session.auth))
-    assert not traces(repr(client.http.settings))
+    assert not traces(repr(client.http.settings)) and not traces(repr(configured))
+    stored = OPERATION.check_config({"access_token": CANARY})
+    for text in (repr(stored), str(stored.masked()), json.dumps(stored.masked())):
+        assert not traces(text)
+    basic = BasicAuth("client-id", CANARY)
+    assert not traces(repr(basic)) and "client-id" in repr(basic)
+    configured.close()

@@ -4,7 +4,6 @@ Header and query matchers prove exactly what is sent; nothing reaches a network.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import responses
@@ -23,16 +22,20 @@ from tqops import (
     validate_options,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+# the operations' own sample responses (package data, the only copy)
+SAMPLES = {"dcso_tie": TIE.package_dir / "samples", "tego": TEGO.package_dir / "samples"}
 HOST = "tie.example.test"
 URL = f"https://{HOST}{SEARCH_PATH}"
 TOKEN = "unit-token-0d9e8f"
-GUIDE = json.loads((FIXTURES / "dcso_tie" / "guide_sample.json").read_text())
+GUIDE = json.loads((SAMPLES["dcso_tie"] / "guide_sample.json").read_text())
 
 
 def tie_client() -> TieClient:
-    config = TIE.configure({"hostname": HOST, "access_token": TOKEN})
-    return TieClient.from_config(config, HttpSettings.from_config(config))
+    return TIE.configure({"hostname": HOST, "access_token": TOKEN}).client
+
+
+def no_options():
+    return validate_options(TIE.manifest.action("search").options, {})
 
 
 def search(client: TieClient, kind: str, value: str, **options: str) -> list[object]:
@@ -90,7 +93,7 @@ def test_guide_example_query_and_bearer_header():
     ],
 )
 def test_each_type_becomes_its_tie_value_and_data_type(kind, value, expected):
-    assert TieClient.build_query(Indicator(value, kind), {}) == {
+    assert TieClient.build_query(Indicator(value, kind), no_options()) == {
         **expected,
         "exact": "false",
         "limit": str(PAGE_SIZE),
@@ -128,7 +131,7 @@ def test_wildcards_and_every_option_become_parameters():
 
 def test_a_percent_sign_in_a_value_is_refused_as_a_wildcard():
     with pytest.raises(InputError, match="Wildcard Prefix"):
-        TieClient.build_query(Indicator("exa%mple.com", "FQDN"), {})
+        TieClient.build_query(Indicator("exa%mple.com", "FQDN"), no_options())
 
 
 @responses.activate(assert_all_requests_are_fired=True)
@@ -265,31 +268,32 @@ def test_a_redirect_is_not_followed():
         search(tie_client(), "FQDN", "x.example")
 
 
+def settings(config):
+    return HttpSettings.from_config(config)
+
+
 def test_settings_from_config(monkeypatch, tmp_path):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     pem = tmp_path / "ca.pem"
     pem.write_text("x")
-    off = HttpSettings.from_config(TIE.configure({"access_token": "t"}))
+    off = settings(TIE.resolve_config({"access_token": "t"}))
     assert off.base_url == "https://tie.dcso.de" and off.verify is True and off.proxies == {}
     assert off.timeout == 30.0
-    on = HttpSettings.from_config(
-        TIE.configure(
+    on = settings(
+        TIE.resolve_config(
             {"access_token": "t", "use_proxy": "yes", "ca_bundle": str(pem), "timeout": "5"}
         )
     )
     assert on.proxies.get("https") == "http://proxy.example:3128"
     assert on.verify == str(pem) and on.timeout == 5.0
-    unverified = HttpSettings.from_config(
-        TIE.configure({"access_token": "t", "verify_ssl": "false", "ca_bundle": str(pem)})
+    unverified = settings(
+        TIE.resolve_config({"access_token": "t", "verify_ssl": "false", "ca_bundle": str(pem)})
     )
     assert unverified.verify is False
     monkeypatch.setenv("NO_PROXY", "tie.dcso.de")
-    assert (
-        HttpSettings.from_config(TIE.configure({"access_token": "t", "use_proxy": "1"})).proxies
-        == {}
-    )
+    assert settings(TIE.resolve_config({"access_token": "t", "use_proxy": "1"})).proxies == {}
 
 
 # --- Tego ------------------------------------------------------------------------------------
@@ -297,12 +301,11 @@ def test_settings_from_config(monkeypatch, tmp_path):
 TEGO_HOST = "ti.example.test"
 TEGO_SEARCH = f"https://{TEGO_HOST}/api/Main/search"
 LICENSE = "tego-unit-license-1a2b"
-TEGO_SAMPLE = json.loads((FIXTURES / "tego" / "ip_8.8.8.8.json").read_text())
+TEGO_SAMPLE = json.loads((SAMPLES["tego"] / "ip_8.8.8.8.json").read_text())
 
 
 def tego_client():
-    config = TEGO.configure({"hostname": TEGO_HOST, "license_key": LICENSE})
-    return TEGO.client(config)
+    return TEGO.configure({"hostname": TEGO_HOST, "license_key": LICENSE}).client
 
 
 @responses.activate(assert_all_requests_are_fired=True)

@@ -3,7 +3,16 @@
 It knows no vendor: operations are found through the ``tqops.operations`` entry points.
 """
 
-from .config import Config, Range, Secret, validate_config, validate_options
+from .config import (
+    MASK,
+    Config,
+    Options,
+    Range,
+    Secret,
+    StoredConfig,
+    validate_config,
+    validate_options,
+)
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -14,39 +23,34 @@ from .errors import (
     PathSyntaxError,
     TransportError,
 )
+from .fields import AuthSpec, ConfigField, OptionField
 from .http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
-from .manifest import (
-    ActionSpec,
-    ConfigField,
-    Manifest,
-    MappingSpec,
-    OptionField,
-    find_packaged_file,
-    load_manifest,
-)
+from .manifest import ActionSpec, Manifest, MappingSpec, find_packaged_file, load_manifest
 from .mapping import Mapper, MappingResult
 from .model import Attribute, Indicator, IndicatorType, Source
-from .operation import (
-    Notice,
-    Operation,
-    Result,
-    Selection,
-    discover_operations,
-    load_operation,
-)
+from .operation import ConfiguredOperation, Operation
 from .paths import FeedPath
+from .registry import Registry, discover_operations, load_operation
+from .results import CancelToken, Notice, Progress, Result, Selection, Status
+from .runner import Job
+from .vendor import BasicAuth, VendorClient
 
 __version__ = "1.0.0"
 
 __all__ = [
+    "MASK",
     "ActionSpec",
     "ApiError",
     "Attribute",
+    "AuthSpec",
     "AuthenticationError",
+    "BasicAuth",
     "BearerAuth",
+    "CancelToken",
     "Config",
     "ConfigError",
     "ConfigField",
+    "ConfiguredOperation",
     "FeedPath",
     "HeaderAuth",
     "HttpClient",
@@ -54,6 +58,7 @@ __all__ = [
     "Indicator",
     "IndicatorType",
     "InputError",
+    "Job",
     "Manifest",
     "ManifestError",
     "Mapper",
@@ -63,13 +68,19 @@ __all__ = [
     "Operation",
     "OperationError",
     "OptionField",
+    "Options",
     "PathSyntaxError",
+    "Progress",
     "Range",
+    "Registry",
     "Result",
     "Secret",
     "Selection",
     "Source",
+    "Status",
+    "StoredConfig",
     "TransportError",
+    "VendorClient",
     "__version__",
     "discover_operations",
     "find_packaged_file",

@@ -1,12 +1,13 @@
 """Integration files: ``tq_op_<name>-<version>-py3-none-any.whl``, built without the network.
 
-The wheel holds the operation's package, its manifest, its generated guide, its sample
-responses and the change log; the manifest's version is the wheel's version. The runtime an
-operation imports (``tqops``, the platform SDK, as ``threatqsdk`` is on ThreatQ) is written
-beside it as ``tqops-<version>-py3-none-any.whl``: two operation wheels that each carried the
-runtime would both own ``tqops/`` and ``bin/tqops`` and clash. Install with
-``pip install --find-links DIR DIR/tq_op_<name>-*.whl``. Builds are reproducible: fixed
-timestamps, sorted entries.
+The wheel holds the operation's package as installed (its code and its package data: its
+manifest, its sample responses, its change log) and the guide rendered from them; the
+manifest's version is the wheel's version. Everything comes from the packages themselves,
+nothing from a checkout. The runtime an operation imports (``tqops``, the platform SDK, as
+``threatqsdk`` is on ThreatQ) is written beside it as ``tqops-<version>-py3-none-any.whl``: two
+operation wheels that each carried the runtime would both own ``tqops/`` and ``bin/tqops`` and
+clash. Install with ``pip install --find-links DIR DIR/tq_op_<name>-*.whl``. Builds are
+reproducible: fixed timestamps, sorted entries.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from .docs import guide_for
 from .errors import ConfigError
 from .manifest import find_packaged_file
 from .operation import Operation
@@ -112,11 +114,7 @@ def build_runtime_wheel(out_dir: Path) -> Path:
     import tqops
 
     wheel = _Wheel("tqops", __version__)
-    wheel.add_tree(Path(tqops.__file__).parent, "tqops")
-    wheel.add(
-        "tqops/manifest.schema.json",
-        find_packaged_file("tqops", "manifest.schema.json").read_bytes(),
-    )
+    wheel.add_tree(Path(tqops.__file__).parent, "tqops")  # with its manifest.schema.json
     return wheel.write(
         out_dir,
         _metadata(
@@ -127,34 +125,19 @@ def build_runtime_wheel(out_dir: Path) -> Path:
     )
 
 
-def build_operation_wheel(operation: Operation, out_dir: Path, guide: str, changelog: str) -> Path:
-    """The operation's integration file."""
+def build_operation_wheel(operation: Operation, out_dir: Path) -> Path:
+    """The operation's integration file: its package (code, manifest, ``samples/``,
+    ``CHANGELOG.md``) and the guide rendered from them."""
     manifest = operation.manifest
     package_dir = operation.package_dir
     if package_dir is None or not operation.package:
         raise ConfigError(f"operation {manifest.name!r} does not name its package; cannot bundle")
     package = operation.package
-    wheel = _Wheel(f"tq_op_{manifest.name}", manifest.version)
-    wheel.add_tree(package_dir, package)
     manifest_file = f"{manifest.name}.yaml"
-    wheel.add(f"{package}/{manifest_file}", find_packaged_file(package, manifest_file).read_bytes())
-    wheel.add(f"{package}/GUIDE.md", guide.encode())
-    if changelog:
-        wheel.add(f"{package}/CHANGELOG.md", changelog.encode())
-    samples = package_dir / "samples"
-    if not samples.is_dir():
-        fixtures = (
-            find_packaged_file("tqops", "manifest.schema.json").parent.parent
-            / "tests"
-            / "fixtures"
-            / manifest.name
-        )
-        if fixtures.is_dir():
-            wheel.add_tree(
-                fixtures,
-                f"{package}/samples",
-                keep=lambda p: p.suffix == ".json" and not p.name.endswith(".expected.json"),
-            )
+    find_packaged_file(package, manifest_file)  # a package without its manifest is refused
+    wheel = _Wheel(f"tq_op_{manifest.name}", manifest.version)
+    wheel.add_tree(package_dir, package)  # links (the checkout's manifest) are read through
+    wheel.add(f"{package}/GUIDE.md", guide_for(operation).encode())
     requires = [f"tqops=={__version__}", *THIRD_PARTY]
     return wheel.write(
         out_dir,
@@ -169,9 +152,9 @@ def build_operation_wheel(operation: Operation, out_dir: Path, guide: str, chang
     )
 
 
-def bundle(operation: Operation, out_dir: Path, guide: str, changelog: str) -> list[Path]:
+def bundle(operation: Operation, out_dir: Path) -> list[Path]:
     """Write the operation's integration file and the runtime wheel it needs into ``out_dir``."""
     return [
-        build_operation_wheel(operation, out_dir, guide, changelog),
+        build_operation_wheel(operation, out_dir),
         build_runtime_wheel(out_dir),
     ]

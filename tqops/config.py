@@ -1,37 +1,58 @@
 """Configuration and option values, checked against the manifest's fields.
 
-Every problem is listed at once, each located (``@ $.config.hostname``); nothing is sent to a
-vendor until the whole configuration is valid. Password fields become :class:`Secret`, whose
-repr never shows the value; they may be given by reference (``env:NAME``, ``file:/path``).
+Two forms of a configuration:
+
+- :class:`StoredConfig` is what an admin entered, checked: each secret kept as entered (the
+  value itself, or an ``env:NAME`` / ``file:/path`` reference), never resolved. It round-trips
+  through JSON (:meth:`StoredConfig.to_json`), has a masked view for display and takes updates
+  in which the mask means "unchanged".
+- :class:`Config` is a stored configuration resolved at run time: defaults filled in, values
+  converted, references read, secrets wrapped in :class:`Secret`. It is never written anywhere.
+
+Every problem is listed at once, each located (``@ $.config.<field>``); nothing is sent to a
+vendor until the whole configuration is valid.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import attrs
 
+from .checks import (
+    CONTROL,
+    Range,
+    check_file,
+    check_hostname,
+    check_list,
+    check_range,
+    parse_bool,
+)
 from .dates import parse_date_option
 from .errors import ConfigError, InputError
-from .manifest import ConfigField, Manifest, OptionField
+from .fields import ConfigField, OptionField
+from .manifest import Manifest
 
 __all__ = [
+    "MASK",
     "Config",
+    "Options",
     "Range",
     "Secret",
+    "StoredConfig",
     "parse_bool",
+    "redact",
     "validate_config",
     "validate_options",
 ]
 
-_TRUE = frozenset({"true", "yes", "1", "on"})
-_FALSE = frozenset({"false", "no", "0", "off"})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: what a secret shows as wherever a configuration is displayed; written back: "unchanged"
+MASK = "********"
+_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$", re.DOTALL)
 
 
 @attrs.frozen(repr=False)
@@ -44,7 +65,7 @@ class Secret:
         return self._value
 
     def __repr__(self) -> str:
-        return "Secret('********')"
+        return f"Secret('{MASK}')"
 
     __str__ = __repr__
 
@@ -52,46 +73,10 @@ class Secret:
         return bool(self._value)
 
 
-@attrs.frozen
-class Range:
-    """A TIE-style range: ``N`` or ``N-`` (N and above), ``N-M`` inclusive, ``-M`` (at most M)."""
+class _Values(Mapping[str, Any]):
+    """Read-only access by field name to a ``_values`` mapping."""
 
-    low: Optional[int]
-    high: Optional[int]
-    text: str
-
-    def to_param(self) -> str:
-        """The range as the user wrote it, without spaces (``2-4``, ``60``, ``-3``)."""
-        return self.text
-
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, (int, float)):
-            return False
-        return (self.low is None or number >= self.low) and (
-            self.high is None or number <= self.high
-        )
-
-
-def parse_bool(text: Any) -> bool:
-    """true/false/yes/no/on/off/1/0 (any case) as a bool; ``ValueError`` otherwise."""
-    if isinstance(text, bool):
-        return text
-    if isinstance(text, int) and text in (0, 1):
-        return bool(text)
-    word = str(text).strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ValueError(f"expected true/false, yes/no or 1/0, got {str(text)[:40]!r}")
-
-
-@attrs.frozen
-class Config(Mapping[str, Any]):
-    """Validated configuration values by field name (defaults filled in)."""
-
-    manifest_name: str
-    _values: Mapping[str, Any] = attrs.field(alias="values", repr=False)
+    _values: Mapping[str, Any]
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -102,101 +87,152 @@ class Config(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
+
+@attrs.frozen
+class Config(_Values):
+    """A resolved configuration: values by field name, defaults filled in, secrets revealed
+    only through :class:`Secret`."""
+
+    manifest: Manifest = attrs.field(eq=False, repr=False)
+    _values: Mapping[str, Any] = attrs.field(alias="values", repr=False)
+
+    @property
+    def manifest_name(self) -> str:
+        return self.manifest.name
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
-        return f"Config({self.manifest_name}: {shown})"
+        return f"Config({self.manifest.name}: {shown})"
+
+    def by_role(self, role: str, default: Any = None) -> Any:
+        """The value of the field that plays ``role`` in the manifest (``default`` if none)."""
+        field = self.manifest.field_for_role(role)
+        if field is None:
+            return default
+        value = self._values.get(field.name)
+        return default if value is None else value
 
     def secrets(self) -> tuple[str, ...]:
         """The revealed secret values, so outputs can be scrubbed of them."""
         return tuple(v.reveal() for v in self._values.values() if isinstance(v, Secret) and v)
 
 
-# --- value checks by format --------------------------------------------------------------------
+@attrs.frozen(repr=False)
+class StoredConfig:
+    """What an admin entered for an operation, checked; secrets as entered, never resolved."""
 
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+    manifest: Manifest = attrs.field(eq=False)
+    _entered: Mapping[str, Any] = attrs.field(alias="entered")
 
+    @classmethod
+    def check(cls, manifest: Manifest, raw: Mapping[str, Any]) -> StoredConfig:
+        """Check entered values without resolving references; :class:`ConfigError` lists all."""
+        entered = {str(k): v for k, v in raw.items() if not _blank(v)}
+        _, problems = _validate_fields(manifest.config, entered, "$.config", resolve=False)
+        if problems:
+            raise ConfigError(f"{manifest.label} configuration is invalid", tuple(problems))
+        return cls(manifest, entered)
 
-def check_hostname(text: str) -> str:
-    """``host`` or ``host:port``; no scheme, path, credentials, spaces. Returns it normalised."""
-    value = text.strip()
-    if not value:
-        raise ValueError("expected a hostname such as tie.dcso.de or 127.0.0.1:8443, got ''")
-    if "://" in value:
-        raise ValueError(f"expected a hostname without a scheme (https is implied), got {value!r}")
-    if any(c in value for c in "/?#"):
-        raise ValueError(f"expected a hostname without a path or query, got {value!r}")
-    if "@" in value:
-        raise ValueError("expected a hostname without credentials (user@ or user:pass@)")
-    if _CONTROL.search(value) or " " in value or "\t" in value:
-        raise ValueError(f"expected a hostname without spaces or control characters, got {value!r}")
-    host, port = value, None
-    if value.startswith("["):
-        end = value.find("]")
-        if end < 0:
-            raise ValueError(f"unclosed '[' in IPv6 hostname {value!r}")
-        host, rest = value[1:end], value[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"expected [IPv6]:port, got {value!r}")
-            port = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-    else:
-        if value.count(":") > 1:
-            raise ValueError(f"write an IPv6 address in brackets, like [::1]:8443; got {value!r}")
-        if ":" in value:
-            host, port = value.split(":", 1)
-        labels = host.rstrip(".").split(".")
-        if not host or len(host) > 253 or not all(_HOST_LABEL.match(lab) for lab in labels):
-            raise ValueError(f"{host!r} is not a valid hostname or IP address")
-    if port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535):
-        raise ValueError(f"port must be a number from 1 to 65535, got {port!r}")
-    return value.lower()
+    from_json = check
 
+    def to_json(self) -> dict[str, Any]:
+        """The entered values (secrets as entered: a value or a reference), for storage."""
+        return dict(self._entered)
 
-def check_file(text: str) -> str:
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError(f"no such file: {text!r}")
-    if not os.access(path, os.R_OK):
-        raise ValueError(f"file is not readable: {text!r}")
-    return str(path)
+    def masked(self) -> dict[str, Any]:
+        """Every field for display: secrets given by value show as :data:`MASK`, references
+        as written (a variable name or path is not the secret), unset fields as None."""
+        shown: dict[str, Any] = {}
+        for field in self.manifest.config:
+            value = self._entered.get(field.name)
+            if field.secret and value is not None and not _is_reference(value):
+                value = MASK
+            shown[field.name] = value
+        return shown
 
+    def updated(self, raw: Mapping[str, Any]) -> StoredConfig:
+        """These values entered on top of the stored ones: a secret given as :data:`MASK`
+        stays as it was, a blank value unsets its field, an absent field keeps its value."""
+        merged = dict(self._entered)
+        for name, value in raw.items():
+            field = self.manifest.config_field(str(name))
+            if field is not None and field.secret and value == MASK:
+                continue
+            if _blank(value):
+                merged.pop(str(name), None)
+            else:
+                merged[str(name)] = value
+        return StoredConfig.check(self.manifest, merged)
 
-_RANGE = re.compile(r"^(\d{1,6})?(-)?(\d{1,6})?$")
+    def secret_fields_set(self) -> dict[str, bool]:
+        """Whether each secret field has a value (what a form shows instead of the secret)."""
+        return {f.name: f.name in self._entered for f in self.manifest.config if f.secret}
 
+    def resolve(self) -> Config:
+        """Read references and convert every value; :class:`ConfigError` lists all problems."""
+        return validate_config(self.manifest, self._entered)
 
-def check_range(text: str, low_bound: float, high_bound: float) -> Range:
-    value = re.sub(r"\s*-\s*", "-", text.strip())
-    match = _RANGE.match(value)
-    if not match or value in ("", "-"):
-        raise ValueError(
-            f"expected a number or range such as 2, 2-, 2-4 or -4 within "
-            f"{low_bound:g}-{high_bound:g}, got {text[:40]!r}"
-        )
-    first, dash, second = match.groups()
-    if second is not None and not dash:  # unreachable by the regex, kept for clarity
-        raise ValueError(f"expected a number or range, got {text[:40]!r}")
-    low = int(first) if first is not None else None
-    high = int(second) if second is not None else None
-    for bound in (low, high):
-        if bound is not None and not low_bound <= bound <= high_bound:
-            raise ValueError(f"{bound} is outside {low_bound:g}-{high_bound:g}")
-    if low is not None and high is not None and low > high:
-        raise ValueError(f"range {value!r} is reversed (expected low-high)")
-    return Range(low, high, value)
+    def __repr__(self) -> str:
+        return f"StoredConfig({self.manifest.name}: {self.masked()!r})"
 
 
-def check_list(text: str) -> tuple[str, ...]:
-    items = [item.strip() for item in text.split(",")]
-    for position, item in enumerate(items, 1):
-        if not item or item == "!":
-            raise ValueError(f"item {position} of {text[:60]!r} is empty; remove the extra comma")
-        if _CONTROL.search(item):
-            raise ValueError(f"item {position} contains a control character")
-    return tuple(items)
+@attrs.frozen
+class Options(_Values):
+    """An action's checked option values, and what they make of the vendor's query."""
+
+    fields: tuple[OptionField, ...] = attrs.field(repr=False)
+    _values: Mapping[str, Any] = attrs.field(alias="values")
+
+    def parameters(self) -> dict[str, str]:
+        """The query parameters of the options that have one (their manifest ``parameter``)."""
+        params = {}
+        for field in self.fields:
+            value = self._values.get(field.name)
+            if field.parameter and value not in (None, (), "", False):
+                params[field.parameter] = _param(value)
+        return params
+
+    def wrap_value(self, value: str) -> str:
+        """``value`` with the prefixes and suffixes of the checkbox options that are on."""
+        for field in self.fields:
+            if self._values.get(field.name):
+                value = (field.value_prefix or "") + value + (field.value_suffix or "")
+        return value
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    to_param = getattr(value, "to_param", None)
+    return to_param() if callable(to_param) else str(value)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and bool(_REFERENCE.match(value))
+
+
+def _check_number(field: ConfigField, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a number, got {raw!r}")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {str(raw)[:40]!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {raw!r}")
+    if field.minimum is not None and number < field.minimum:
+        raise ValueError(f"expected at least {field.minimum:g}, got {number:g}")
+    if field.maximum is not None and number > field.maximum:
+        raise ValueError(f"expected at most {field.maximum:g}, got {number:g}")
+    return number
 
 
 def _check_value(field: ConfigField, raw: Any) -> Any:
@@ -204,19 +240,7 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
     if field.type == "checkbox":
         return parse_bool(raw)
     if field.type == "number":
-        if isinstance(raw, bool):
-            raise ValueError(f"expected a number, got {raw!r}")
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected a number, got {str(raw)[:40]!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(f"expected a finite number, got {raw!r}")
-        if field.minimum is not None and number < field.minimum:
-            raise ValueError(f"expected at least {field.minimum:g}, got {number:g}")
-        if field.maximum is not None and number > field.maximum:
-            raise ValueError(f"expected at most {field.maximum:g}, got {number:g}")
-        return number
+        return _check_number(field, raw)
     if not isinstance(raw, str):
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             raw = str(raw)
@@ -227,14 +251,14 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
     if field.type == "password":
         if not raw.strip():
             raise ValueError("is empty")
-        if _CONTROL.search(raw):
+        if CONTROL.search(raw):
             raise ValueError("contains a control character or newline")
         return Secret(raw.strip())
     if field.type == "select":
         if raw not in field.choices:
             raise ValueError(f"expected one of {', '.join(field.choices)}, got {raw[:40]!r}")
         return raw
-    if _CONTROL.search(raw):
+    if CONTROL.search(raw):
         raise ValueError("contains a control character")
     fmt = field.format
     if fmt == "hostname":
@@ -251,7 +275,7 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
     return raw
 
 
-def _resolve_reference(raw: Any, name: str) -> Any:
+def _resolve_reference(raw: Any) -> Any:
     """``env:NAME`` and ``file:/path`` give a secret without writing it in config or history."""
     if not isinstance(raw, str):
         return raw
@@ -273,8 +297,10 @@ def _resolve_reference(raw: Any, name: str) -> Any:
 
 
 def _validate_fields(
-    fields: Sequence[ConfigField], raw: Mapping[str, Any], where: str
+    fields: Sequence[ConfigField], raw: Mapping[str, Any], where: str, resolve: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
+    """Check ``raw`` against ``fields``. With ``resolve`` off (a configuration being stored),
+    a secret given by reference is checked for its form only and not read."""
     known = {f.name: f for f in fields}
     problems = []
     for key in raw:
@@ -298,8 +324,11 @@ def _validate_fields(
                 values[field.name] = None
                 continue
         try:
-            if field.secret:
-                given = _resolve_reference(given, field.name)
+            if field.secret and resolve:
+                given = _resolve_reference(given)
+            elif field.secret and _is_reference(given):
+                values[field.name] = given
+                continue
             values[field.name] = _check_value(field, given)
         except ValueError as exc:
             problems.append(f"{field.label} {_lead(exc)} @ {at}")
@@ -314,30 +343,28 @@ def _lead(exc: ValueError) -> str:
 
 
 def validate_config(manifest: Manifest, raw: Mapping[str, Any]) -> Config:
-    """Check raw config values (strings from the CLI, or YAML values) against the manifest."""
+    """Check raw config values (strings from the CLI, or YAML values) against the manifest,
+    resolving secret references."""
     values, problems = _validate_fields(manifest.config, raw, "$.config")
     if problems:
         raise ConfigError(f"{manifest.label} configuration is invalid", tuple(problems))
-    return Config(manifest.name, values)
+    return Config(manifest, values)
 
 
 def validate_options(
     options: Sequence[OptionField], raw: Mapping[str, Any], action_label: str = "action"
-) -> dict[str, Any]:
+) -> Options:
     """Check an action's option values; raise :class:`InputError` listing every problem."""
     values, problems = _validate_fields(options, raw, "$.options")
     if problems:
         message = f"{action_label} options are invalid: " + "; ".join(problems)
         raise InputError(message)
-    return values
+    return Options(tuple(options), values)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
     """Replace every secret value in ``text`` (for messages built from vendor bodies)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
+            text = text.replace(secret, MASK)
     return text
-
-
-Value = Union[str, int, float, bool, None]

@@ -14,8 +14,8 @@ import attrs
 
 from .config import Config, redact
 from .errors import AuthenticationError, OperationError, TransportError
-from .http import HttpSettings
 from .operation import Operation
+from .vendor import settings_for
 
 __all__ = ["Step", "diagnose"]
 
@@ -43,12 +43,18 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     return socket.create_connection((host, port), timeout=timeout)
 
 
+def _field(config: Config, role: str) -> str:
+    """The name of the field that plays ``role``, for hints."""
+    field = config.manifest.field_for_role(role)
+    return field.name if field is not None else role
+
+
 def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) -> Iterator[Step]:
     """Yield each step's outcome; stop checking after the first failure."""
     label = operation.manifest.label
     secrets = config.secrets()
     yield Step("configuration", "ok", f"{len(config)} fields valid")
-    settings = HttpSettings.from_config(config, proxy=proxy, pool_size=1)
+    settings = settings_for(config, proxy, pool_size=1)
     host, port = _split(urlsplit(settings.base_url).netloc, 443)
     timeout = min(settings.timeout, 10.0)
     proxy_url = settings.proxies.get("https") or settings.proxies.get("all")
@@ -62,7 +68,7 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
                 "failed",
                 f"cannot connect to the proxy {p_host}:{p_port} "
                 f"({exc.strerror or type(exc).__name__})",
-                "check HTTPS_PROXY/--proxy, or turn off use_proxy",
+                f"check HTTPS_PROXY/--proxy, or turn off {_field(config, 'proxy')}",
             )
             yield Step("authentication", "skipped", "")
             return
@@ -72,14 +78,16 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
             f"{p_host}:{p_port} accepts connections; {host}:{port} is reached through it",
         )
     else:
-        reason = "use_proxy is off" if not config.get("use_proxy") else "no proxy applies"
+        use_proxy = _field(config, "proxy")
+        reason = f"{use_proxy} is off" if not config.by_role("proxy") else "no proxy applies"
         yield Step("proxy", "not used", reason)
         try:
             addresses = {
                 info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             }
         except OSError:
-            yield Step("dns", "failed", f"cannot resolve {host}", "check the hostname field")
+            hint = f"check the {_field(config, 'host')} field"
+            yield Step("dns", "failed", f"cannot resolve {host}", hint)
             return
         yield Step("dns", "ok", f"{host} -> {', '.join(sorted(addresses))}")
         try:
@@ -89,7 +97,7 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
                 "tcp",
                 "failed",
                 f"cannot connect to {host}:{port} ({exc.strerror or type(exc).__name__})",
-                "check the hostname and port, and any firewall",
+                f"check the {_field(config, 'host')} and port, and any firewall",
             )
             return
         yield Step("tcp", "ok", f"connected to {host}:{port}")
@@ -107,7 +115,8 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
                 "tls",
                 "failed",
                 f"certificate of {host} not trusted: {exc.verify_message or exc.reason}",
-                "set ca_bundle to the PEM of the CA that signed it, or turn off verify_ssl",
+                f"set {_field(config, 'ca_file')} to the PEM of the CA that signed it, or "
+                f"turn off {_field(config, 'verify_tls')}",
             )
             return
         except (ssl.SSLError, OSError) as exc:
@@ -121,10 +130,15 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
             return
         finally:
             raw.close()
-        checked = "verified" if settings.verify is not False else "NOT verified (verify_ssl off)"
+        checked = (
+            "verified"
+            if settings.verify is not False
+            else f"NOT verified ({_field(config, 'verify_tls')} off)"
+        )
         yield Step("tls", "ok", f"{version}, certificate {checked}")
     try:
-        message = operation.check_connection(config, proxy=proxy)
+        with operation.configure(config, proxy=proxy, pool_size=1) as configured:
+            message = configured.test_connection()
     except AuthenticationError as exc:
         yield Step("authentication", "failed", redact(str(exc), secrets))
         return

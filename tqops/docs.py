@@ -4,6 +4,10 @@ Layout (the operation guides' own): Integration Details, Introduction (actions a
 types), Prerequisites, Installation, Configuration, Actions, one section per action with its
 options, mapping table and type table, what is ASSUMED, and the Change Log. Examples in the
 mapping table are read from sample responses (``samples``: parsed JSON documents).
+
+:func:`guide_for` reads an operation's samples and change log from its package alone (package
+data: ``samples/*.json``, ``CHANGELOG.md``), never from a checkout, so a guide rendered from an
+installed wheel equals the one rendered in the repository.
 """
 
 from __future__ import annotations
@@ -11,13 +15,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Optional
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Optional
 
-from .manifest import REPO_MANIFESTS, ActionSpec, Manifest
+from .manifest import ActionSpec, Manifest
 from .paths import FeedPath
 
-__all__ = ["changelog_entries", "render_guide", "sample_documents"]
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+    from .operation import Operation
+
+__all__ = [
+    "changelog_entries",
+    "guide_for",
+    "package_changelog",
+    "render_guide",
+    "sample_documents",
+]
 
 _EXAMPLE_WIDTH = 60
 
@@ -105,13 +120,14 @@ def _action_section(action: ActionSpec, samples: Sequence[Any]) -> list[str]:
     if rule.type_table:
         out += [f"Types, from `{rule.type_path}`:", ""]
         type_rows = []
-        for vendor_type, target in rule.type_table.items():
-            if isinstance(target, Mapping):
-                platform = target.get("type") or f"by the value (`{target.get('from_value')}`)"
-                where = f"`{target['value']}`" if "value" in target else f"`{rule.path}`"
-            else:
-                platform, where = target, f"`{rule.path}`"
-            type_rows.append([f"`{vendor_type}`", platform, where])
+        for entry in rule.type_table:
+            platform = (
+                entry.platform_type.value
+                if entry.platform_type
+                else f"by the value (`{entry.derive}`)"
+            )
+            where = f"`{entry.value_path or rule.path}`"
+            type_rows.append([f"`{entry.vendor_type}`", platform, where])
         out += [_md_table(["VENDOR TYPE", "PLATFORM TYPE", "VALUE FROM"], type_rows), ""]
         out += ["Any other type is reported as a warning on the result; its record is skipped.", ""]
     return out
@@ -232,8 +248,10 @@ def render_guide(
 _HEADING = re.compile(r"^## \[?([^\]\s]+)\]?")
 
 
-def changelog_entries(text: str, component: str) -> dict[str, list[str]]:
-    """Entries of ``CHANGELOG.md`` prefixed ``component:``, by version heading."""
+def changelog_entries(text: str, component: Optional[str] = None) -> dict[str, list[str]]:
+    """A change log's entries by version heading: every entry of an operation's own
+    ``CHANGELOG.md``, or with ``component`` only those prefixed ``component:``."""
+    prefix = f"- {component}:" if component else "- "
     entries: dict[str, list[str]] = {}
     version: Optional[str] = None
     current: Optional[list[str]] = None
@@ -246,9 +264,9 @@ def changelog_entries(text: str, component: str) -> dict[str, list[str]]:
         if version is None:
             continue
         stripped = line.strip()
-        if stripped.startswith(f"- {component}:"):
+        if stripped.startswith(prefix):
             current = entries.setdefault(version, [])
-            current.append(stripped[len(component) + 3 :].strip())
+            current.append(stripped[len(prefix) :].strip())
         elif current is not None and stripped and line.startswith("  ") and entries.get(version):
             entries[version][-1] += " " + stripped
         else:
@@ -256,15 +274,40 @@ def changelog_entries(text: str, component: str) -> dict[str, list[str]]:
     return entries
 
 
-def sample_documents(package_dir: Optional[Path], name: str) -> list[Any]:
-    """Sample responses for examples: the package's ``samples/``, else the repo's fixtures."""
-    candidates = []
-    if package_dir is not None:
-        candidates.append(package_dir / "samples")
-    candidates.append(REPO_MANIFESTS.parent / "tests" / "fixtures" / name)
-    for folder in candidates:
-        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        files = [f for f in files if not f.name.endswith(".expected.json")]
-        if files:
-            return [json.loads(f.read_text(encoding="utf-8")) for f in files]
-    return []
+def _package_files(package: Optional[str]) -> Optional[Traversable]:
+    """The package's own files (package data), wherever it is installed."""
+    if not package:
+        return None
+    try:
+        return resources.files(package)
+    except (ModuleNotFoundError, TypeError):
+        return None
+
+
+def sample_documents(package: Optional[str]) -> list[Any]:
+    """Sample responses for the guide's examples: the package's ``samples/*.json``, by name."""
+    files = _package_files(package)
+    folder = files.joinpath("samples") if files is not None else None
+    if folder is None or not folder.is_dir():
+        return []
+    found = sorted(
+        (f for f in folder.iterdir() if f.name.endswith(".json") and f.is_file()),
+        key=lambda f: f.name,
+    )
+    return [json.loads(f.read_text(encoding="utf-8")) for f in found]
+
+
+def package_changelog(operation: Operation) -> str:
+    """The operation package's own ``CHANGELOG.md`` (package data), or "" when it has none."""
+    files = _package_files(operation.package)
+    changelog = files.joinpath("CHANGELOG.md") if files is not None else None
+    if changelog is None or not changelog.is_file():
+        return ""
+    return changelog.read_text(encoding="utf-8")
+
+
+def guide_for(operation: Operation) -> str:
+    """The operation's guide, rendered from its manifest and its package's own samples and change
+    log: the same from a checkout as from an installed wheel."""
+    entries = changelog_entries(package_changelog(operation))
+    return render_guide(operation.manifest, sample_documents(operation.package), entries)

@@ -20,8 +20,10 @@ import jsonschema
 import yaml
 
 from .errors import ManifestError, PathSyntaxError
+from .fields import AuthSpec, ConfigField, OptionField, auth_problems, field_problems
 from .model import IndicatorType
 from .paths import FeedPath
+from .typetable import TypeTable
 
 __all__ = [
     "ActionSpec",
@@ -37,14 +39,13 @@ __all__ = [
     "manifest_schema",
 ]
 
-REPO_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
-
 
 def find_packaged_file(package: str, filename: str) -> Path:
-    """Locate a manifest file shipped with ``package``.
+    """Locate a file (a manifest, the schema) shipped inside ``package``, and only there.
 
-    Installed packages (wheels, bundles) carry their manifest inside; an editable checkout reads
-    the repository's ``manifests/``, the only copy in the source tree.
+    Every package carries its own files as package data, installed or not: in the checkout
+    ``dcso_tie_operation/dcso_tie.yaml`` is a relative link to ``manifests/dcso_tie.yaml`` (the
+    only copy), and a build copies the content in. Nothing looks outside the package.
     """
     try:
         candidate = resources.files(package).joinpath(filename)
@@ -52,10 +53,7 @@ def find_packaged_file(package: str, filename: str) -> Path:
             return Path(str(candidate))
     except (ModuleNotFoundError, TypeError):
         pass
-    in_repo = REPO_MANIFESTS / filename
-    if in_repo.is_file():
-        return in_repo
-    raise ManifestError(f"{filename} not found in package {package!r} nor in {REPO_MANIFESTS}")
+    raise ManifestError(f"{filename} not found in package {package!r}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,60 +134,6 @@ def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
     return problems
 
 
-@attrs.frozen
-class ConfigField:
-    """One admin-UI configuration field."""
-
-    name: str
-    label: str
-    type: str
-    required: bool = False
-    default: Any = None
-    description: str = ""
-    advanced: bool = False
-    format: Optional[str] = None
-    choices: tuple[str, ...] = ()
-    minimum: Optional[float] = None
-    maximum: Optional[float] = None
-    max_length: Optional[int] = None
-
-    @property
-    def secret(self) -> bool:
-        return self.type == "password"
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ConfigField:
-        return cls(**_field_kwargs(raw))
-
-
-@attrs.frozen
-class OptionField(ConfigField):
-    """One option the user fills in when running an action."""
-
-    parameter: Optional[str] = None
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> OptionField:
-        return cls(parameter=raw.get("parameter"), **_field_kwargs(raw))
-
-
-def _field_kwargs(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw["name"],
-        "label": raw["label"],
-        "type": raw["type"],
-        "required": bool(raw.get("required", False)),
-        "default": raw.get("default"),
-        "description": raw.get("description", ""),
-        "advanced": bool(raw.get("advanced", False)),
-        "format": raw.get("format"),
-        "choices": tuple(raw.get("choices", ())),
-        "minimum": raw.get("minimum"),
-        "maximum": raw.get("maximum"),
-        "max_length": raw.get("max_length"),
-    }
-
-
 def _paths(raw: Union[str, Sequence[str], None]) -> tuple[FeedPath, ...]:
     if raw is None:
         return ()
@@ -210,7 +154,7 @@ class IndicatorRule:
 
     path: FeedPath
     type_path: Optional[FeedPath]
-    type_table: Mapping[str, Union[str, Mapping[str, str]]]
+    type_table: TypeTable
     type_from_input: bool = False
     transforms: tuple[str, ...] = ()
     published_at: tuple[FeedPath, ...] = ()
@@ -224,7 +168,7 @@ class IndicatorRule:
         return cls(
             path=FeedPath.parse(raw["path"]),
             type_path=FeedPath.parse(type_spec["path"]) if "path" in type_spec else None,
-            type_table=dict(type_spec.get("table", {})),
+            type_table=TypeTable.from_dict(type_spec.get("table", {})),
             type_from_input=bool(type_spec.get("from_input", False)),
             transforms=tuple(raw.get("transforms", ())),
             published_at=_paths(raw.get("published_at")),
@@ -277,10 +221,8 @@ class MappingSpec:
         )
 
     def transform_names(self) -> set[str]:
-        names = set(self.indicator.transforms)
-        for value in self.indicator.type_table.values():
-            if isinstance(value, Mapping) and "from_value" in value:
-                names.add(value["from_value"])
+        """Every transform the table names: on values, rows and in the type table."""
+        names = set(self.indicator.transforms) | self.indicator.type_table.transform_names()
         for row in self.attributes:
             names.update(row.transforms)
         return names
@@ -330,6 +272,8 @@ class Manifest:
     compatibility: Optional[str] = None
     prerequisites: Optional[str] = None
     assumed: tuple[str, ...] = ()
+    #: how the credential is sent (the first entry applies)
+    auth: tuple[AuthSpec, ...] = ()
     origin: Optional[str] = attrs.field(default=None, eq=False)
 
     @classmethod
@@ -353,6 +297,7 @@ class Manifest:
             compatibility=raw.get("compatibility"),
             prerequisites=raw.get("prerequisites"),
             assumed=tuple(raw.get("assumed", ())),
+            auth=tuple(AuthSpec.from_dict(a) for a in raw.get("auth", ())),
             origin=origin,
         )
 
@@ -365,6 +310,10 @@ class Manifest:
 
     def config_field(self, name: str) -> Optional[ConfigField]:
         return next((f for f in self.config if f.name == name), None)
+
+    def field_for_role(self, role: str) -> Optional[ConfigField]:
+        """The configuration field that plays ``role`` (see :data:`tqops.fields.ROLES`)."""
+        return next((f for f in self.config if f.role == role), None)
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -393,40 +342,6 @@ def load_manifest(path: Union[str, Path]) -> Manifest:
 # --- checks that span fields -------------------------------------------------------------------
 
 
-def _field_problems(fields: Sequence[Mapping[str, Any]], where: str) -> list[str]:
-    problems = []
-    seen: set[str] = set()
-    for index, field in enumerate(fields):
-        at = f"{where}[{index}]"
-        name = field["name"]
-        if name in seen:
-            problems.append(f"duplicate field name {name!r} @ {at}.name")
-        seen.add(name)
-        kind, fmt, default = field["type"], field.get("format"), field.get("default")
-        if fmt and kind != "text":
-            problems.append(f"format {fmt!r} applies to text fields, not {kind!r} @ {at}.format")
-        if kind == "select" and not field.get("choices"):
-            problems.append(f"a select field needs choices @ {at}.choices")
-        if field.get("choices") and kind != "select":
-            problems.append(f"choices apply to select fields, not {kind!r} @ {at}.choices")
-        if kind == "password" and default is not None:
-            problems.append(f"a password field must not have a default @ {at}.default")
-        if default is not None:
-            expected = {"checkbox": bool, "number": (int, float)}.get(kind, str)
-            if (isinstance(default, bool) and kind != "checkbox") or not isinstance(
-                default, expected
-            ):
-                problems.append(f"default {default!r} does not fit a {kind} field @ {at}.default")
-            elif kind == "select" and default not in field.get("choices", ()):
-                problems.append(f"default {default!r} is not one of the choices @ {at}.default")
-        low, high = field.get("minimum"), field.get("maximum")
-        if low is not None and high is not None and low > high:
-            problems.append(f"minimum {low} is above maximum {high} @ {at}")
-        if fmt == "range" and (low is None or high is None):
-            problems.append(f"a range field needs minimum and maximum @ {at}")
-    return problems
-
-
 def _path_problem(text: str, at: str) -> Optional[str]:
     try:
         FeedPath.parse(text)
@@ -436,7 +351,8 @@ def _path_problem(text: str, at: str) -> Optional[str]:
 
 
 def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
-    problems = _field_problems(raw["config"], "$.config")
+    problems = field_problems(raw["config"], "$.config")
+    problems += auth_problems(raw.get("auth", ()), raw["config"])
     names = {f["name"] for f in raw["config"]}
     seen_actions: set[str] = set()
     for a_index, action in enumerate(raw["actions"]):
@@ -445,7 +361,7 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
             problems.append(f"duplicate action name {action['name']!r} @ {at}.name")
         seen_actions.add(action["name"])
         options = action.get("options", [])
-        problems += _field_problems(options, f"{at}.options")
+        problems += field_problems(options, f"{at}.options")
         for o_index, option in enumerate(options):
             if option["name"] in names:
                 problems.append(

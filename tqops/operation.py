@@ -1,98 +1,47 @@
 """Operations: one per vendor, found through the ``tqops.operations`` entry points.
 
-An :class:`Operation` binds a manifest to code: a client factory, one function per manifest
+An :class:`Operation` binds a manifest to code: a client class, one function per manifest
 action (checked both ways when the operation is defined), extra transforms and a connection
-test. :meth:`Operation.run` runs an action over selected indicators, each with its own
-:class:`Result`: one bad value or failed call never stops the others.
+test. :meth:`Operation.configure` gives a :class:`ConfiguredOperation`, which keeps its HTTP
+client and connection pool across runs until it is closed; each run is a :class:`Job` of one
+:class:`Result` per input: one bad value or failed call never stops the others.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import importlib
 import logging
 import sys
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .config import Config, redact, validate_config, validate_options
+from .config import Config, Options, StoredConfig, redact, validate_config, validate_options
 from .errors import ConfigError, InputError, ManifestError, OperationError
-from .http import HttpSettings
+from .fields import ROLES
+from .http import HttpClient
 from .indicators import check_indicator
-from .manifest import ActionSpec, Manifest
-from .mapping import Mapper
+from .manifest import ActionSpec, Manifest, find_packaged_file, load_manifest
+from .mapping import Mapper, MappingResult
 from .model import Indicator, IndicatorType
+from .results import Cancelled, CancelToken, Notice, Result, Selection, Status
+from .runner import Job, ProgressCallback
 from .transforms import Transform
+from .vendor import auth_spec, http_client_for, settings_for
 
-__all__ = [
-    "ActionFunction",
-    "Notice",
-    "Operation",
-    "Result",
-    "Selection",
-    "discover_operations",
-    "load_operation",
-]
+__all__ = ["ActionFunction", "ConfiguredOperation", "Operation"]
 
 log = logging.getLogger("tqops.operation")
 
 #: ``action(client, indicator, options) -> responses`` (each response is parsed JSON)
-ActionFunction = Callable[[Any, Indicator, Mapping[str, Any]], Iterable[Any]]
-ClientFactory = Callable[[Config, HttpSettings], Any]
+ActionFunction = Callable[[Any, Indicator, Options], Iterable[Any]]
+#: the vendor client class (or any callable) that takes the pooled :class:`HttpClient`
+ClientFactory = Callable[[HttpClient], Any]
 ConnectionTest = Callable[[Any], str]
-
-ENTRY_POINT_GROUP = "tqops.operations"
-
-
-@attrs.frozen
-class Notice:
-    """Something an action tells the user about a result (e.g. a page cap reached).
-
-    Action functions may yield notices among their responses; they become the result's
-    warnings.
-    """
-
-    message: str
-
-
-@attrs.frozen
-class Selection:
-    """A selected indicator as given (type name and value), before any check."""
-
-    type: str
-    value: str
-
-    @classmethod
-    def of(cls, item: Union[Selection, Indicator, tuple[str, str]]) -> Selection:
-        if isinstance(item, Selection):
-            return item
-        if isinstance(item, Indicator):
-            return cls(item.type.value, item.value)
-        return cls(str(item[0]), str(item[1]))
-
-
-@attrs.frozen
-class Result:
-    """The outcome for one selected indicator: ``ok``, ``no_results`` or ``error``."""
-
-    input: Selection
-    status: str
-    indicators: tuple[Indicator, ...] = ()
-    error: Optional[str] = None
-    warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": {"type": self.input.type, "value": self.input.value},
-            "status": self.status,
-            "error": self.error,
-            "warnings": list(self.warnings),
-            "indicators": [i.to_dict() for i in self.indicators],
-        }
+Input = Union[Selection, Indicator, tuple[str, str]]
 
 
 @attrs.frozen
@@ -127,6 +76,13 @@ class Operation:
             f"function for action {name!r} is not in the manifest"
             for name in sorted(set(actions) - declared)
         ]
+        if manifest.field_for_role("host") is None:
+            problems.append(
+                f"no config field has the role 'host' ({ROLES['host'][2]}); the operation "
+                "cannot know where to connect"
+            )
+        if not manifest.auth:
+            problems.append("no 'auth' entry says how the credential is sent")
         mappers = {}
         for action in manifest.actions:
             try:
@@ -147,87 +103,142 @@ class Operation:
             package,
         )
 
+    @classmethod
+    def from_package(
+        cls,
+        package: str,
+        manifest_file: str,
+        client_factory: ClientFactory,
+        actions: Mapping[str, ActionFunction],
+        test_connection: ConnectionTest,
+        transforms: Optional[Mapping[str, Transform]] = None,
+    ) -> Operation:
+        """The operation of ``package``, whose manifest ships inside it as ``manifest_file``."""
+        manifest = load_manifest(find_packaged_file(package, manifest_file))
+        return cls.define(manifest, client_factory, actions, test_connection, transforms, package)
+
     @property
     def name(self) -> str:
         return self.manifest.name
 
     @property
     def package_dir(self) -> Optional[Path]:
-        """Where the operation's package lives (for its samples and bundling)."""
+        """Where the operation's package lives (its manifest, samples and change log)."""
         if not self.package:
             return None
         module = sys.modules.get(self.package) or importlib.import_module(self.package)
         return Path(module.__file__).parent if module.__file__ else None
 
-    def configure(self, raw: Mapping[str, Any]) -> Config:
+    def package_file(self, name: str) -> Optional[Any]:
+        """A resource shipped inside the operation's package (None: none such)."""
+        if not self.package:
+            return None
+        found = resources.files(self.package).joinpath(name)
+        return found if found.is_file() or found.is_dir() else None
+
+    def check_config(self, raw: Mapping[str, Any]) -> StoredConfig:
+        """What an admin entered, checked (references not resolved): the form to store."""
+        return StoredConfig.check(self.manifest, raw)
+
+    def resolve_config(self, raw: Union[StoredConfig, Mapping[str, Any]]) -> Config:
+        if isinstance(raw, StoredConfig):
+            return raw.resolve()
         return validate_config(self.manifest, raw)
 
-    def client(self, config: Config, proxy: Optional[str] = None, pool_size: int = 8) -> Any:
-        """A vendor client for this configuration (one pooled session)."""
-        settings = HttpSettings.from_config(config, proxy=proxy, pool_size=pool_size)
-        return self.client_factory(config, settings)
-
-    def check_connection(self, config: Config, proxy: Optional[str] = None) -> str:
-        """Run the operation's connection test; raise the error that explains a failure."""
-        client = self.client(config, proxy, pool_size=1)
-        try:
-            return self.test_connection(client)
-        finally:
-            _close(client)
+    def configure(
+        self,
+        config: Union[Config, StoredConfig, Mapping[str, Any]],
+        *,
+        proxy: Optional[str] = None,
+        pool_size: int = 8,
+    ) -> ConfiguredOperation:
+        """A configured operation with its own connection pool; close it when done."""
+        if not isinstance(config, Config):
+            config = self.resolve_config(config)
+        return ConfiguredOperation(self, config, proxy=proxy, pool_size=pool_size)
 
     def map(
         self, action: str, documents: Iterable[Any], selected: Optional[Indicator] = None
-    ) -> Any:
+    ) -> MappingResult:
         """Map saved vendor responses offline with an action's mapping table."""
         self.manifest.action(action)
         return self.mappers[action].map_all(documents, selected)
 
+
+class ConfiguredOperation:
+    """An operation with a resolved configuration and one pooled vendor client, kept across
+    runs and closed explicitly (:meth:`close`, or use it as a context manager)."""
+
+    def __init__(
+        self,
+        operation: Operation,
+        config: Config,
+        *,
+        proxy: Optional[str] = None,
+        pool_size: int = 8,
+    ) -> None:
+        auth_spec(operation.manifest)  # a manifest without auth fails before any connection
+        self.operation = operation
+        self.config = config
+        self.pool_size = max(1, pool_size)
+        self.settings = settings_for(config, proxy, self.pool_size)
+        self.client = operation.client_factory(http_client_for(config, self.settings))
+        self._secrets = config.secrets()
+
+    def __repr__(self) -> str:
+        return f"ConfiguredOperation({self.operation.name}, {self.settings.base_url!r})"
+
+    def __enter__(self) -> ConfiguredOperation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if callable(close):
+            close()
+
+    def test_connection(self) -> str:
+        """Run the operation's connection test; raise the error that explains a failure."""
+        return self.operation.test_connection(self.client)
+
     def run(
         self,
         action: str,
-        config: Config,
         options: Mapping[str, Any],
-        inputs: Iterable[Union[Selection, Indicator, tuple[str, str]]],
+        inputs: Iterable[Input],
         *,
-        concurrency: int = 8,
-        proxy: Optional[str] = None,
+        concurrency: Optional[int] = None,
         ordered: bool = True,
-    ) -> Iterator[Result]:
-        """Run ``action`` over ``inputs``; yield one :class:`Result` per input.
+        cancel: Optional[CancelToken] = None,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> Job:
+        """Run ``action`` over ``inputs`` as a :class:`Job` of one :class:`Result` per input.
 
-        Options are checked first (an :class:`InputError` before anything is sent). With
-        ``ordered`` the results come in input order, else as they complete. At most
-        ``concurrency`` calls are in flight, and only a window of inputs is held in memory.
+        Options are checked now (an :class:`InputError` before anything is sent). At most
+        ``concurrency`` (default: the pool size) calls are in flight.
         """
-        spec = self.manifest.action(action)
-        checked = validate_options(spec.options, options, spec.label)  # now, not lazily
-        if concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
-        client = self.client(config, proxy, pool_size=concurrency)
-        secrets = config.secrets()
+        spec = self.operation.manifest.action(action)
+        checked = validate_options(spec.options, options, spec.label)
+        workers = self.pool_size if concurrency is None else concurrency
+        if workers < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {workers}")
 
-        def one(item: Any) -> Result:
-            return self._run_one(spec, client, Selection.of(item), checked, secrets)
+        def work(selection: Selection, token: CancelToken) -> Result:
+            return self._run_one(spec, selection, checked, token)
 
-        def results() -> Iterator[Result]:
-            try:
-                if concurrency == 1:
-                    for indicator in inputs:
-                        yield one(indicator)
-                    return
-                yield from _pooled(one, inputs, concurrency, ordered)
-            finally:
-                _close(client)
-
-        return results()
+        return Job(
+            work,
+            inputs,
+            concurrency=workers,
+            ordered=ordered,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
 
     def _run_one(
-        self,
-        spec: ActionSpec,
-        client: Any,
-        selection: Selection,
-        options: Mapping[str, Any],
-        secrets: tuple[str, ...],
+        self, spec: ActionSpec, selection: Selection, options: Options, token: CancelToken
     ) -> Result:
         try:
             indicator = Indicator(
@@ -241,111 +252,38 @@ class Operation:
                 )
             selected = check_indicator(indicator)
             notices: list[str] = []
-            responses = _documents(self.actions[spec.name](client, selected, options), notices)
-            mapped = self.mappers[spec.name].map_all(responses, selected)
+            action = self.operation.actions[spec.name]
+            pages = _documents(action(self.client, selected, options), notices, token)
+            mapped = self.operation.mappers[spec.name].map_all(pages, selected)
         except OperationError as exc:
-            return Result(selection, "error", error=_one_line(redact(str(exc), secrets)))
+            return Result(selection, Status.ERROR, error=self._line(str(exc)))
+        except Cancelled:
+            raise
         except Exception as exc:  # a bug: report it on this input, keep the others going
             log.error("internal error on %s %r", selection.type, selection.value, exc_info=True)
-            message = redact(f"internal error (a bug): {type(exc).__name__}: {exc}", secrets)
-            return Result(selection, "error", error=_one_line(message))
-        status = "ok" if mapped.indicators else "no_results"
-        warnings = tuple(redact(w, secrets) for w in (*notices, *mapped.warnings))
+            return Result(
+                selection,
+                Status.ERROR,
+                error=self._line(f"internal error (a bug): {type(exc).__name__}: {exc}"),
+            )
+        status = Status.OK if mapped.indicators else Status.NO_RESULTS
+        warnings = tuple(redact(w, self._secrets) for w in (*notices, *mapped.warnings))
         return Result(selection, status, mapped.indicators, None, warnings)
 
+    def _line(self, text: str) -> str:
+        return " ".join(redact(text, self._secrets).split())
 
-def _documents(items: Iterable[Any], notices: list[str]) -> Iterator[Any]:
-    for item in items:
+
+def _documents(items: Iterable[Any], notices: list[str], token: CancelToken) -> Iterator[Any]:
+    """The action's responses; each next page is asked for only while the run goes on."""
+    iterator = iter(items)
+    while True:
+        token.check()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
         if isinstance(item, Notice):
             notices.append(item.message)
         else:
             yield item
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _close(client: Any) -> None:
-    close = getattr(client, "close", None)
-    if callable(close):
-        close()
-
-
-def _pooled(
-    work: Callable[[Any], Result],
-    inputs: Iterable[Any],
-    concurrency: int,
-    ordered: bool,
-) -> Iterator[Result]:
-    window = concurrency * 2
-    source = iter(inputs)
-    with futures.ThreadPoolExecutor(concurrency, thread_name_prefix="tqops") as pool:
-        pending: deque[futures.Future[Result]] = deque()
-
-        def fill() -> None:
-            while len(pending) < window:
-                try:
-                    indicator = next(source)
-                except StopIteration:
-                    return
-                pending.append(pool.submit(work, indicator))
-
-        fill()
-        while pending:
-            if ordered:
-                yield pending.popleft().result()
-            else:
-                done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
-                for future in [f for f in pending if f in done]:
-                    pending.remove(future)
-                    yield future.result()
-            fill()
-
-
-# --- discovery ---------------------------------------------------------------------------------
-
-
-def _entry_points() -> Sequence[Any]:
-    from importlib import metadata
-
-    if sys.version_info >= (3, 10):
-        return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-    return list(metadata.entry_points().get(ENTRY_POINT_GROUP, ()))  # pragma: no cover
-
-
-def discover_operations() -> dict[str, Operation]:
-    """Every installed operation by name; a broken plugin is an error that names it."""
-    found: dict[str, Operation] = {}
-    for entry in sorted(_entry_points(), key=lambda e: e.name):
-        if entry.name in found:
-            continue
-        try:
-            operation = entry.load()
-        except OperationError as exc:
-            raise ManifestError(f"operation plugin {entry.name!r} failed to load: {exc}") from None
-        except Exception as exc:
-            raise ManifestError(
-                f"operation plugin {entry.name!r} ({entry.value}) failed to import: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        if not isinstance(operation, Operation):
-            raise ManifestError(
-                f"operation plugin {entry.name!r} ({entry.value}) is a "
-                f"{type(operation).__name__}, not an Operation"
-            )
-        if operation.name != entry.name:
-            raise ManifestError(
-                f"operation plugin {entry.name!r} carries a manifest named {operation.name!r}"
-            )
-        found[entry.name] = operation
-    return found
-
-
-def load_operation(name: str) -> Operation:
-    """The installed operation ``name``; a :class:`ConfigError` lists the installed ones."""
-    operations = discover_operations()
-    if name not in operations:
-        known = ", ".join(operations) or "none"
-        raise ConfigError(f"no operation named {name[:40]!r} is installed; installed: {known}")
-    return operations[name]

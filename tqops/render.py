@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .dates import isoformat_utc
 from .manifest import Manifest
-from .operation import Result
+from .results import Result
 
-__all__ = ["iter_results_table", "render_describe", "render_results_table", "table"]
+__all__ = [
+    "describe_dict",
+    "iter_results_table",
+    "render_describe",
+    "render_results_table",
+    "stream_json_document",
+    "table",
+]
 
 
 def _wrap(row: Sequence[str], widths: Sequence[int]) -> list[list[str]]:
@@ -106,7 +113,9 @@ def render_results_table(label: str, action: str, results: Sequence[Result]) -> 
     return "".join(iter_results_table(label, action, results))
 
 
-def _describe_dict(manifest: Manifest) -> dict[str, Any]:
+def describe_dict(manifest: Manifest) -> dict[str, Any]:
+    """An operation's fields, actions, options and mapping rows, as JSON data."""
+
     def field(f: Any) -> dict[str, Any]:
         return {
             k: v
@@ -153,11 +162,8 @@ def _describe_dict(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def render_describe(manifest: Manifest, as_json: bool = False) -> str:
+def render_describe(manifest: Manifest) -> str:
     """An operation's fields, actions, options and mapping (never a secret: none is loaded)."""
-    data = _describe_dict(manifest)
-    if as_json:
-        return json.dumps(data, indent=1) + "\n"
     out = [
         f"{manifest.label} {manifest.version} ({manifest.name}), by {manifest.vendor}",
         manifest.description,
@@ -207,3 +213,19 @@ def render_describe(manifest: Manifest, as_json: bool = False) -> str:
         out.append("ASSUMED (no public documentation states these):")
         out += [f"- {text}" for text in manifest.assumed]
     return "\n".join(out) + "\n"
+
+
+def stream_json_document(head: Mapping[str, Any], key: str, items: Iterable[Any]) -> Iterator[str]:
+    """One JSON object written as it goes: ``head``'s members, then ``key`` holding the items
+    one per line. The closing brackets come even when the items stop early (an error, Ctrl-C),
+    so what was written is always a whole JSON document."""
+    members = "".join(
+        f"{json.dumps(str(k), ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}, "
+        for k, v in head.items()
+    )
+    yield "{" + members + json.dumps(key) + ": [\n"
+    try:
+        for index, item in enumerate(items):
+            yield ("" if index == 0 else ",\n") + json.dumps(item, ensure_ascii=False)
+    finally:
+        yield "\n]}\n"

@@ -1,0 +1,221 @@
+"""The commands: each asks the service and renders what it returns.
+
+Exit codes: 0 every input processed; 1 an input ended in ``error`` (all results still
+printed) or a check failed; 2 a usage or configuration error (nothing sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+import attrs
+
+from ..config import Config
+from ..errors import ConfigError
+from ..logs import RedactingFilter
+from ..model import Indicator
+from ..progress import progress_for
+from ..render import (
+    describe_dict,
+    iter_results_table,
+    render_describe,
+    render_results_table,
+    stream_json_document,
+)
+from ..results import Result, Selection, Status
+from ..service import Service
+from .inputs import count_inputs, key_values, raw_config, selections
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@attrs.define
+class Context:
+    """What every command is given: the service, stdout, and the log filter that learns the
+    secrets of the configuration the command resolves."""
+
+    service: Service
+    out: TextIO
+    redactor: RedactingFilter
+
+    def resolve(self, operation: str, args: argparse.Namespace) -> Config:
+        config = self.service.resolve_config(operation, raw_config(args))
+        self.redactor.learn(config.secrets())
+        return config
+
+
+def _print_json(document: Any, out: TextIO) -> None:
+    out.write(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    operation = ctx.service.operation(args.operation)
+    spec = operation.manifest.action(args.action)
+    config = ctx.resolve(operation.name, args)
+    options = key_values(args.option or [], "--option")
+    selected = selections(args)
+    out = ctx.out
+    job = ctx.service.run(
+        operation.name,
+        spec.name,
+        config,
+        options,
+        selected,
+        concurrency=args.concurrency,
+        proxy=args.proxy,
+        ordered=args.format != "jsonl",
+    )
+    failed = False
+
+    def tally(stream: Iterable[Result]) -> Iterator[Result]:
+        nonlocal failed
+        for result in stream:
+            failed |= result.status is Status.ERROR
+            yield result
+
+    # Every format streams: memory is bounded by the in-flight window, not the input count.
+    with job, progress_for(count_inputs(args), enabled=not args.no_progress) as progress:
+        counted = tally(progress.track(job))
+        if args.format == "jsonl":
+            for result in counted:
+                line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.flush()
+        elif args.format == "json":
+            head = {"operation": operation.name, "action": spec.name}
+            items = (result.to_dict() for result in counted)
+            for chunk in stream_json_document(head, "results", items):
+                out.write(chunk)
+        else:
+            for chunk in iter_results_table(operation.manifest.label, spec.label, counted):
+                out.write(chunk)
+                out.flush()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def test_connection(args: argparse.Namespace, ctx: Context) -> int:
+    operation = ctx.service.operation(args.operation)
+    config = ctx.resolve(operation.name, args)
+    report = ctx.service.test_connection(operation.name, config, proxy=args.proxy)
+    out = ctx.out
+    if args.format == "json":
+        _print_json(report.to_dict(), out)
+        return EXIT_OK if report.ok else EXIT_FAILED
+    if args.steps:
+        for step in report.steps:
+            out.write(f"{step}\n")
+    step = report.failed
+    if step is not None:
+        hint = f"; {step.hint}" if step.hint else ""
+        out.write(f"FAILED {operation.manifest.label} {step.name}: {step.detail}{hint}\n")
+        return EXIT_FAILED
+    out.write(f"OK {report.steps[-1].detail}\n")
+    return EXIT_OK
+
+
+def listing(args: argparse.Namespace, ctx: Context) -> int:
+    found = ctx.service.operations()
+    broken = [info for info in found if info.error]
+    if args.format == "json":
+        _print_json([info.to_dict() for info in found], ctx.out)
+        return EXIT_FAILED if broken else EXIT_OK
+    for info in found:
+        if info.error:
+            ctx.out.write(f"{info.name:<12} BROKEN   {info.error}\n")
+            continue
+        actions = ", ".join(f"{name} ({label})" for name, label in info.actions)
+        ctx.out.write(f"{info.name:<12} {info.version:<8} {info.label}: {actions}\n")
+    return EXIT_FAILED if broken else EXIT_OK
+
+
+def describe(args: argparse.Namespace, ctx: Context) -> int:
+    manifest = ctx.service.describe(args.operation)
+    if args.format == "json":
+        _print_json(describe_dict(manifest), ctx.out)
+    else:
+        ctx.out.write(render_describe(manifest))
+    return EXIT_OK
+
+
+def validate(args: argparse.Namespace, ctx: Context) -> int:
+    checked = ctx.service.validate(args.manifests)
+    for item in checked:
+        if args.manifests and not item.ok:
+            ctx.out.write(f"INVALID {item.source}: {len(item.problems)} problem(s)\n")
+            ctx.out.writelines(f"  - {problem}\n" for problem in item.problems)
+        elif args.manifests:
+            ctx.out.write(f"OK {item.source}: {item.name} {item.version}\n")
+        elif not item.ok:
+            ctx.out.write(f"BROKEN {item.name}: {item.problems[0]}\n")
+        else:
+            ctx.out.write(
+                f"OK {item.name}: {item.source} {item.version} "
+                f"({item.actions} action(s), code and mappings match)\n"
+            )
+    return EXIT_OK if all(item.ok for item in checked) else EXIT_FAILED
+
+
+def _read_json(name: str) -> Any:
+    try:
+        return json.loads(Path(name).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not JSON: {exc}") from None
+
+
+def map_responses(args: argparse.Namespace, ctx: Context) -> int:
+    operation = ctx.service.operation(args.operation)
+    spec = operation.manifest.action(args.action)
+    documents = [_read_json(name) for name in args.responses]
+    selected: Optional[Indicator] = None
+    if args.type and args.value:
+        selected = Indicator(value=args.value, type=args.type)
+    report = ctx.service.map(operation.name, spec.name, documents, selected)
+    if args.format == "table":
+        result = Result(
+            Selection(args.type or "-", ", ".join(args.responses)),
+            Status.OK if report.mapped.indicators else Status.NO_RESULTS,
+            report.mapped.indicators,
+            None,
+            report.mapped.warnings,
+        )
+        ctx.out.write(render_results_table(operation.manifest.label, spec.label, [result]))
+        return EXIT_OK
+    _print_json(report.to_dict(), ctx.out)
+    return EXIT_OK
+
+
+def docs(args: argparse.Namespace, ctx: Context) -> int:
+    guide = ctx.service.docs(args.operation)
+    if args.out:
+        Path(args.out).write_text(guide, encoding="utf-8")
+    else:
+        ctx.out.write(guide)
+    return EXIT_OK
+
+
+def bundle(args: argparse.Namespace, ctx: Context) -> int:
+    for path in ctx.service.bundle(args.operation, Path(args.out)):
+        ctx.out.write(f"wrote {path}\n")
+    return EXIT_OK
+
+
+def upgrade_check(args: argparse.Namespace, ctx: Context) -> int:
+    report = ctx.service.upgrade_check(args.old, args.new)
+    for change in report.changes:
+        ctx.out.write(f"{change}\n")
+    needs = report.needs_action
+    verdict = f"{len(needs)} change(s) need an admin's action" if needs else "nothing to act on"
+    old, new = report.old, report.new
+    ctx.out.write(f"{old.name} {old.version} -> {new.name} {new.version}: {verdict}\n")
+    return EXIT_FAILED if needs else EXIT_OK
+
+
+def demo(args: argparse.Namespace, ctx: Context) -> int:
+    # The simulators live in the checkout only (they import tqops, never the reverse).
+    raise ConfigError("the demo runs from a checkout of tqops: run `make demo` there")

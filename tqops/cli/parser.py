@@ -1,0 +1,145 @@
+"""The ``tqops`` command line: its parser, which never echoes an argument it refuses."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .. import __version__
+from . import commands
+from .inputs import UsageError
+
+__all__ = ["build_parser", "glue"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors get our one-line form."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _common(parser: argparse.ArgumentParser, *, config: bool, fmt: Sequence[str] = ()) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log to stderr (-v info, -vv debug)",
+    )
+    if config:
+        parser.add_argument(
+            "--config",
+            action="append",
+            metavar="NAME=VALUE",
+            help="a configuration field (repeatable)",
+        )
+        parser.add_argument("--config-file", metavar="FILE", help="YAML mapping of fields")
+        parser.add_argument(
+            "--proxy", metavar="URL", help="the platform proxy (used only when use_proxy is on)"
+        )
+    if fmt:
+        parser.add_argument("--format", choices=fmt, default=fmt[0])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tqops", description="Run threat-intelligence enrichment operations.")
+    parser.add_argument("--version", action="version", version=f"tqops {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr (-v info, -vv debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run an action on selected indicators")
+    run.add_argument("operation")
+    run.add_argument("action")
+    run.add_argument("--type", action="append", metavar="T", help="indicator type (repeatable)")
+    run.add_argument("--value", action="append", metavar="V", help="indicator value (repeatable)")
+    run.add_argument("--input", metavar="FILE", help="CSV with a header 'type,value' (- = stdin)")
+    run.add_argument("--option", action="append", metavar="NAME=VALUE", help="action option")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="calls in flight at once (default 8)",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is shown only when stderr is a terminal)",
+    )
+    _common(run, config=True, fmt=("table", "json", "jsonl"))
+    run.set_defaults(handler=commands.run)
+
+    test = sub.add_parser("test-connection", help="check config, reachability, TLS and credential")
+    test.add_argument("operation")
+    test.add_argument("--steps", action="store_true", help="show every step, not just the verdict")
+    _common(test, config=True, fmt=("text", "json"))
+    test.set_defaults(handler=commands.test_connection)
+
+    listing = sub.add_parser("list", help="installed operations")
+    _common(listing, config=False, fmt=("table", "json"))
+    listing.set_defaults(handler=commands.listing)
+
+    describe = sub.add_parser("describe", help="an operation's fields, actions and mapping")
+    describe.add_argument("operation")
+    _common(describe, config=False, fmt=("table", "json"))
+    describe.set_defaults(handler=commands.describe)
+
+    validate = sub.add_parser("validate", help="validate manifests (default: every installed)")
+    validate.add_argument("manifests", nargs="*", metavar="MANIFEST")
+    _common(validate, config=False)
+    validate.set_defaults(handler=commands.validate)
+
+    mapper = sub.add_parser("map", help="map saved vendor responses offline")
+    mapper.add_argument("operation")
+    mapper.add_argument("action")
+    mapper.add_argument("responses", nargs="+", metavar="RESPONSE.json")
+    mapper.add_argument("--type", help="the selected indicator's type, if the mapping needs it")
+    mapper.add_argument("--value", help="the selected indicator's value")
+    _common(mapper, config=False, fmt=("json", "table"))
+    mapper.set_defaults(handler=commands.map_responses)
+
+    docs = sub.add_parser("docs", help="the operation guide in Markdown, from the manifest")
+    docs.add_argument("operation")
+    docs.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    _common(docs, config=False)
+    docs.set_defaults(handler=commands.docs)
+
+    bundler = sub.add_parser("bundle", help="write an operation's uploadable integration file")
+    bundler.add_argument("operation")
+    bundler.add_argument("--out", required=True, metavar="DIR")
+    _common(bundler, config=False)
+    bundler.set_defaults(handler=commands.bundle)
+
+    upgrade = sub.add_parser("upgrade-check", help="what an upgrade changes for an admin")
+    upgrade.add_argument("old", metavar="OLD", help="old integration file (.whl) or manifest")
+    upgrade.add_argument("new", metavar="NEW", help="new integration file (.whl) or manifest")
+    upgrade.set_defaults(handler=commands.upgrade_check)
+
+    demo = sub.add_parser("demo", help="how to run the demo (`make demo` in a checkout)")
+    demo.set_defaults(handler=commands.demo)
+    return parser
+
+
+TAKES_ANY_TEXT = ("--value", "--option", "--config")
+
+
+def glue(argv: Sequence[str]) -> list[str]:
+    """``--value -x.exe`` -> ``--value=-x.exe``: an indicator may start with '-' (a Filename),
+    which argparse would otherwise take for an option."""
+    glued: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return glued + list(argv[index:])
+        if word in TAKES_ANY_TEXT and index + 1 < len(argv):
+            glued.append(f"{word}={argv[index + 1]}")
+            index += 2
+        else:
+            glued.append(word)
+            index += 1
+    return glued

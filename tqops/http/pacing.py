@@ -1,0 +1,102 @@
+"""When to send: client-side pacing (:class:`RateLimiter`) and the retry policy (urllib3's
+``Retry`` with a ``Retry-After`` cap, jitter, and the tries it made kept on its final error)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from types import TracebackType
+from typing import Any, Optional
+
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import RequestHistory, Retry
+
+from .settings import HttpSettings
+
+__all__ = ["RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter"]
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the attribute of a ``MaxRetryError`` raised by :class:`_Retry` holding every try it made
+RETRY_HISTORY = "tqops_history"
+
+
+class RateLimiter:
+    """Spaces calls at least ``1 / per_second`` apart across threads, so a bulk run paces
+    itself before the vendor has to throttle it (429s still back off on top)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Block until this call's slot; return the seconds waited."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            time.sleep(delay)
+        return max(0.0, delay)
+
+
+class _Retry(Retry):
+    """urllib3's Retry with a cap on ``Retry-After`` and jitter on the backoff."""
+
+    max_retry_after: float = 60.0
+
+    def get_retry_after(self, response: Any) -> Optional[float]:
+        seconds = super().get_retry_after(response)
+        if seconds is None:
+            return None
+        return max(0.0, min(seconds, self.max_retry_after))
+
+    def get_backoff_time(self) -> float:
+        base = super().get_backoff_time()
+        return base + random.uniform(0, base / 2) if base else 0.0
+
+    def new(self, **kw: Any) -> _Retry:
+        retry = super().new(**kw)
+        retry.max_retry_after = self.max_retry_after
+        return retry
+
+    def increment(
+        self,
+        method: Optional[str] = None,
+        url: Optional[str] = None,
+        response: Optional[Any] = None,
+        error: Optional[Exception] = None,
+        _pool: Optional[Any] = None,
+        _stacktrace: Optional[TracebackType] = None,
+    ) -> Retry:
+        """Count a failed try; when retries run out, the ``MaxRetryError`` carries the history
+        of every try (urllib3 drops the exhausted ``Retry``, so messages could not count)."""
+        try:
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError as exc:
+            status = getattr(response, "status", None)
+            last = RequestHistory(method, url, error, status, None)
+            setattr(exc, RETRY_HISTORY, (*self.history, last))
+            raise
+
+
+def _make_retry(settings: HttpSettings) -> _Retry:
+    """The retry policy for idempotent calls: transient statuses and connect/read failures."""
+    retries = max(0, settings.max_tries - 1)
+    retry = _Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,  # TLS failures and the like are not transient
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=settings.backoff,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    retry.max_retry_after = settings.max_retry_after
+    return retry

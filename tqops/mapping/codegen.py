@@ -1,0 +1,226 @@
+"""The rows' trie compiled into one Python function per manifest.
+
+The way fastjsonschema compiles a schema: nested loops and an inlined common case (a string or
+number under a fixed name) replace a recursive walk of the trie. Its specification is the
+interpreter in ``tests/mapping_oracle.py``; a property test checks both give identical results
+on arbitrary tables and JSON. Path keys and names reach the code as constants in its namespace,
+never as source text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import count
+from typing import Any, Callable
+
+from ..errors import ManifestError
+from .rows import Node, Relative, Row, depth, name_text, subtree
+from .values import apply_transforms, scalar_text
+
+__all__ = ["MAX_DEPTH", "RecordFunction", "generate"]
+
+#: ``f(record, document, published0, target, state, earliest, slow)`` -> per row, a hit
+RecordFunction = Callable[..., tuple[bool, ...]]
+
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
+
+#: deeper, the source would pass Python's 100 indents (a shallower trie may still pass its 20
+#: nested loops: compile() then refuses it)
+MAX_DEPTH = 40
+
+
+def generate(
+    rows: Sequence[Row],
+    trie: Node,
+    indicator_published: tuple[Relative, ...],
+    names: Mapping[str, str],
+) -> RecordFunction:
+    """Compile the trie into one function; a trie too deep for Python is a ManifestError."""
+    levels = depth(trie)
+    inside = [row for row in rows if row.value.in_record]
+    deepest = max(inside, key=lambda row: len(row.value.steps)).label if inside else "."
+    if levels > MAX_DEPTH:
+        raise ManifestError(
+            f"mapping nests {levels} levels deep; at most {MAX_DEPTH} can be compiled @ {deepest}"
+        )
+    writer = _Writer(rows, indicator_published, names)
+    source = writer.function(trie)
+    try:
+        code = compile(source, "<tqops generated mapping>", "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+        reason = getattr(exc, "msg", None) or type(exc).__name__
+        raise ManifestError(
+            f"mapping nests {levels} levels deep, too deep to compile ({reason}) @ {deepest}"
+        ) from None
+    exec(code, writer.namespace)  # noqa: S102 - our own source; every path key is a constant
+    function = writer.namespace["_mapped"]
+    function.source = source
+    return function  # type: ignore[no-any-return]
+
+
+class _Writer:
+    """Writes the function's source line by line; what it reads from the table is constants."""
+
+    def __init__(
+        self,
+        rows: Sequence[Row],
+        indicator_published: tuple[Relative, ...],
+        names: Mapping[str, str],
+    ) -> None:
+        self.rows = rows
+        self.indicator_published = indicator_published
+        self.names = names
+        self.namespace: dict[str, Any] = {"UNSET": _UNSET}
+        self.namespace.update((f.__name__, f) for f in (apply_transforms, scalar_text, name_text))
+        self.lines: list[str] = []
+        self.counter = count()
+
+    def constant(self, prefix: str, value: Any) -> str:
+        """A fresh namespace name bound to ``value``."""
+        name = f"{prefix}{next(self.counter)}"
+        self.namespace[name] = value
+        return name
+
+    def memo_level(self, index: int) -> int:
+        """The [] depth a row's own published date is memoised on (-1: it takes the
+        indicator's date, published0)."""
+        row = self.rows[index]
+        if row.published and row.published != self.indicator_published:
+            return row.published_level
+        return -1
+
+    def memo_resets(self, node: Node, level: int) -> list[str]:
+        """Forget the dates memoised on the element a loop at ``level`` moves past."""
+        rows = self.rows
+        keys = {rows[i].published_key for i in subtree(node) if self.memo_level(i) == level}
+        return [f"p{key} = UNSET" for key in sorted(keys)]
+
+    def function(self, trie: Node) -> str:
+        """The whole source of ``_mapped``."""
+        self.lines = [
+            "def _mapped(record, document, published0, target, state, earliest, slow):",
+            "    A = target.attributes",
+            "    PRE = state.prefixes",
+        ]
+        self.lines += [f"    h{index} = False" for index in range(len(self.rows))]
+        self.lines += ["    " + text for text in self.memo_resets(trie, 0)]
+        self.node(trie, "record", 0, "    ")
+        self.lines.append("    return (" + "".join(f"h{i}, " for i in range(len(self.rows))) + ")")
+        return "\n".join(self.lines) + "\n"
+
+    def node(self, node: Node, var: str, level: int, pad: str) -> None:
+        """The code for the rows at ``node`` (its value in ``var``) and for its children."""
+        lines = self.lines
+        scopes = "(" + "".join(f"s{i}, " for i in range(1, level + 1)) + ")"
+        for index in node.rows:
+            lines.extend(pad + text for text in self.row(index, var, scopes))
+        text_keys = [(k, c) for k, c in node.keys.items() if isinstance(k, str)]
+        number_keys = [(k, c) for k, c in node.keys.items() if isinstance(k, int)]
+        if text_keys:
+            lines.append(f"{pad}if isinstance({var}, dict):")
+            for key, child in text_keys:
+                found = f"v{next(self.counter)}"
+                lines.append(f"{pad}    {found} = {var}.get({self.constant('K', key)})")
+                lines.append(f"{pad}    if {found} is not None:")
+                self.node(child, found, level, pad + "        ")
+        if number_keys:
+            size = f"n{next(self.counter)}"
+            lines.append(f"{pad}if isinstance({var}, list):")
+            lines.append(f"{pad}    {size} = len({var})")
+            for key, child in number_keys:
+                found = f"v{next(self.counter)}"
+                lines.append(f"{pad}    if {-key - 1 if key < 0 else key} < {size}:")
+                lines.append(f"{pad}        {found} = {var}[{self.constant('K', key)}]")
+                lines.append(f"{pad}        if {found} is not None:")
+                self.node(child, found, level, pad + "            ")
+        if node.each is not None:
+            element = f"s{level + 1}"
+            lines.append(f"{pad}if isinstance({var}, list):")
+            lines.append(f"{pad}    for {element} in {var}:")
+            lines.append(f"{pad}        if {element} is None:")
+            lines.append(f"{pad}            continue")
+            lines.extend(f"{pad}        {text}" for text in self.memo_resets(node.each, level + 1))
+            self.node(node.each, element, level + 1, pad + "        ")
+
+    def row(self, index: int, var: str, scopes: str) -> list[str]:
+        """The code adding the attributes of row ``index`` from the value in ``var``."""
+        row = self.rows[index]
+        if self.memo_level(index) >= 0:
+            key = row.published_key
+            published_paths = self.constant("PUB", row.published)
+            out = [
+                f"if p{key} is UNSET:",
+                f"    p{key} = earliest({published_paths}, document, record, {scopes})",
+                f"P = p{key}",
+            ]
+        else:
+            out = ["P = published0"]
+        row_name = self.constant("R", row)
+        condition = "t"
+        if row.name_from is None:
+            name = self.constant("N", self.names[row.name])  # type: ignore[index]
+        else:
+            source = row.name_from
+            name = "(PRE.get(nt) or state.key(nt, ''))"
+            condition = "t and nt"
+            if (
+                source.in_record
+                and source.level
+                and len(source.steps) == 1
+                and isinstance(source.steps[0], str)
+            ):  # the common case: a sibling key of the value's element
+                element = f"s{source.level}"
+                key_name = self.constant("K", source.steps[0])
+                out += [
+                    f"nm = {element}.get({key_name}) if isinstance({element}, dict) else None",
+                    "nt = nm.strip() if type(nm) is str else scalar_text(nm)",
+                ]
+            else:
+                source_name = self.constant("S", source)
+                out.append(f"nt = name_text({source_name}, document, record, {scopes})")
+        return [
+            *out,
+            f"if type({var}) is list:",
+            f"    for y0 in {var}:",
+            "        if y0 is None or isinstance(y0, dict):",
+            "            continue",
+            "        if isinstance(y0, list):",
+            f"            if slow({row_name}, y0, {scopes}, document, record, P, target, state):",
+            f"                h{index} = True",
+            "            continue",
+            *("        " + text for text in self.item(index, "y0", name, condition)),
+            "else:",
+            *("    " + text for text in self.item(index, var, name, condition)),
+        ]
+
+    def item(self, index: int, value: str, name: str, condition: str) -> list[str]:
+        """The code adding one scalar ``value`` of row ``index`` as attribute ``name``."""
+        row = self.rows[index]
+        if row.transforms:
+            label = self.constant("L", f"{row.label}: ")
+            code = [
+                "try:",
+                f"    y = apply_transforms({self.constant('T', row.transforms)}, {value})",
+                "except ValueError as exc:",
+                f"    state.warn({label} + str(exc))",
+                "    y = None",
+                "t = scalar_text(y)",
+            ]
+        else:
+            code = [
+                f"if type({value}) is str:",
+                f"    t = {value}.strip()",
+                f"elif type({value}) is int:",
+                f"    t = str({value})",
+                "else:",
+                f"    t = scalar_text({value})",
+            ]
+        return [
+            *code,
+            f"if {condition}:",
+            f"    k = {name} + t",
+            "    o = A.get(k, UNSET)",
+            "    if o is UNSET or o is None or (P is not None and P < o):",
+            "        A[k] = P",
+            f"    h{index} = True",
+        ]

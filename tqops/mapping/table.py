@@ -1,0 +1,123 @@
+"""A manifest's mapping table resolved once: its rows, trie and type table, ready to run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+import attrs
+
+from ..errors import ManifestError
+from ..manifest import MappingSpec
+from ..model import IndicatorType, Source
+from ..paths import FeedPath, Step
+from ..transforms import BUILTIN_TRANSFORMS, Transform
+from .rows import Node, Relative, Row, build_trie, relative
+from .state import name_table
+
+__all__ = ["ResolvedType", "Table", "compile_table"]
+
+
+@attrs.frozen
+class ResolvedType:
+    """A type-table entry, resolved: a fixed platform type or one derived from the raw value."""
+
+    fixed: Optional[IndicatorType]
+    derive: Optional[Transform]
+    values: tuple[Relative, ...]
+
+
+@attrs.frozen
+class Table:
+    """Everything mapping a record needs, computed from the spec once."""
+
+    spec: MappingSpec
+    #: the steps up to the record (the indicator path's last [])
+    prefix: tuple[Step, ...]
+    values: tuple[Relative, ...]
+    type: Optional[Relative]
+    types: Mapping[str, ResolvedType]
+    value_transforms: tuple[Transform, ...]
+    published: tuple[Relative, ...]
+    rows: tuple[Row, ...]
+    source: Optional[Source]
+    trie: Node
+    #: the rows whose value path is outside the record: walked over the whole document
+    global_rows: tuple[int, ...]
+    #: the table's fixed attribute names -> their key prefixes
+    names: Mapping[str, str]
+
+
+def compile_table(spec: MappingSpec, transforms: Optional[Mapping[str, Transform]]) -> Table:
+    """Resolve ``spec``; raise :class:`ManifestError` naming every unknown transform."""
+    known = {**BUILTIN_TRANSFORMS, **(transforms or {})}
+    unknown = sorted(spec.transform_names() - set(known))
+    if unknown:
+        raise ManifestError(
+            "mapping uses unknown transforms",
+            tuple(
+                f"{name!r} is not a transform; known: {', '.join(sorted(known))}"
+                for name in unknown
+            ),
+        )
+    rule = spec.indicator
+    prefix = rule.path.each_prefix()
+    value_steps = rule.path.steps[len(prefix) :]
+    values = (Relative(0, value_steps, True),)
+    rows = []
+    keys: dict[tuple[Relative, ...], int] = {}
+    for row in spec.attributes:
+        own = relative((), row.path, prefix)
+        row_steps = own.steps if own.in_record else row.path.steps
+        published = tuple(relative(row_steps, p, prefix) for p in row.published_at)
+        rows.append(
+            Row(
+                label=str(row.path),
+                name=row.name,
+                value=own,
+                name_from=relative(row_steps, row.name_path, prefix) if row.name_path else None,
+                published=published,
+                transforms=tuple(known[t] for t in row.transforms),
+                published_key=keys.setdefault(published, len(keys)),
+                published_level=max((p.level for p in published if p.in_record), default=0),
+            )
+        )
+    return Table(
+        spec=spec,
+        prefix=prefix,
+        values=values,
+        type=relative(value_steps, rule.type_path, prefix) if rule.type_path else None,
+        types=_resolve_types(spec, prefix, values, known),
+        value_transforms=tuple(known[t] for t in rule.transforms),
+        published=tuple(relative(value_steps, p, prefix) for p in rule.published_at),
+        rows=tuple(rows),
+        source=Source(spec.source.name, spec.source.tlp) if spec.source else None,
+        trie=build_trie(rows),
+        global_rows=tuple(i for i, row in enumerate(rows) if not row.value.in_record),
+        names=name_table(row.name for row in rows if row.name_from is None),
+    )
+
+
+def _resolve_types(
+    spec: MappingSpec,
+    prefix: tuple[Step, ...],
+    values: tuple[Relative, ...],
+    known: Mapping[str, Transform],
+) -> dict[str, ResolvedType]:
+    """Each vendor type -> its resolved entry; a value path must lie in the same record."""
+    types: dict[str, ResolvedType] = {}
+    problems = []
+    for entry in spec.indicator.type_table:
+        own = values
+        if entry.value_path is not None:
+            if entry.value_path.each_prefix() != prefix:
+                problems.append(
+                    f"type {entry.vendor_type!r}: value path {entry.value_path} is not under "
+                    f"the record {FeedPath(prefix)}"
+                )
+            own = (Relative(0, entry.value_path.steps[len(prefix) :], True),)
+        derive = known[entry.derive] if entry.derive is not None else None
+        types[entry.vendor_type] = ResolvedType(entry.platform_type, derive, own)
+    if problems:
+        raise ManifestError("mapping type table is inconsistent", tuple(problems))
+    return types

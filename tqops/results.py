@@ -1,0 +1,140 @@
+"""What a run gives back: one :class:`Result` per selected indicator, with a :class:`Status`,
+and the :class:`Progress` of the run; and the :class:`CancelToken` that stops it."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from typing import Any, Optional, Union
+
+import attrs
+
+from .model import Indicator
+
+__all__ = ["CancelToken", "Cancelled", "Notice", "Progress", "Result", "Selection", "Status"]
+
+
+class Status(str, enum.Enum):
+    """A result's status, as the JSON contract writes it."""
+
+    OK = "ok"
+    NO_RESULTS = "no_results"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class Notice:
+    """Something an action tells the user about a result (e.g. a page cap reached).
+
+    Action functions may yield notices among their responses; they become the result's
+    warnings.
+    """
+
+    message: str
+
+
+@attrs.frozen
+class Selection:
+    """A selected indicator as given (type name and value), before any check."""
+
+    type: str
+    value: str
+
+    @classmethod
+    def of(cls, item: Union[Selection, Indicator, tuple[str, str]]) -> Selection:
+        if isinstance(item, Selection):
+            return item
+        if isinstance(item, Indicator):
+            return cls(item.type.value, item.value)
+        return cls(str(item[0]), str(item[1]))
+
+
+@attrs.frozen
+class Result:
+    """The outcome for one selected indicator."""
+
+    input: Selection
+    status: Status
+    indicators: tuple[Indicator, ...] = ()
+    error: Optional[str] = None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result in the JSON contract of ``tqops run --format json``."""
+        return {
+            "input": {"type": self.input.type, "value": self.input.value},
+            "status": Status(self.status).value,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "indicators": [i.to_dict() for i in self.indicators],
+        }
+
+
+class Cancelled(Exception):
+    """Raised inside a run when its token was cancelled; never reaches a caller."""
+
+
+class CancelToken:
+    """Set once to stop a run: no request is sent after it is set."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when the token is set (called before each request)."""
+        if self._event.is_set():
+            raise Cancelled()
+
+
+@attrs.frozen
+class Progress:
+    """How far a run is: inputs done (of ``total`` when known), failed, rate and time left."""
+
+    done: int
+    failed: int
+    total: Optional[int]
+    elapsed: float
+    cancelled: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Inputs per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def remaining_seconds(self) -> Optional[float]:
+        if self.total is None or not self.rate:
+            return None
+        return max(0, self.total - self.done) / self.rate
+
+
+class ProgressCounter:
+    """Counts results as they complete (thread-safe) and makes :class:`Progress` snapshots."""
+
+    def __init__(self, total: Optional[int]) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, result: Result, cancelled: bool = False) -> Progress:
+        with self._lock:
+            self.done += 1
+            self.failed += result.status is Status.ERROR
+            return self.snapshot(cancelled)
+
+    def snapshot(self, cancelled: bool = False) -> Progress:
+        elapsed = time.monotonic() - self._started
+        return Progress(self.done, self.failed, self.total, elapsed, cancelled)

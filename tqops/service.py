@@ -1,0 +1,289 @@
+"""The one service layer: everything a user can do with operations, as values.
+
+The ``tqops`` command and the operation host are thin shells over :class:`Service`: they parse
+what they are given and render what it returns. Nothing here prints, exits, or changes
+logging or warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import attrs
+
+from .config import Config, StoredConfig
+from .errors import ManifestError
+from .manifest import Manifest, load_manifest
+from .mapping import MappingResult
+from .model import Indicator
+from .operation import ConfiguredOperation, Input, Operation
+from .registry import Registry
+from .results import CancelToken
+from .runner import Job, ProgressCallback
+
+__all__ = [
+    "ConnectionReport",
+    "MapReport",
+    "OperationInfo",
+    "Service",
+    "UpgradeReport",
+    "Validation",
+]
+
+
+@attrs.frozen
+class OperationInfo:
+    """An installed operation as a listing shows it; ``error`` set when it failed to load."""
+
+    name: str
+    label: str = ""
+    version: str = ""
+    vendor: str = ""
+    actions: tuple[tuple[str, str], ...] = ()  # (name, label)
+    error: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error:
+            return {"name": self.name, "error": self.error}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "version": self.version,
+            "vendor": self.vendor,
+            "actions": [name for name, _ in self.actions],
+        }
+
+
+@attrs.frozen
+class Validation:
+    """A manifest checked: ``problems`` empty when it is valid."""
+
+    source: str
+    name: str = ""
+    version: str = ""
+    problems: tuple[str, ...] = ()
+    actions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@attrs.frozen
+class ConnectionReport:
+    """Test Connection: every step checked, in order."""
+
+    operation: str
+    steps: tuple[Any, ...]  # tqops.diagnose.Step
+
+    @property
+    def ok(self) -> bool:
+        return not any(step.status == "failed" for step in self.steps)
+
+    @property
+    def failed(self) -> Optional[Any]:
+        return next((step for step in self.steps if step.status == "failed"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "ok": self.ok,
+            "steps": [attrs.asdict(step) for step in self.steps],
+        }
+
+
+@attrs.frozen
+class MapReport:
+    """Saved vendor responses mapped offline."""
+
+    operation: str
+    action: str
+    mapped: MappingResult
+
+    def to_dict(self) -> dict[str, Any]:
+        mapped = self.mapped
+        return {
+            "operation": self.operation,
+            "action": self.action,
+            "records": mapped.records,
+            "indicators": [i.to_dict() for i in mapped.indicators],
+            "warnings": list(mapped.warnings),
+            "missing": dict(mapped.missing),
+        }
+
+
+@attrs.frozen
+class UpgradeReport:
+    """What installing ``new`` over ``old`` changes for an admin."""
+
+    old: Manifest
+    new: Manifest
+    changes: tuple[Any, ...]  # tqops.upgrade.Change
+
+    @property
+    def needs_action(self) -> tuple[Any, ...]:
+        return tuple(c for c in self.changes if c.needs_action)
+
+
+class Service:
+    """What a user can do with the installed operations (found once, through ``registry``)."""
+
+    def __init__(self, registry: Optional[Registry] = None) -> None:
+        self.registry = registry or Registry()
+
+    # -- what is installed -----------------------------------------------------------------
+
+    def operation(self, name: str) -> Operation:
+        return self.registry.get(name)
+
+    def operations(self) -> list[OperationInfo]:
+        """Every installed operation, those that failed to load included (with the reason)."""
+        found = [
+            OperationInfo(
+                op.name,
+                op.manifest.label,
+                op.manifest.version,
+                op.manifest.vendor,
+                tuple((a.name, a.label) for a in op.manifest.actions),
+            )
+            for op in self.registry.operations.values()
+        ]
+        found += [OperationInfo(name, error=why) for name, why in self.registry.broken.items()]
+        return sorted(found, key=lambda info: info.name)
+
+    def describe(self, name: str) -> Manifest:
+        return self.operation(name).manifest
+
+    def validate(self, paths: Sequence[Union[str, Path]] = ()) -> list[Validation]:
+        """The manifests at ``paths``; with none, every installed operation (code included)."""
+        if not paths:
+            checked = [
+                Validation(
+                    op.manifest.origin or name,
+                    name,
+                    op.manifest.version,
+                    actions=len(op.manifest.actions),
+                )
+                for name, op in self.registry.operations.items()
+            ]
+            checked += [
+                Validation(name, name, problems=(why,))
+                for name, why in self.registry.broken.items()
+            ]
+            return checked
+        out = []
+        for path in paths:
+            try:
+                manifest = load_manifest(path)
+            except ManifestError as exc:
+                out.append(Validation(str(path), problems=exc.problems))
+                continue
+            out.append(
+                Validation(str(path), manifest.name, manifest.version, (), len(manifest.actions))
+            )
+        return out
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def check_config(self, name: str, raw: Mapping[str, Any]) -> StoredConfig:
+        """What an admin entered, checked but not resolved: the form that can be stored."""
+        return self.operation(name).check_config(raw)
+
+    def resolve_config(self, name: str, config: Union[StoredConfig, Mapping[str, Any]]) -> Config:
+        return self.operation(name).resolve_config(config)
+
+    def configure(
+        self,
+        name: str,
+        config: Union[Config, StoredConfig, Mapping[str, Any]],
+        *,
+        proxy: Optional[str] = None,
+        pool_size: int = 8,
+    ) -> ConfiguredOperation:
+        """A configured operation that keeps its connection pool until it is closed."""
+        return self.operation(name).configure(config, proxy=proxy, pool_size=pool_size)
+
+    def test_connection(
+        self,
+        name: str,
+        config: Union[Config, StoredConfig, Mapping[str, Any]],
+        proxy: Optional[str] = None,
+    ) -> ConnectionReport:
+        """Test Connection, step by step (configuration, proxy, DNS, TCP, TLS, credential)."""
+        from .diagnose import diagnose
+
+        operation = self.operation(name)
+        resolved = config if isinstance(config, Config) else operation.resolve_config(config)
+        return ConnectionReport(name, tuple(diagnose(operation, resolved, proxy=proxy)))
+
+    # -- running and mapping ---------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        action: str,
+        config: Union[Config, StoredConfig, Mapping[str, Any]],
+        options: Mapping[str, Any],
+        inputs: Iterable[Input],
+        *,
+        concurrency: int = 8,
+        ordered: bool = True,
+        proxy: Optional[str] = None,
+        cancel: Optional[CancelToken] = None,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> Job:
+        """A one-off run: a configured operation that is closed when the job ends.
+
+        Long-lived callers (the host) keep a :class:`ConfiguredOperation` and call its
+        ``run`` instead, so that every run shares one connection pool."""
+        configured = self.configure(name, config, proxy=proxy, pool_size=concurrency)
+        try:
+            job = configured.run(
+                action,
+                options,
+                inputs,
+                concurrency=concurrency,
+                ordered=ordered,
+                cancel=cancel,
+                on_progress=on_progress,
+            )
+        except BaseException:
+            configured.close()
+            raise
+        job.on_close(configured.close)
+        return job
+
+    def map(
+        self,
+        name: str,
+        action: str,
+        documents: Iterable[Any],
+        selected: Optional[Indicator] = None,
+    ) -> MapReport:
+        """Map saved vendor responses offline with an action's mapping table."""
+        operation = self.operation(name)
+        spec = operation.manifest.action(action)
+        return MapReport(operation.name, spec.name, operation.map(spec.name, documents, selected))
+
+    # -- the integration file and its guide ------------------------------------------------
+
+    def docs(self, name: str) -> str:
+        """The operation guide in Markdown, from what the operation's package carries."""
+        from .docs import guide_for
+
+        return guide_for(self.operation(name))
+
+    def bundle(self, name: str, out_dir: Union[str, Path]) -> list[Path]:
+        """Write the operation's integration file and the runtime wheel it needs."""
+        from .bundle import bundle
+
+        return bundle(self.operation(name), Path(out_dir))
+
+    def upgrade_check(self, old: Union[str, Path], new: Union[str, Path]) -> UpgradeReport:
+        """What installing ``new`` (a wheel or manifest) over ``old`` changes for an admin."""
+        from .upgrade import compare, manifest_from
+
+        before, after = manifest_from(old), manifest_from(new)
+        return UpgradeReport(before, after, tuple(compare(before, after)))
