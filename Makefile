@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,cli]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cli,server]'
 	touch $@
 
 # The simulators are not installed: they run from the checkout (the current directory).

@@ -135,6 +135,13 @@ class StoredConfig:
 
     from_json = check
 
+    @classmethod
+    def load(cls, manifest: Manifest, stored: Mapping[str, Any]) -> StoredConfig:
+        """What was stored before, unchecked (it may be incomplete, or predate an upgrade):
+        values of fields the manifest no longer has are dropped; :meth:`resolve` checks."""
+        known = {f.name for f in manifest.config}
+        return cls(manifest, {k: v for k, v in stored.items() if k in known and not _blank(v)})
+
     def to_json(self) -> dict[str, Any]:
         """The entered values (secrets as entered: a value or a reference), for storage."""
         return dict(self._entered)

@@ -58,6 +58,9 @@ class Registry:
         self._lock = threading.Lock()
         self._operations: Optional[dict[str, Operation]] = None
         self._broken: dict[str, str] = {}
+        #: operations added at run time (a host's uploaded integrations): they win over
+        #: installed ones of the same name
+        self._added: dict[str, Operation] = {}
 
     def _discover(self) -> dict[str, Operation]:
         with self._lock:
@@ -79,20 +82,35 @@ class Registry:
         with self._lock:
             self._operations = None
 
+    def add(self, operation: Operation) -> None:
+        """Make ``operation`` available under its name (over an installed one)."""
+        with self._lock:
+            self._added[operation.name] = operation
+
+    def remove(self, name: str) -> Optional[Operation]:
+        """Forget an added operation (an installed one of that name shows again)."""
+        with self._lock:
+            return self._added.pop(name, None)
+
+    def installed(self, name: str) -> Optional[Operation]:
+        """The operation of that name installed with tqops (not an added one)."""
+        return self._discover().get(name)
+
     @property
     def operations(self) -> Mapping[str, Operation]:
         """The operations that loaded, by name."""
-        return dict(self._discover())
+        found = {**self._discover(), **self._added}
+        return {name: found[name] for name in sorted(found)}
 
     @property
     def broken(self) -> Mapping[str, str]:
         """The plugins that failed to load: name -> why, in one line."""
         self._discover()
-        return dict(self._broken)
+        return {k: v for k, v in self._broken.items() if k not in self._added}
 
     def get(self, name: str) -> Operation:
         """The operation ``name``; an error that says why it is not there."""
-        operations = self._discover()
+        operations = {**self._discover(), **self._added}
         if name in operations:
             return operations[name]
         if name in self._broken:

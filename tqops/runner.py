@@ -44,6 +44,7 @@ class Job:
         total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
         self._counter = ProgressCounter(total)
         self._started = False
+        self._completed = False
 
     def __iter__(self) -> Iterator[Result]:
         if self._started:
@@ -61,9 +62,15 @@ class Job:
 
     def close(self) -> None:
         """Cancel what is left and release what the job holds (safe to call again)."""
-        self.token.cancel()
+        if not self._completed:
+            self.token.cancel()
         while self._closers:
             self._closers.pop()()
+
+    @property
+    def closed(self) -> bool:
+        """True once the job has ended and released what it held."""
+        return self._started and not self._closers and (self._completed or self.cancelled)
 
     def __enter__(self) -> Job:
         return self
@@ -98,10 +105,11 @@ class Job:
                     except Cancelled:
                         return
                     yield self._count(result)
-                return
-            yield from self._pooled()
+            else:
+                yield from self._pooled()
+            self._completed = not self.token.cancelled
         finally:
-            self.close()  # whatever ended the iteration, nothing more is sent
+            self.close()  # whatever else ended the iteration, nothing more is sent
 
     def _pooled(self) -> Iterator[Result]:
         window = self._concurrency * 2
@@ -135,5 +143,6 @@ class Job:
                     yield self._count(result)
                 fill()
         finally:
-            self.token.cancel()
+            if pending:  # stopped early: what is queued is never sent
+                self.token.cancel()
             pool.shutdown(wait=True, cancel_futures=True)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from .. import __version__
-from . import commands
+from . import commands, hosting
 from .inputs import UsageError
 
 __all__ = ["build_parser", "glue"]
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="how to run the demo (`make demo` in a checkout)")
     demo.set_defaults(handler=commands.demo)
+    hosting.add_parsers(sub, _common)
     return parser
 
 

@@ -1,0 +1,137 @@
+"""``tqops serve`` and ``tqops users``: the operation host and its users (extra ``server``)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ConfigError
+from .commands import EXIT_OK, Context
+
+__all__ = ["add_parsers", "serve", "users"]
+
+INSTALL_HINT = "the host needs the server extra: pip install 'tqops[server]'"
+
+
+def _server() -> Any:
+    """The server package, or a one-line error saying what to install."""
+    try:
+        import tqops.server.host as host
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return host
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data).expanduser() if args.data else _server().default_data_dir()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(args: argparse.Namespace, ctx: Context) -> int:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("give --tls-cert and --tls-key together")
+    if not _loopback(args.host) and not args.tls_cert:
+        raise ConfigError(
+            f"refusing to listen on {args.host} without TLS: give --tls-cert and --tls-key, "
+            "or listen on 127.0.0.1"
+        )
+    for path in (args.tls_cert, args.tls_key):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"no such file: {path}")
+    _server()
+    from ..server.serve import serve as run_server
+
+    return run_server(
+        _data_dir(args),
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        demo=args.demo,
+        out=ctx.out,
+    )
+
+
+def users(args: argparse.Namespace, ctx: Context) -> int:
+    _server()
+    from ..server.store import Store
+    from ..server.users import Users
+
+    data = _data_dir(args)
+    registry = Users(Store(data / "tqops.db"))
+    action = args.users_command
+    if action in ("add", "key"):
+        made = (
+            registry.add(args.name, args.role) if action == "add" else registry.new_key(args.name)
+        )
+        registry.store.audit("cli", f"user-{action}", made.name, made.role.value)
+        if args.format == "json":
+            ctx.out.write(json.dumps(made.to_dict()) + "\n")
+        else:
+            if made.password:
+                ctx.out.write(f"user {made.name} ({made.role.value}) in {data}\n")
+                ctx.out.write(f"password: {made.password}\n")
+            ctx.out.write(f"api key:  {made.api_key}\n")
+            ctx.out.write("(shown once: they are stored hashed)\n")
+        return EXIT_OK
+    if action == "list":
+        found = registry.list()
+        if args.format == "json":
+            ctx.out.write(json.dumps(found) + "\n")
+        for user in found if args.format != "json" else ():
+            state = " (disabled)" if user["disabled"] else ""
+            ctx.out.write(f"{user['name']:<32} {user['role']:<8}{state}\n")
+        return EXIT_OK
+    if action in ("disable", "enable"):
+        registry.disable(args.name, action == "disable")
+    elif action == "remove":
+        registry.remove(args.name)
+    registry.store.audit("cli", f"user-{action}", args.name)
+    ctx.out.write(f"user {args.name}: {action}d\n")
+    return EXIT_OK
+
+
+def add_parsers(sub: Any, common: Callable[..., None]) -> None:
+    """Add ``serve`` and ``users`` to the ``tqops`` parser."""
+    data_help = "the data directory (default: $TQOPS_DATA, else ~/.local/share/tqops)"
+    server = sub.add_parser("serve", help="run the operation host (REST API)")
+    server.add_argument("--data", metavar="DIR", help=data_help)
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    server.add_argument("--port", type=int, default=8600)
+    server.add_argument("--tls-cert", metavar="PEM")
+    server.add_argument("--tls-key", metavar="PEM")
+    server.add_argument(
+        "--demo", action="store_true", help="start the simulators and configure both operations"
+    )
+    common(server, config=False)
+    server.set_defaults(handler=serve)
+
+    accounts = sub.add_parser("users", help="the host's users and their API keys")
+    verbs = accounts.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    for verb, text in (
+        ("add", "make a user: prints a generated password and an API key"),
+        ("key", "give a user a new API key (the old one stops working)"),
+        ("list", "the users"),
+        ("disable", "stop a user from signing in"),
+        ("enable", "let a disabled user sign in again"),
+        ("remove", "delete a user"),
+    ):
+        parser = verbs.add_parser(verb, help=text)
+        if verb != "list":
+            parser.add_argument("name")
+        if verb == "add":
+            parser.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
+        parser.add_argument("--data", metavar="DIR", help=data_help)
+        common(parser, config=False, fmt=("text", "json"))
+        parser.set_defaults(handler=users)

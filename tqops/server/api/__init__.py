@@ -1,0 +1,1 @@
+"""The host's protocols, one module each; none imports another."""

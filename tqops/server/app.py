@@ -1,0 +1,162 @@
+"""The application: middleware (body limits, security headers), errors as ``{"error": ...}``,
+the host's lifespan, and the protocols' routers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
+from .api import native
+from .auth import Problem
+from .host import Host
+
+__all__ = ["BodyLimit", "create_app"]
+
+#: the largest body a route takes: uploads get their own, larger limit
+MAX_BODY = 5 * 2**20
+MAX_UPLOAD = 20 * 2**20
+
+
+class BodyLimit:
+    """Refuses a body over its limit with 413 before the route reads it (declared length) or
+    as soon as it passes it (streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int, upload_paths: tuple[str, ...]):
+        self.app = app
+        self.limit = limit
+        self.upload_limit = upload_limit
+        self.upload_paths = upload_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if scope["path"] in self.upload_paths else self.limit
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    refused = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"error": f"the request body is over the {limit // 2**20} MB limit"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _status_of(exc: Exception) -> int:
+    status = getattr(exc, "http_status", None)
+    if isinstance(status, int):
+        return status
+    if isinstance(exc, LookupError):
+        return 404
+    if isinstance(exc, AuthenticationError):
+        return 502  # the vendor refused the operation's credential: not the caller's fault
+    if isinstance(exc, (ConfigError, InputError, ManifestError)):
+        return 400
+    return 502
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
+
+
+def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
+    """The host's application; the lifespan starts and stops its jobs."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        host.start()
+        try:
+            yield
+        finally:
+            host.stop()
+
+    app = FastAPI(
+        title="tqops host",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.host = host
+    app.state.secure_cookies = secure_cookies
+
+    @app.exception_handler(Problem)
+    async def problem(request: Request, exc: Problem) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(OperationError)
+    async def operation_error(request: Request, exc: OperationError) -> JSONResponse:
+        return _error(_status_of(exc), str(exc))
+
+    @app.exception_handler(LookupError)
+    async def not_found(request: Request, exc: LookupError) -> JSONResponse:
+        return _error(404, str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(422, f"{first.get('msg', 'invalid request')} @ {where or 'body'}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error (a bug): {type(exc).__name__}")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Any:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.include_router(native.router)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY, upload_limit=MAX_UPLOAD, upload_paths=native.UPLOAD_PATHS
+    )
+    return app

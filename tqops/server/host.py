@@ -1,0 +1,326 @@
+"""The host: a data directory's store, vault, users, operations and jobs, wired together.
+
+Every protocol (the native REST API, and later ThreatQ's, Cortex's and MISP's) is a view of
+one :class:`Host`; none of them reaches the store or the vault another way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import MASK, StoredConfig
+from ..errors import ConfigError, InputError
+from ..indicators import check_indicator
+from ..model import Indicator, IndicatorType
+from ..registry import Registry
+from ..service import ConnectionReport, Service
+from .jobs import JobRunner, Pools, job_view, stored_config, tlp_name
+from .store import Store
+from .users import User, Users
+from .vault import Vault
+
+__all__ = ["Host", "default_data_dir"]
+
+MAX_INDICATORS_PER_CALL = 10_000
+
+
+def default_data_dir() -> Path:
+    """``$TQOPS_DATA``, else the per-user data directory."""
+    given = os.environ.get("TQOPS_DATA")
+    if given:
+        return Path(given).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tqops"
+
+
+class Host:
+    """One data directory's host."""
+
+    def __init__(self, data: Path, *, concurrency: int = 16) -> None:
+        self.data = Path(data)
+        self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = Store(self.data / "tqops.db")
+        self.vault = Vault.for_data_dir(self.data)
+        self.users = Users(self.store)
+        self.registry = Registry()
+        self.service = Service(self.registry)
+        self.pools = Pools(self._configure)
+        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency)
+
+    def start(self) -> list[int]:
+        """At start: jobs a stop left running are marked ``interrupted``."""
+        return self.store.interrupt_running_jobs()
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        self.pools.close()
+
+    # -- operations ------------------------------------------------------------------------
+
+    def operation_view(self, name: str) -> dict[str, Any]:
+        operation = self.service.operation(name)
+        manifest = operation.manifest
+        settings = self.store.settings(name)
+        return {
+            "name": name,
+            "label": manifest.label,
+            "version": manifest.version,
+            "vendor": manifest.vendor,
+            "enabled": bool(settings["enabled"]),
+            "max_tlp": settings["max_tlp"],
+            "cache_ttl": settings["cache_ttl"],
+            "configured": self._configured(name),
+            "actions": [
+                {
+                    "name": action.name,
+                    "label": action.label,
+                    "description": action.description,
+                    "indicator_types": [t.value for t in action.indicator_types],
+                    "options": [_field_view(o) for o in action.options],
+                }
+                for action in manifest.actions
+            ],
+            "config": [_field_view(f) for f in manifest.config],
+        }
+
+    def operations(self) -> list[dict[str, Any]]:
+        found = [self.operation_view(name) for name in self.registry.operations]
+        found += [{"name": n, "error": why} for n, why in self.registry.broken.items()]
+        return found
+
+    def _configured(self, name: str) -> bool:
+        try:
+            self.config(name).resolve()
+        except ConfigError:
+            return False
+        return True
+
+    def config(self, name: str) -> StoredConfig:
+        return stored_config(self.store, self.vault, self.service, name)
+
+    def masked_config(self, name: str) -> dict[str, Any]:
+        stored = self.config(name)
+        return {"values": stored.masked(), "secrets_set": stored.secret_fields_set()}
+
+    def set_config(self, name: str, values: Mapping[str, Any], user: User) -> dict[str, Any]:
+        """Enter configuration values (the mask leaves a secret as it was); every invalid
+        field is listed; secrets are sealed before they are stored."""
+        operation = self.service.operation(name)
+        updated = self.config(name).updated(values)
+        sealed = self.vault.seal(updated.to_json(), operation.manifest.secret_fields)
+        self.store.save_settings(name, config=json.dumps(sealed))
+        self.pools.invalidate(name)
+        changed = sorted(str(k) for k in values if values[k] != MASK)
+        self.store.audit(user.name, "configure", name, "fields: " + ", ".join(changed))
+        return self.masked_config(name)
+
+    def set_settings(self, name: str, values: Mapping[str, Any], user: User) -> dict[str, Any]:
+        """The host's own settings of an operation: enabled, max_tlp, cache_ttl."""
+        self.service.operation(name)
+        checked: dict[str, Any] = {}
+        if "enabled" in values:
+            checked["enabled"] = int(bool(values["enabled"]))
+        if "max_tlp" in values:
+            checked["max_tlp"] = tlp_name(values["max_tlp"])
+        if "cache_ttl" in values:
+            ttl = values["cache_ttl"]
+            if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= 30 * 86400:
+                raise ConfigError("cache_ttl is a number of seconds from 0 (off) to 2592000")
+            checked["cache_ttl"] = ttl
+        unknown = sorted(set(values) - {"enabled", "max_tlp", "cache_ttl"})
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; expected enabled, max_tlp, cache_ttl"
+            )
+        self.store.save_settings(name, **checked)
+        self.store.audit(user.name, "settings", name, json.dumps(checked, sort_keys=True))
+        return self.operation_view(name)
+
+    def _configure(self, name: str) -> Any:
+        return self.service.configure(name, self.config(name), pool_size=self.jobs.concurrency)
+
+    def test_connection(self, name: str, user: User) -> ConnectionReport:
+        report = self.service.test_connection(name, self.config(name))
+        self.store.audit(user.name, "test-connection", name, "ok" if report.ok else "failed")
+        return report
+
+    # -- indicators ------------------------------------------------------------------------
+
+    def add_indicators(
+        self, items: Sequence[Mapping[str, Any]], user: User, source: str = "analyst"
+    ) -> list[dict[str, Any]]:
+        """Check and store indicators; each gets a row: its id, or its one-line error."""
+        if len(items) > MAX_INDICATORS_PER_CALL:
+            raise ConfigError(f"at most {MAX_INDICATORS_PER_CALL} indicators per call")
+        checked: list[tuple[int, tuple[str, str, str, str, str]]] = []
+        out: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                kind, value, note = _checked_indicator(item.get("type"), item.get("value"))
+                tlp = tlp_name(item.get("tlp"))
+            except (InputError, ConfigError) as exc:
+                out.append({"index": index, "error": " ".join(str(exc).split())})
+                continue
+            checked.append((index, (kind, value, tlp, note, source)))
+            out.append({"index": index})
+        ids = self.store.add_indicators([row for _, row in checked], user.name)
+        for (index, row), (indicator_id, created) in zip(checked, ids):
+            out[index].update(
+                {"id": indicator_id, "type": row[0], "value": row[1], "created": created}
+            )
+            if row[3]:
+                out[index]["note"] = row[3]
+        added = sum(1 for _, created in ids if created)
+        self.store.audit(user.name, "add-indicators", "indicators", f"{added} added")
+        return out
+
+    def indicator_view(self, indicator_id: int) -> Optional[dict[str, Any]]:
+        row = self.store.indicator(indicator_id)
+        if row is None:
+            return None
+        return {**_indicator_row(row), "attributes": self.store.indicator_attributes(indicator_id)}
+
+    def import_results(self, job_id: int, seqs: Optional[Iterable[int]], user: User) -> int:
+        """Add what a job's results found to the indicator store, the operation as source."""
+        job = self.store.job(job_id)
+        if job is None:
+            raise ConfigError(f"no job {job_id}")
+        label = self.service.operation(job["operation"]).manifest.label
+        wanted = None if seqs is None else set(seqs)
+        added = 0
+        _, rows = self.store.results(job_id, None, 0, 1_000_000)
+        for row in rows:
+            if wanted is not None and row["seq"] not in wanted:
+                continue
+            for found in json.loads(row["result"]).get("indicators", []):
+                ((indicator_id, created),) = self.store.add_indicators(
+                    [(found["type"], found["value"], "AMBER", "", label)], user.name
+                )
+                added += created
+                attributes = [
+                    (a["name"], a["value"], a.get("published_at"))
+                    for a in found.get("attributes", [])
+                ]
+                self.store.add_attributes(indicator_id, attributes, label)
+        self.store.audit(user.name, "import-results", f"job {job_id}", f"{added} new indicators")
+        return added
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        operation: str,
+        action: str,
+        options: Mapping[str, Any],
+        indicator_ids: Optional[Sequence[int]],
+        inputs: Optional[Sequence[Mapping[str, Any]]],
+        user: User,
+    ) -> dict[str, Any]:
+        found = self.service.operation(operation)
+        spec = found.manifest.action(action)
+        from ..config import validate_options
+
+        validate_options(spec.options, options, spec.label)  # bad options: nothing queued
+        rows: list[tuple[str, str, str, Optional[int]]] = []
+        if indicator_ids is not None:
+            for indicator_id in indicator_ids:
+                row = self.store.indicator(int(indicator_id))
+                if row is None:
+                    raise LookupError(f"no indicator with id {indicator_id}")
+                rows.append((row["type"], row["value"], row["tlp"], row["id"]))
+        for item in inputs or ():
+            rows.append(
+                (
+                    str(item.get("type", "")),
+                    str(item.get("value", "")),
+                    tlp_name(item.get("tlp")),
+                    None,
+                )
+            )
+        if not rows:
+            raise ConfigError("a job needs indicator_ids or inputs")
+        job_id = self.store.create_job(operation, action, dict(options), rows, user.name)
+        self.store.audit(
+            user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
+        )
+        self.jobs.start(job_id)
+        return self.job(job_id)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        row = self.store.job(job_id)
+        if row is None:
+            raise LookupError(f"no job {job_id}")
+        return job_view(row, self.jobs.running(job_id))
+
+    def resume(self, job_id: int, user: User) -> dict[str, Any]:
+        row = self.store.job(job_id)
+        if row is None:
+            raise LookupError(f"no job {job_id}")
+        if self.jobs.running(job_id):
+            raise ConfigError(f"job {job_id} is running")
+        if row["status"] not in ("interrupted", "cancelled", "failed"):
+            raise ConfigError(
+                f"job {job_id} is {row['status']}; only an interrupted, cancelled "
+                "or failed job can be resumed"
+            )
+        self.store.set_job(job_id, status="queued", finished_at=None, error=None)
+        self.store.audit(user.name, "resume", f"job {job_id}")
+        self.jobs.start(job_id)
+        return self.job(job_id)
+
+
+def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:
+    """(type, value, note): the platform's type name and the value as it is searched."""
+    if not isinstance(kind, str) or not isinstance(value, str) or not value.strip():
+        raise InputError("an indicator needs a type and a value (text)")
+    indicator = check_indicator(Indicator(value=value.strip(), type=IndicatorType.from_name(kind)))
+    note = ""
+    if indicator.value != value.strip():
+        note = f"given as {value.strip()[:200]!r}"
+    return indicator.type.value, indicator.value, note
+
+
+def parse_indicator_csv(text: str) -> list[dict[str, Any]]:
+    """``type,value[,tlp]`` rows (a header line is optional) as indicator items."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["type", "value"]:
+        rows = rows[1:]
+    items = []
+    for row in rows:
+        if not row or not "".join(row).strip():
+            continue
+        items.append(
+            {
+                "type": row[0].strip(),
+                "value": row[1] if len(row) > 1 else "",
+                "tlp": row[2].strip() if len(row) > 2 else None,
+            }
+        )
+    return items
+
+
+def _indicator_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "type", "value", "tlp", "note", "source", "created_at")}
+
+
+def _field_view(field: Any) -> dict[str, Any]:
+    view = {
+        "name": field.name,
+        "label": field.label,
+        "type": field.type,
+        "required": field.required,
+        "default": field.default,
+        "description": field.description,
+        "advanced": field.advanced,
+        "format": field.format,
+        "choices": list(field.choices),
+        "minimum": field.minimum,
+        "maximum": field.maximum,
+    }
+    return {k: v for k, v in view.items() if v not in (None, [], "")}

@@ -1,0 +1,150 @@
+"""The store's job records: jobs, their inputs and results, and the result cache.
+
+Mixed into :class:`tqops.server.store.Store`; like it, the only place their SQL is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+__all__ = ["JobRecords", "Row", "now"]
+
+Row = dict[str, Any]
+
+
+def now() -> str:
+    """The current time, ISO 8601 UTC to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JobRecords:
+    """Jobs, inputs, results and cache rows (needs the store's transaction and queries)."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Optional[Row]:
+        raise NotImplementedError
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        operation: str,
+        action: str,
+        options: dict[str, Any],
+        inputs: Sequence[tuple[str, str, str, Optional[int]]],
+        user: str,
+    ) -> int:
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO jobs (operation, action, options, status, total, created_by, "
+                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (operation, action, json.dumps(options), len(inputs), user, now()),
+            )
+            job_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO job_inputs (job_id, seq, type, value, tlp, indicator_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(job_id, seq, *item) for seq, item in enumerate(inputs)],
+            )
+        return job_id
+
+    def job(self, job_id: int) -> Optional[Row]:
+        return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def jobs(self, offset: int, limit: int) -> list[Row]:
+        return self.all("SELECT * FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+
+    def set_job(self, job_id: int, **values: Any) -> None:
+        allowed = {"status", "started_at", "finished_at", "error"}
+        sets = [(k, v) for k, v in values.items() if k in allowed]
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k, _ in sets)} WHERE id = ?",  # noqa: S608 - names from the allow list
+                (*[v for _, v in sets], job_id),
+            )
+
+    def interrupt_running_jobs(self) -> list[int]:
+        """At start: jobs a stop left running or queued are ``interrupted``."""
+        with self.transaction() as conn:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM jobs WHERE status IN ('running', 'queued')"
+                ).fetchall()
+            ]
+            conn.execute(
+                "UPDATE jobs SET status = 'interrupted' WHERE status IN ('running', 'queued')"
+            )
+        return ids
+
+    def pending_inputs(self, job_id: int) -> list[Row]:
+        """The inputs of a job that have no result yet."""
+        return self.all(
+            "SELECT i.seq, i.type, i.value, i.tlp FROM job_inputs i LEFT JOIN results r "
+            "ON r.job_id = i.job_id AND r.seq = i.seq WHERE i.job_id = ? AND r.seq IS NULL "
+            "ORDER BY i.seq",
+            (job_id,),
+        )
+
+    def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> None:
+        """Store one result for these inputs and count them on the job, in one transaction."""
+        failed = len(seqs) if status == "error" else 0
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?)",
+                [(job_id, seq, status, result) for seq in seqs],
+            )
+            conn.execute(
+                "UPDATE jobs SET done = (SELECT COUNT(*) FROM results WHERE job_id = ?), "
+                "failed = failed + ? WHERE id = ?",
+                (job_id, failed, job_id),
+            )
+
+    def results(
+        self, job_id: int, status: Optional[str], offset: int, limit: int
+    ) -> tuple[int, list[Row]]:
+        where, params = "job_id = ?", [job_id]
+        if status:
+            where += " AND status = ?"
+            params.append(status)
+        total = int(self.scalar(f"SELECT COUNT(*) FROM results WHERE {where}", params))  # noqa: S608
+        rows = self.all(
+            f"SELECT seq, status, result FROM results WHERE {where} ORDER BY seq "  # noqa: S608
+            "LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return total, rows
+
+    # -- the result cache ------------------------------------------------------------------
+
+    def cached(
+        self, key: tuple[str, str, str, str, str], ttl: float
+    ) -> Optional[tuple[str, float]]:
+        row = self.one(
+            "SELECT result, stored_at FROM cache WHERE operation = ? AND action = ? AND "
+            "options_key = ? AND type = ? AND value = ? AND stored_at >= ?",
+            (*key, time.time() - ttl),
+        )
+        return (row["result"], row["stored_at"]) if row else None
+
+    def cache_result(self, key: tuple[str, str, str, str, str], result: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (operation, action, options_key, type, value, "
+                "result, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, result, time.time()),
+            )

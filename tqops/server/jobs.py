@@ -1,0 +1,279 @@
+"""Background jobs: an action run over stored or inline indicators, one result stored per input
+as it completes.
+
+A job's life: queued -> running -> done | cancelled | failed; a stop of the host (even
+``kill -9``) leaves it ``interrupted`` with every result it had stored, and resuming runs only
+the inputs without one. Around each vendor call, what a TIP needs: inputs repeated in one job
+are looked up once, an indicator above the operation's maximum TLP is not sent (its result says
+why), and a lookup repeated within the operation's cache TTL is answered from the cache (its
+result says so).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Optional
+
+from ..config import StoredConfig
+from ..errors import ConfigError, OperationError
+from ..operation import ConfiguredOperation
+from ..results import CancelToken, Result, Selection, Status
+from ..service import Service
+from .store import Store, now
+from .vault import Vault
+
+__all__ = ["TLPS", "JobRunner", "Pools", "tlp_name"]
+
+#: the TLP levels in order (2.0 names; WHITE is read as CLEAR)
+TLPS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
+FINISHED = ("done", "cancelled", "failed", "interrupted")
+
+
+def tlp_name(text: Optional[str], default: str = "AMBER") -> str:
+    """A TLP level's name, checked (``WHITE`` is ``CLEAR``); ConfigError otherwise."""
+    if text is None or not str(text).strip():
+        return default
+    name = str(text).strip().upper().replace("TLP:", "")
+    name = "CLEAR" if name == "WHITE" else name
+    if name not in TLPS:
+        raise ConfigError(f"unknown TLP {str(text)[:20]!r}; expected one of {', '.join(TLPS)}")
+    return name
+
+
+def stored_config(store: Store, vault: Vault, service: Service, operation: str) -> StoredConfig:
+    """An operation's stored configuration, its secrets opened (only to check or run)."""
+    manifest = service.operation(operation).manifest
+    sealed = json.loads(store.settings(operation)["config"])
+    return StoredConfig.load(manifest, vault.open(sealed))
+
+
+class Pools:
+    """One configured operation (its client and connection pool) per operation, shared by
+    every job, rebuilt when its configuration changes and closed when no job uses it."""
+
+    def __init__(self, build: Callable[[str], ConfiguredOperation]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._current: dict[str, ConfiguredOperation] = {}
+        self._users: dict[int, int] = {}
+        self._retired: list[ConfiguredOperation] = []
+
+    @contextmanager
+    def use(self, operation: str) -> Iterator[ConfiguredOperation]:
+        with self._lock:
+            configured = self._current.get(operation)
+            if configured is None:
+                configured = self._current[operation] = self._build(operation)
+            self._users[id(configured)] = self._users.get(id(configured), 0) + 1
+        try:
+            yield configured
+        finally:
+            with self._lock:
+                self._users[id(configured)] -= 1
+                self._close_idle()
+
+    def invalidate(self, operation: str) -> None:
+        """The configuration changed: the next job gets a new pool; the old one closes when
+        its last job ends."""
+        with self._lock:
+            old = self._current.pop(operation, None)
+            if old is not None:
+                self._retired.append(old)
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        for configured in list(self._retired):
+            if not self._users.get(id(configured)):
+                self._retired.remove(configured)
+                self._users.pop(id(configured), None)
+                configured.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._retired += list(self._current.values())
+            self._current.clear()
+            self._close_idle()
+
+
+class JobRunner:
+    """Runs each job in a thread of its own, over the service's configured operations."""
+
+    def __init__(self, store: Store, service: Service, pools: Pools, concurrency: int) -> None:
+        self.store = store
+        self.service = service
+        self.pools = pools
+        self.concurrency = concurrency
+        self._lock = threading.Lock()
+        self._threads: dict[int, threading.Thread] = {}
+        self._tokens: dict[int, CancelToken] = {}
+        self._stopping = False
+
+    def start(self, job_id: int) -> None:
+        with self._lock:
+            if self._stopping:
+                raise ConfigError("the host is stopping; try again when it is back")
+            if job_id in self._threads:
+                return
+            token = self._tokens[job_id] = CancelToken()
+            thread = threading.Thread(
+                target=self._run, args=(job_id, token), name=f"tqops-job-{job_id}", daemon=True
+            )
+            self._threads[job_id] = thread
+        thread.start()
+
+    def cancel(self, job_id: int) -> bool:
+        with self._lock:
+            token = self._tokens.get(job_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    def running(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id in self._threads
+
+    def wait(self, job_id: int, timeout: float) -> None:
+        with self._lock:
+            thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop sending: every job stops within one request and is left ``interrupted``."""
+        with self._lock:
+            self._stopping = True
+            threads = list(self._threads.values())
+            for token in self._tokens.values():
+                token.cancel()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.store.interrupt_running_jobs()
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _run(self, job_id: int, token: CancelToken) -> None:
+        try:
+            self._work(job_id, token)
+        except OperationError as exc:
+            self.store.set_job(
+                job_id, status="failed", error=" ".join(str(exc).split()), finished_at=now()
+            )
+        except Exception as exc:  # a bug: the job says so, the host goes on
+            self.store.set_job(
+                job_id,
+                status="failed",
+                error=f"internal error (a bug): {type(exc).__name__}",
+                finished_at=now(),
+            )
+        finally:
+            with self._lock:
+                self._threads.pop(job_id, None)
+                self._tokens.pop(job_id, None)
+
+    def _work(self, job_id: int, token: CancelToken) -> None:
+        job = self.store.job(job_id)
+        if job is None:
+            return
+        self.store.set_job(job_id, status="running", started_at=job["started_at"] or now())
+        name, action = job["operation"], job["action"]
+        operation = self.service.operation(name)
+        operation.manifest.action(action)
+        settings = self.store.settings(name)
+        if not settings["enabled"]:
+            raise ConfigError(f"{operation.manifest.label} is disabled; an admin can enable it")
+        options: dict[str, Any] = json.loads(job["options"])
+        groups: dict[tuple[str, str], list[int]] = {}
+        highest: dict[tuple[str, str], str] = {}
+        for row in self.store.pending_inputs(job_id):
+            key = (row["type"], row["value"])
+            groups.setdefault(key, []).append(row["seq"])
+            if TLPS.index(row["tlp"]) > TLPS.index(highest.get(key, "CLEAR")):
+                highest[key] = row["tlp"]
+        options_key = json.dumps(options, sort_keys=True)
+        ttl = float(settings["cache_ttl"])
+        to_send: list[Selection] = []
+        for key, seqs in groups.items():
+            selection = Selection(*key)
+            tlp = highest.get(key, "CLEAR")
+            if TLPS.index(tlp) > TLPS.index(settings["max_tlp"]):
+                reason = (
+                    f"not sent: its TLP {tlp} is above {operation.manifest.label}'s maximum, "
+                    f"{settings['max_tlp']}"
+                )
+                self._save(job_id, seqs, Result(selection, Status.ERROR, error=reason))
+                continue
+            hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None
+            if hit is not None:
+                self._save_cached(job_id, seqs, hit)
+                continue
+            to_send.append(selection)
+        if to_send and not token.cancelled:
+            with self.pools.use(name) as configured:
+                run = configured.run(
+                    action,
+                    options,
+                    to_send,
+                    concurrency=self.concurrency,
+                    ordered=False,
+                    cancel=token,
+                )
+                with run:
+                    for result in run:
+                        key = (result.input.type, result.input.value)
+                        self._save(job_id, groups[key], result)
+                        if result.status is not Status.ERROR and ttl > 0:
+                            self.store.cache_result(
+                                (name, action, options_key, *key), json.dumps(result.to_dict())
+                            )
+        status = "done"
+        if token.cancelled:
+            status = "interrupted" if self._stopping else "cancelled"
+        self.store.set_job(job_id, status=status, finished_at=now())
+
+    def _save(self, job_id: int, seqs: list[int], result: Result) -> None:
+        payload = result.to_dict()
+        self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+
+    def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:
+        payload: dict[str, Any] = json.loads(hit[0])
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hit[1]))
+        payload["warnings"] = [*payload.get("warnings", []), f"from the cache (looked up {when})"]
+        self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+
+
+def job_view(row: Mapping[str, Any], running: bool) -> dict[str, Any]:
+    """A job as the API shows it, with its rate and time left while it runs."""
+    view = {
+        "id": row["id"],
+        "operation": row["operation"],
+        "action": row["action"],
+        "options": json.loads(row["options"]),
+        "status": row["status"],
+        "total": row["total"],
+        "done": row["done"],
+        "failed": row["failed"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "error": row["error"],
+    }
+    rate = None
+    if row["started_at"] and row["done"]:
+        started = time.mktime(time.strptime(row["started_at"], "%Y-%m-%dT%H:%M:%SZ"))
+        ended = (
+            time.mktime(time.strptime(row["finished_at"], "%Y-%m-%dT%H:%M:%SZ"))
+            if row["finished_at"]
+            else time.mktime(time.gmtime())
+        )
+        rate = row["done"] / max(1.0, ended - started)
+    view["rate"] = round(rate, 2) if rate else None
+    left = row["total"] - row["done"]
+    view["seconds_left"] = round(left / rate, 1) if rate and running and left > 0 else None
+    return view

@@ -1,0 +1,112 @@
+"""The store's schema, as migrations: entry *i* takes ``PRAGMA user_version`` from *i* to
+*i + 1*. Never edit one that has shipped; add the next."""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+#: each entry migrates the schema from version i to i + 1; never edit one that has shipped
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE integrations (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        installed_at TEXT NOT NULL,
+        installed_by TEXT NOT NULL
+    );
+    CREATE TABLE operation_settings (
+        operation TEXT PRIMARY KEY,
+        config TEXT NOT NULL DEFAULT '{}',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        max_tlp TEXT NOT NULL DEFAULT 'AMBER',
+        cache_ttl INTEGER NOT NULL DEFAULT 3600,
+        updated_at TEXT
+    );
+    CREATE TABLE indicators (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tlp TEXT NOT NULL,
+        note TEXT,
+        source TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT,
+        UNIQUE (type, value)
+    );
+    CREATE TABLE indicator_attributes (
+        indicator_id INTEGER NOT NULL REFERENCES indicators(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        published_at TEXT,
+        source TEXT NOT NULL,
+        UNIQUE (indicator_id, name, value, source)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        operation TEXT NOT NULL,
+        action TEXT NOT NULL,
+        options TEXT NOT NULL,
+        status TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        error TEXT
+    );
+    CREATE TABLE job_inputs (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tlp TEXT NOT NULL,
+        indicator_id INTEGER,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE TABLE results (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE TABLE cache (
+        operation TEXT NOT NULL,
+        action TEXT NOT NULL,
+        options_key TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        result TEXT NOT NULL,
+        stored_at REAL NOT NULL,
+        PRIMARY KEY (operation, action, options_key, type, value)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX indicators_by_type ON indicators (type, value);
+    CREATE INDEX results_by_status ON results (job_id, status);
+    """,
+)

@@ -1,0 +1,126 @@
+"""``tqops serve``: the host under uvicorn, and ``--demo``, which starts the vendor simulators
+of a checkout as separate processes and configures both operations against them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+from ..errors import ConfigError
+from ..vendor import auth_spec
+from .host import Host
+from .users import Role, User
+
+__all__ = ["serve"]
+
+#: what the demo adds to the indicator store: values the simulators know, one defanged
+DEMO_INDICATORS = (
+    ("FQDN", "www.microsoft.com"),
+    ("IP Address", "203.0.113.7"),
+    ("URL", "http://paypa1-secure.com/login.php?id=1"),
+    ("Email Address", "billing@paypa1-secure.com"),
+    ("MD5", "5d41402abc4b2a76b9719d911017c592"),
+    ("SHA-256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+    ("Filename", "invoice_2024.pdf.exe"),
+    ("IP Address", "8.8.8.8"),
+    ("FQDN", "google.com"),
+)
+_STARTED = re.compile(r"simulator on (\S+) \(CA bundle: (.+?), credential:")
+#: the simulator module each demo operation's vendor is served by
+DEMO_SIMULATORS = {"dcso_tie": "tie", "tego": "tego"}
+
+
+@contextlib.contextmanager
+def _simulator(vendor: str, token: str) -> Iterator[tuple[str, str]]:
+    """A simulator of the checkout in a process of its own: (host:port, CA bundle path)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulators", vendor, "--token", token],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        found = _STARTED.search(line)
+        if not found:
+            error = (process.stderr.read() if process.stderr else "").strip().splitlines()
+            raise ConfigError(
+                "--demo needs the vendor simulators of a tqops checkout: run `tqops serve "
+                f"--demo` from the checkout's root ({(error or ['no output'])[-1][:120]})"
+            )
+        yield found.group(1), found.group(2)
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+
+
+def _configure_demo(host: Host, operation: str, hostname: str, ca: str, token: str) -> None:
+    """Configure an operation against a simulator, through its manifest's roles and auth."""
+    manifest = host.service.operation(operation).manifest
+    values: dict[str, Any] = {}
+    for role, value in (("host", hostname), ("ca_file", ca)):
+        field = manifest.field_for_role(role)
+        if field is not None:
+            values[field.name] = value
+    values[auth_spec(manifest).secret] = token
+    admin = User(0, "demo", Role.ADMIN)
+    host.set_config(operation, values, admin)
+
+
+def serve(
+    data: Path,
+    *,
+    host: str,
+    port: int,
+    tls_cert: Optional[str],
+    tls_key: Optional[str],
+    demo: bool,
+    out: TextIO,
+) -> int:
+    """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved."""
+    import uvicorn
+
+    from .app import create_app
+
+    the_host = Host(data)
+    scheme = "https" if tls_cert else "http"
+    with contextlib.ExitStack() as stack:
+        if demo:
+            for operation, vendor in DEMO_SIMULATORS.items():
+                token = secrets.token_urlsafe(16)
+                hostname, ca = stack.enter_context(_simulator(vendor, token))
+                _configure_demo(the_host, operation, hostname, ca, token)
+                out.write(f"{operation}: simulator on https://{hostname}\n")
+            analyst = User(0, "demo", Role.ANALYST)
+            the_host.add_indicators([{"type": t, "value": v} for t, v in DEMO_INDICATORS], analyst)
+            for name, role in (("admin", "admin"), ("analyst", "analyst")):
+                made = (
+                    the_host.users.new_key(name)
+                    if the_host.store.user(name)
+                    else the_host.users.add(name, role)
+                )
+                secret = f" password {made.password}" if made.password else ""
+                out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
+        out.write(f"tqops host on {scheme}://{host}:{port} (data in {data})\n")
+        out.flush()
+        config = uvicorn.Config(
+            create_app(the_host, secure_cookies=bool(tls_cert)),
+            host=host,
+            port=port,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+        )
+        uvicorn.Server(config).run()
+    return 0

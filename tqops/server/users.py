@@ -1,0 +1,178 @@
+"""Users, roles, passwords and API keys.
+
+Roles are ordered: a viewer reads; an analyst also manages indicators and runs operations; an
+admin also installs, upgrades and configures integrations and manages users. Passwords are
+hashed with Argon2id; API keys are 256 random bits, shown once, and stored as their SHA-256
+(a key is not a password: nothing to stretch, and a lookup by hash stays one index probe).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any, Optional
+
+import attrs
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ..errors import ConfigError
+from .store import Store
+
+__all__ = ["KEY_PREFIX", "NewUser", "Role", "User", "Users"]
+
+KEY_PREFIX = "tqk_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_HASHER = PasswordHasher()
+
+
+class Role(str, enum.Enum):
+    """What a user may do; each role may do what the ones below it may."""
+
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+    @classmethod
+    def named(cls, text: str) -> Role:
+        try:
+            return cls(str(text).strip().lower())
+        except ValueError:
+            raise ConfigError(
+                f"unknown role {str(text)[:20]!r}; expected admin, analyst or viewer"
+            ) from None
+
+
+@attrs.frozen
+class User:
+    """Who is asking."""
+
+    id: int
+    name: str
+    role: Role
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role.value}
+
+
+@attrs.frozen(repr=False)
+class NewUser:
+    """A user just made (or given a new key): the only time password and key are shown."""
+
+    name: str
+    role: Role
+    password: Optional[str]
+    api_key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "password": self.password,
+            "api_key": self.api_key,
+        }
+
+    def __repr__(self) -> str:
+        return f"NewUser({self.name!r}, {self.role.value})"
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class Users:
+    """The host's users, in its store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _row(self, name: str) -> dict[str, Any]:
+        row = self.store.user(name)
+        if row is None:
+            raise ConfigError(f"no user named {name[:60]!r}")
+        return row
+
+    def add(self, name: str, role: str, password: Optional[str] = None) -> NewUser:
+        """Make a user with a generated password (unless given) and an API key."""
+        if not _NAME.match(name or ""):
+            raise ConfigError(
+                "a user name is 1-128 letters, digits and . _ @ + - (an email address works), "
+                "starting with a letter or digit"
+            )
+        if self.store.user(name) is not None:
+            raise ConfigError(f"a user named {name!r} exists already")
+        chosen = Role.named(role)
+        password = password or secrets.token_urlsafe(18)
+        key = _new_key()
+        self.store.add_user(name, chosen.value, _HASHER.hash(password), key_hash(key))
+        return NewUser(name, chosen, password, key)
+
+    def new_key(self, name: str) -> NewUser:
+        """Replace a user's API key (the old one stops working at once)."""
+        row = self._row(name)
+        key = _new_key()
+        self.store.replace_key(row["id"], key_hash(key))
+        return NewUser(row["name"], Role(row["role"]), None, key)
+
+    def set_password(self, name: str, password: str) -> None:
+        if len(password) < 12:
+            raise ConfigError("a password needs at least 12 characters")
+        self.store.update_user(self._row(name)["id"], password_hash=_HASHER.hash(password))
+
+    def set_role(self, name: str, role: str) -> None:
+        self.store.update_user(self._row(name)["id"], role=Role.named(role).value)
+
+    def disable(self, name: str, disabled: bool = True) -> None:
+        self.store.update_user(self._row(name)["id"], disabled=int(disabled))
+
+    def remove(self, name: str) -> None:
+        self.store.remove_user(self._row(name)["id"])
+
+    def list(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": r["name"],
+                "role": r["role"],
+                "disabled": bool(r["disabled"]),
+                "created_at": r["created_at"],
+            }
+            for r in self.store.users()
+        ]
+
+    def by_key(self, key: Optional[str]) -> Optional[User]:
+        """The enabled user an API key belongs to (None for no key or a wrong one)."""
+        if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        row = self.store.user_by_key(key_hash(key))
+        if row is None:
+            return None
+        return User(row["id"], row["name"], Role(row["role"]))
+
+    def by_password(self, name: str, password: str) -> Optional[User]:
+        """The enabled user whose password this is (None otherwise, in constant work)."""
+        row = self.store.user(name) if name else None
+        stored = row["password_hash"] if row else _DUMMY_HASH
+        try:
+            _HASHER.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if row is None or row["disabled"] or not hmac.compare_digest(stored, row["password_hash"]):
+            return None
+        return User(row["id"], row["name"], Role(row["role"]))
+
+
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))  # verified against unknown names
