@@ -123,7 +123,7 @@ def test_a_job_on_stored_indicators_equals_tqops_run_and_repeats_are_looked_up_o
         "run",
         "dcso_tie",
         "search",
-        *sum((["--type", "FQDN", "--value", v] for v in values), []),
+        *[word for v in values for word in ("--type", "FQDN", "--value", v)],
         "--config",
         f"hostname={tie.hostname}",
         "--config",
