@@ -30,8 +30,9 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[test,cli,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/host.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

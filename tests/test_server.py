@@ -4,15 +4,18 @@ by `tqops users add`, the operations against the simulators; kill -9 and SIGTERM
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 from collections import Counter
 
 import pytest
+import requests
 
 from simulators import TieSimulator
-from tests.hosting import RunningHost, add_user, tqops, wait_for
+from tests.hosting import ROOT, RunningHost, add_user, free_port, tqops, wait_for
 
 TOKEN = "host-e2e-token-3b9d1f7a"
 
@@ -304,3 +307,41 @@ def test_the_cli_says_what_to_install_without_the_server_extra(tmp_path):
         [__import__("sys").executable, "-c", probe], capture_output=True, text=True
     )
     assert done.returncode == 2 and "pip install 'tqops[server]'" in done.stderr
+
+
+def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tqops.cli", "serve", "--demo", "--data", str(tmp_path / "d"),
+         "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("tqops host on"):
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            lines.append(line.strip())
+        keys = dict(re.findall(r"login (\w+) \(\w+\):.* api key (\S+)", "\n".join(lines)))
+        assert set(keys) == {"admin", "analyst"} and "password" in "\n".join(lines)
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {keys['admin']}"
+        url = f"http://127.0.0.1:{port}/api/v1"
+        wait_for(lambda: _answers(session, f"{url}/me"))
+        listed = {op["name"]: op for op in session.get(f"{url}/operations").json()["operations"]}
+        assert listed["dcso_tie"]["configured"] and listed["tego"]["configured"]
+        for name in ("dcso_tie", "tego"):
+            steps = session.post(f"{url}/operations/{name}/test-connection").json()
+            assert steps["ok"] is True, steps
+        assert session.get(f"{url}/indicators").json()["total"] >= 5
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _answers(session, url):
+    try:
+        return session.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False

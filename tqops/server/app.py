@@ -82,9 +82,9 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def _status_of(exc: Exception) -> int:
-    status = getattr(exc, "http_status", None)
-    if isinstance(status, int):
-        return status
+    status = getattr(exc, "status", None)
+    if isinstance(exc, ConfigError) and isinstance(status, int):
+        return status  # an integration's refusal says its own: 400, 409, 413, 507
     if isinstance(exc, LookupError):
         return 404
     if isinstance(exc, AuthenticationError):

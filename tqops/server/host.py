@@ -20,6 +20,7 @@ from ..indicators import check_indicator
 from ..model import Indicator, IndicatorType
 from ..registry import Registry
 from ..service import ConnectionReport, Service
+from .installs import Installs
 from .jobs import JobRunner, Pools, job_view, stored_config, tlp_name
 from .store import Store
 from .users import User, Users
@@ -52,9 +53,12 @@ class Host:
         self.service = Service(self.registry)
         self.pools = Pools(self._configure)
         self.jobs = JobRunner(self.store, self.service, self.pools, concurrency)
+        self.installs = Installs(self)
 
     def start(self) -> list[int]:
-        """At start: jobs a stop left running are marked ``interrupted``."""
+        """At start: the uploaded integrations are activated again, and jobs a stop left
+        running are marked ``interrupted``."""
+        self.installs.load_all()
         return self.store.interrupt_running_jobs()
 
     def stop(self) -> None:
@@ -67,14 +71,18 @@ class Host:
         operation = self.service.operation(name)
         manifest = operation.manifest
         settings = self.store.settings(name)
+        uploaded = self.installs.uploaded(name)
         return {
             "name": name,
             "label": manifest.label,
             "version": manifest.version,
             "vendor": manifest.vendor,
+            "source": "uploaded" if uploaded else "installed with tqops",
+            "installed_at": uploaded["installed_at"] if uploaded else None,
             "enabled": bool(settings["enabled"]),
             "max_tlp": settings["max_tlp"],
             "cache_ttl": settings["cache_ttl"],
+            "misp_allowed": bool(settings["misp_allowed"]),
             "configured": self._configured(name),
             "actions": [
                 {
@@ -121,11 +129,13 @@ class Host:
         return self.masked_config(name)
 
     def set_settings(self, name: str, values: Mapping[str, Any], user: User) -> dict[str, Any]:
-        """The host's own settings of an operation: enabled, max_tlp, cache_ttl."""
+        """The host's own settings of an operation: enabled, max_tlp, cache_ttl, and
+        misp_allowed (MISP's modules may use its stored configuration)."""
         self.service.operation(name)
         checked: dict[str, Any] = {}
-        if "enabled" in values:
-            checked["enabled"] = int(bool(values["enabled"]))
+        for flag in ("enabled", "misp_allowed"):
+            if flag in values:
+                checked[flag] = int(bool(values[flag]))
         if "max_tlp" in values:
             checked["max_tlp"] = tlp_name(values["max_tlp"])
         if "cache_ttl" in values:
@@ -133,10 +143,11 @@ class Host:
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= 30 * 86400:
                 raise ConfigError("cache_ttl is a number of seconds from 0 (off) to 2592000")
             checked["cache_ttl"] = ttl
-        unknown = sorted(set(values) - {"enabled", "max_tlp", "cache_ttl"})
+        known = {"enabled", "max_tlp", "cache_ttl", "misp_allowed"}
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(
-                f"unknown setting(s) {', '.join(unknown)}; expected enabled, max_tlp, cache_ttl"
+                f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}"
             )
         self.store.save_settings(name, **checked)
         self.store.audit(user.name, "settings", name, json.dumps(checked, sort_keys=True))

@@ -109,4 +109,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX indicators_by_type ON indicators (type, value);
     CREATE INDEX results_by_status ON results (job_id, status);
     """,
+    """
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL DEFAULT '',
+        expires_at REAL NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    ALTER TABLE operation_settings ADD COLUMN misp_allowed INTEGER NOT NULL DEFAULT 0;
+    """,
 )

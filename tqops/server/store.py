@@ -147,6 +147,36 @@ class Store(JobRecords):
         with self.transaction() as conn:
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
+    # -- sessions and tokens (console logins, OAuth access and refresh tokens) ----------------
+
+    def add_session(
+        self, kind: str, token_hash: str, user_id: int, expires_at: float, csrf: str = ""
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO sessions (token_hash, kind, user_id, csrf, expires_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, kind, user_id, csrf, expires_at, now()),
+            )
+
+    def session(self, kind: str, token_hash: str) -> Optional[Row]:
+        """The live session or token of that kind, with its enabled user (else None)."""
+        return self.one(
+            "SELECT s.token_hash, s.csrf, s.expires_at, u.id AS user_id, u.name, u.role "
+            "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.kind = ? AND "
+            "s.token_hash = ? AND s.expires_at >= ? AND u.disabled = 0",
+            (kind, token_hash, time.time()),
+        )
+
+    def end_session(self, token_hash: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def end_sessions_of(self, user_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
     # -- audit -----------------------------------------------------------------------------
 
     def audit(self, user: str, action: str, target: str, detail: str = "") -> None:
@@ -173,25 +203,28 @@ class Store(JobRecords):
                 "enabled": 1,
                 "max_tlp": "AMBER",
                 "cache_ttl": 3600,
+                "misp_allowed": 0,
                 "updated_at": None,
             }
         return found
 
     def save_settings(self, operation: str, **values: Any) -> None:
-        allowed = ("config", "enabled", "max_tlp", "cache_ttl")
+        allowed = ("config", "enabled", "max_tlp", "cache_ttl", "misp_allowed")
         current = {**self.settings(operation), **{k: v for k, v in values.items() if k in allowed}}
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO operation_settings (operation, config, enabled, max_tlp, cache_ttl,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (operation) DO UPDATE SET "
-                "config = excluded.config, enabled = excluded.enabled, max_tlp = excluded.max_tlp,"
-                " cache_ttl = excluded.cache_ttl, updated_at = excluded.updated_at",
+                " misp_allowed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (operation)"
+                " DO UPDATE SET config = excluded.config, enabled = excluded.enabled, "
+                "max_tlp = excluded.max_tlp, cache_ttl = excluded.cache_ttl, "
+                "misp_allowed = excluded.misp_allowed, updated_at = excluded.updated_at",
                 (
                     operation,
                     current["config"],
                     int(current["enabled"]),
                     current["max_tlp"],
                     int(current["cache_ttl"]),
+                    int(current["misp_allowed"]),
                     now(),
                 ),
             )

@@ -137,7 +137,10 @@ class Users:
         self.store.update_user(self._row(name)["id"], role=Role.named(role).value)
 
     def disable(self, name: str, disabled: bool = True) -> None:
-        self.store.update_user(self._row(name)["id"], disabled=int(disabled))
+        row = self._row(name)
+        self.store.update_user(row["id"], disabled=int(disabled))
+        if disabled:
+            self.store.end_sessions_of(row["id"])
 
     def remove(self, name: str) -> None:
         self.store.remove_user(self._row(name)["id"])

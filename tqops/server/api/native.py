@@ -41,6 +41,9 @@ class Settings(BaseModel):
     enabled: Optional[bool] = None
     max_tlp: Optional[str] = Field(None, description="CLEAR, GREEN, AMBER, AMBER+STRICT, RED")
     cache_ttl: Optional[int] = Field(None, description="seconds; 0 turns the cache off")
+    misp_allowed: Optional[bool] = Field(
+        None, description="MISP's enrichment modules may use the stored configuration"
+    )
 
 
 class IndicatorIn(BaseModel):
@@ -97,6 +100,35 @@ def put_settings(name: str, body: Settings, request: Request, user: User = ADMIN
 @router.post("/operations/{name}/test-connection")
 def test_connection(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
     return host_of(request).test_connection(name, user).to_dict()
+
+
+# -- integrations --------------------------------------------------------------------------
+
+
+@router.post("/integrations")
+async def upload_integration(
+    request: Request, user: User = ADMIN, confirm: bool = False, force: bool = False
+) -> dict[str, Any]:
+    """Multipart ``file``: the integration file ``tqops bundle`` writes. Another version of an
+    installed operation answers with the upgrade report; ``?confirm=true`` installs it;
+    ``?force=true`` replaces the same version or installs an older one."""
+    try:
+        form = await request.form(max_files=1, max_fields=5)
+    except Exception:  # python-multipart's errors are its own; the answer is the same
+        raise Problem(400, "expected a multipart/form-data body with a 'file' part") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise Problem(400, "expected a multipart/form-data body with a 'file' part")
+    data = await upload.read()
+    install = host_of(request).installs.install
+    return await asyncio.to_thread(
+        lambda: install(data, upload.filename or "", user, confirm=confirm, force=force)
+    )
+
+
+@router.delete("/integrations/{name}")
+def remove_integration(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
+    return host_of(request).installs.remove(name, user)
 
 
 # -- indicators ----------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""Installing integration files on the host: check, decide (install, upgrade, refuse), report
+what an upgrade changes, activate without a restart, and remove.
+
+The files are checked by :mod:`.wheelcheck` and kept by :mod:`.integrations` under the data
+directory; the store remembers which version of each operation is active, so a restart loads
+the same ones again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import ConfigError
+from .integrations import (
+    InstalledIntegration,
+    IntegrationError,
+    Integrations,
+    check_wheel,
+    upgrade_findings,
+    version_decision,
+)
+from .users import User
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["Installs"]
+
+log = logging.getLogger("tqops.server.installs")
+
+
+class Installs:
+    """The integrations uploaded to one host."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.files = Integrations(host.data / "integrations")
+
+    def load_all(self) -> list[str]:
+        """At start: activate the uploaded versions the store says are active. One that fails
+        to load is reported (in the log and the listing) and the others go on."""
+        problems = []
+        for row in self.host.store.integrations():
+            try:
+                installed = InstalledIntegration.read(Path(row["path"]))
+                self.host.registry.add(self.files.load(installed))
+            except (ValueError, IntegrationError) as exc:
+                problems.append(f"{row['name']}: {exc}")
+                log.error("integration %s was not loaded: %s", row["name"], exc)
+        return problems
+
+    def uploaded(self, name: str) -> Optional[dict[str, Any]]:
+        return next((r for r in self.host.store.integrations() if r["name"] == name), None)
+
+    def install(
+        self, data: bytes, filename: str, user: User, *, confirm: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Check and install an integration file. Another version of an installed operation
+        answers with the upgrade report and is installed only when ``confirm`` is given."""
+        checked = check_wheel(data, filename)
+        registry = self.host.registry
+        current = registry.operations.get(checked.name)
+        row = self.uploaded(checked.name)
+        if current is None:
+            same = False
+        elif row is not None:
+            same = row["sha256"] == checked.sha256
+        else:  # installed with tqops itself: the same manifest is the same integration
+            same = current.manifest == checked.manifest
+        old_version = current.manifest.version if current is not None else None
+        decision = version_decision(
+            old_version, checked.version, same, force, name=checked.manifest.label
+        )
+        report = None
+        if current is not None and decision == "upgrade":
+            findings = upgrade_findings(current.manifest, checked.manifest)
+            report = {
+                "from": old_version,
+                "to": checked.version,
+                "changes": [{"what": c.what, "needs_action": c.needs_action} for c in findings],
+                "needs_action": sum(1 for c in findings if c.needs_action),
+            }
+            if not (confirm or force):  # forcing is a confirmation
+                return {
+                    "installed": False,
+                    "operation": checked.name,
+                    "version": checked.version,
+                    "upgrade": report,
+                    "confirm": "upload again with ?confirm=true to install this version",
+                }
+        installed, operation = self.files.activate(checked, data)
+        self.host.store.save_integration(
+            checked.name, checked.version, str(installed.path), checked.sha256, user.name
+        )
+        registry.add(operation)
+        self.host.pools.invalidate(checked.name)
+        if row is not None and row["path"] != str(installed.path):
+            self._discard(row)
+        action = "upgrade" if report else "install"
+        self.host.store.audit(user.name, action, checked.name, f"version {checked.version}")
+        return {
+            "installed": True,
+            "operation": checked.name,
+            "version": checked.version,
+            "upgrade": report,
+        }
+
+    def _discard(self, row: dict[str, Any]) -> None:
+        try:
+            self.files.remove(InstalledIntegration.read(Path(row["path"])))
+        except (ValueError, IntegrationError) as exc:
+            log.warning("the replaced version of %s stays on disk: %s", row["name"], exc)
+
+    def remove(self, name: str, user: User) -> dict[str, Any]:
+        """Remove an uploaded integration (an operation installed with tqops shows again)."""
+        row = self.uploaded(name)
+        if row is None:
+            if name in self.host.registry.operations:
+                raise IntegrationError(
+                    f"{name} was installed with tqops itself, not uploaded; disable it instead",
+                    409,
+                )
+            raise LookupError(f"no integration named {name[:60]!r}")
+        if any(self.host.jobs.running(job["id"]) for job in self.host.store.jobs(0, 500)
+               if job["operation"] == name):  # fmt: skip
+            raise ConfigError(f"{name} has a job running; cancel it first")
+        self.host.registry.remove(name)
+        self.host.pools.invalidate(name)
+        self.host.store.remove_integration(name)
+        self._discard(row)
+        self.host.store.audit(user.name, "remove", name, f"version {row['version']}")
+        return {"removed": name, "version": row["version"]}
