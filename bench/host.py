@@ -128,7 +128,8 @@ def bench_rss_with_stored_results(count: int = 100_000) -> None:
         data = Path(tmp) / "data"
         store = Store(data / "tqops.db")
         rows = [("FQDN", v, "AMBER", None) for v in values(count)]
-        job_id = store.create_job("dcso_tie", "search", {}, rows, "bench")
+        run = {"operation": "dcso_tie", "action": "search", "options": {}}
+        job_id = store.create_job(run, rows, "bench")
         result = {"input": {}, "status": "ok", "error": None, "warnings": [], "indicators": [
             {"value": "x.example", "type": "FQDN", "published_at": "2024-01-01T00:00:00Z",
              "attributes": [{"name": "Severity", "value": "3",

@@ -18,6 +18,7 @@ MODULES = sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py
 NOT_FIELD_NAMES = {
     "hostname": "the name of a text format (format: hostname)",
     "timeout": "a TransportError cause",
+    "api_key": "the key `tqops users add --format json` prints for a host user",
 }
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+import attrs
+
 from ..config import MASK, StoredConfig
 from ..errors import ConfigError, InputError
 from ..indicators import check_indicator
@@ -84,16 +86,7 @@ class Host:
             "cache_ttl": settings["cache_ttl"],
             "misp_allowed": bool(settings["misp_allowed"]),
             "configured": self._configured(name),
-            "actions": [
-                {
-                    "name": action.name,
-                    "label": action.label,
-                    "description": action.description,
-                    "indicator_types": [t.value for t in action.indicator_types],
-                    "options": [_field_view(o) for o in action.options],
-                }
-                for action in manifest.actions
-            ],
+            "actions": [_action_view(action) for action in manifest.actions],
             "config": [_field_view(f) for f in manifest.config],
         }
 
@@ -256,7 +249,8 @@ class Host:
             )
         if not rows:
             raise ConfigError("a job needs indicator_ids or inputs")
-        job_id = self.store.create_job(operation, action, dict(options), rows, user.name)
+        run = {"operation": operation, "action": action, "options": dict(options)}
+        job_id = self.store.create_job(run, rows, user.name)
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
         )
@@ -321,17 +315,14 @@ def _indicator_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _field_view(field: Any) -> dict[str, Any]:
-    view = {
-        "name": field.name,
-        "label": field.label,
-        "type": field.type,
-        "required": field.required,
-        "default": field.default,
-        "description": field.description,
-        "advanced": field.advanced,
-        "format": field.format,
-        "choices": list(field.choices),
-        "minimum": field.minimum,
-        "maximum": field.maximum,
-    }
-    return {k: v for k, v in view.items() if v not in (None, [], "")}
+    """A field as a form draws it: everything its manifest says, but what is empty."""
+    view = attrs.asdict(field, recurse=True)
+    view["secret"] = field.secret
+    return {k: v for k, v in view.items() if v not in (None, [], (), "", {})}
+
+
+def _action_view(action: Any) -> dict[str, Any]:
+    view = {key: getattr(action, key) for key in ("name", "label", "description")}
+    view["indicator_types"] = [t.value for t in action.indicator_types]
+    view["options"] = [_field_view(option) for option in action.options]
+    return view

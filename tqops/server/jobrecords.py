@@ -16,6 +16,7 @@ from typing import Any, Optional
 __all__ = ["JobRecords", "Row", "now"]
 
 Row = dict[str, Any]
+Input = tuple[str, str, str, Optional[int]]
 
 
 def now() -> str:
@@ -40,14 +41,10 @@ class JobRecords:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def create_job(
-        self,
-        operation: str,
-        action: str,
-        options: dict[str, Any],
-        inputs: Sequence[tuple[str, str, str, Optional[int]]],
-        user: str,
-    ) -> int:
+    def create_job(self, run: Row, inputs: Sequence[Input], user: str) -> int:
+        """A queued job: ``run`` holds its operation, action and options; each input is
+        (type, value, tlp, indicator id or None)."""
+        operation, action, options = run["operation"], run["action"], run["options"]
         with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO jobs (operation, action, options, status, total, created_by, "

@@ -26,6 +26,18 @@ __all__ = ["UPLOAD_PATHS", "router"]
 router = APIRouter(prefix="/api/v1")
 UPLOAD_PATHS = ("/api/v1/integrations",)
 
+
+class Page:
+    """``offset`` and ``limit`` query parameters of a listing."""
+
+    def __init__(
+        self, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
+    ) -> None:
+        self.offset = offset
+        self.limit = limit
+
+
+PAGE = Depends(Page)
 VIEWER = Depends(requires(Role.VIEWER))
 ANALYST = Depends(requires(Role.ANALYST))
 ADMIN = Depends(requires(Role.ADMIN))
@@ -165,9 +177,9 @@ def list_indicators(
     user: User = VIEWER,
     type: Optional[str] = None,
     q: Optional[str] = None,
-    offset: int = Query(0, ge=0),
-    limit: int = Query(100, ge=1, le=1000),
+    page: Page = PAGE,
 ) -> dict[str, Any]:
+    offset, limit = page.offset, page.limit
     total, rows = host_of(request).store.indicators(type, q, offset, limit)
     keys = ("id", "type", "value", "tlp", "note", "source", "created_at")
     return {
@@ -208,14 +220,9 @@ def create_job(body: JobIn, request: Request, user: User = ANALYST) -> dict[str,
 
 
 @router.get("/jobs")
-def list_jobs(
-    request: Request,
-    user: User = VIEWER,
-    offset: int = Query(0, ge=0),
-    limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
+def list_jobs(request: Request, user: User = VIEWER, page: Page = PAGE) -> dict[str, Any]:
     host = host_of(request)
-    return {"jobs": [host.job(row["id"]) for row in host.store.jobs(offset, limit)]}
+    return {"jobs": [host.job(row["id"]) for row in host.store.jobs(page.offset, page.limit)]}
 
 
 @router.get("/jobs/{job_id}")
@@ -229,11 +236,11 @@ def job_results(
     request: Request,
     user: User = VIEWER,
     status: Optional[str] = None,
-    offset: int = Query(0, ge=0),
-    limit: int = Query(100, ge=1, le=1000),
+    page: Page = PAGE,
 ) -> dict[str, Any]:
     host = host_of(request)
     job = host.job(job_id)
+    offset, limit = page.offset, page.limit
     total, rows = host.store.results(job_id, status, offset, limit)
     return {
         "operation": job["operation"],
@@ -294,13 +301,8 @@ async def job_events(job_id: int, request: Request, user: User = VIEWER) -> Stre
 
 
 @router.get("/audit")
-def audit(
-    request: Request,
-    user: User = ADMIN,
-    offset: int = Query(0, ge=0),
-    limit: int = Query(100, ge=1, le=1000),
-) -> dict[str, Any]:
-    return {"audit": host_of(request).store.audit_log(offset, limit)}
+def audit(request: Request, user: User = ADMIN, page: Page = PAGE) -> dict[str, Any]:
+    return {"audit": host_of(request).store.audit_log(page.offset, page.limit)}
 
 
 @router.get("/me")
