@@ -1,15 +1,16 @@
 """The host's store: one SQLite file in WAL mode, migrated by ``PRAGMA user_version``.
 
 This module and its job records (jobrecords.py) are the only ones that speak SQL. Each
-thread has its own connection (WAL lets readers go on while a job writes); every write is one short transaction, so a crash of the host, even
-``kill -9``, loses at most the calls that were in flight: every result is committed as it
-completes.
+thread has its own connection (WAL lets readers go on while a job writes); every write is one
+short transaction, so a crash of the host, even ``kill -9``, loses at most the calls that were
+in flight: every result is committed as it completes.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
