@@ -7,7 +7,6 @@ one :class:`Host`; none of them reaches the store or the vault another way.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -165,6 +164,9 @@ class Host:
         checked: list[tuple[int, tuple[str, str, str, str, str]]] = []
         out: list[dict[str, Any]] = []
         for index, item in enumerate(items):
+            if item.get("error"):
+                out.append({"index": index, "error": str(item["error"])})
+                continue
             try:
                 kind, value, note = _checked_indicator(item.get("type"), item.get("value"))
                 tlp = tlp_name(item.get("tlp"))
@@ -291,14 +293,26 @@ def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:
     return indicator.type.value, indicator.value, note
 
 
+MAX_CSV_LINE = 65_536
+
+
 def parse_indicator_csv(text: str) -> list[dict[str, Any]]:
-    """``type,value[,tlp]`` rows (a header line is optional) as indicator items."""
-    rows = list(csv.reader(io.StringIO(text)))
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["type", "value"]:
-        rows = rows[1:]
-    items = []
-    for row in rows:
-        if not row or not "".join(row).strip():
+    """``type,value[,tlp]`` rows (a header line is optional) as indicator items; a row that
+    cannot be read is an item with its one-line ``error``, and the others go on."""
+    items: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            if len(line) > MAX_CSV_LINE:
+                raise ValueError(f"it is over {MAX_CSV_LINE} characters")
+            if "\x00" in line:
+                raise ValueError("it holds a NUL character")
+            row = next(csv.reader([line], strict=True))
+        except (csv.Error, ValueError) as exc:
+            items.append({"error": f"CSV row {number} cannot be read: {exc}"})
+            continue
+        if number == 1 and [c.strip().lower() for c in row[:2]] == ["type", "value"]:
             continue
         items.append(
             {
