@@ -1,0 +1,203 @@
+"""The console's pieces without a browser: sessions that expire, where a login may send one
+back, pasted values whose type is recognised, forms read from a manifest's fields, problems
+placed at their fields, and CSV cells a spreadsheet would run."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.datastructures import FormData
+
+from tqops.config import MASK
+from tqops.errors import ConfigError, InputError
+from tqops.server.app import create_app
+from tqops.server.host import Host
+from tqops.server.web.exports import _cell
+from tqops.server.web.forms import draw_fields, field_values, problems_of
+from tqops.server.web.paste import items_from_paste, recognise
+from tqops.server.web.route import safe_next
+
+PASSWORD = "a password long enough"
+
+
+@pytest.fixture()
+def client(tmp_path):
+    host = Host(tmp_path / "data")
+    host.users.add("ana", "analyst", PASSWORD)
+    with TestClient(create_app(host), base_url="http://127.0.0.1") as found:
+        found.host = host  # type: ignore[attr-defined]
+        yield found
+
+
+def log_in(client: TestClient) -> None:
+    page = client.get("/console/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    form = {"name": "ana", "password": PASSWORD, "csrf": token, "next": "/console/jobs"}
+    answer = client.post("/console/login", data=form, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/jobs")
+
+
+def test_a_page_without_a_session_sends_to_the_login_and_back(client):
+    answer = client.get("/console/jobs?offset=0", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/login?next=%2Fconsole%2Fjobs%3Foffset%3D0"
+    htmx = client.get("/console/jobs", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert htmx.headers["HX-Redirect"].startswith("/console/login?next=")
+
+
+def test_an_expired_session_is_no_session(client):
+    log_in(client)
+    assert client.get("/console/jobs", follow_redirects=False).status_code == 200
+    token = "an-expired-session-token"
+    user_id = client.host.store.user("ana")["id"]
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    client.host.store.add_session("console", digest, user_id, time.time() - 1, "csrf")
+    client.cookies.set("tqops-session", token)
+    assert client.get("/console/jobs", follow_redirects=False).status_code == 303
+
+
+def test_the_login_form_needs_its_own_token_and_a_right_password(client):
+    form = {"name": "ana", "password": PASSWORD, "csrf": "not-the-cookie's"}
+    assert client.post("/console/login", data=form).status_code == 403
+    page = client.get("/console/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    wrong = client.post("/console/login", data={**form, "csrf": token, "password": "no"})
+    assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text
+
+
+def test_every_console_answer_carries_the_policy_and_errors_are_pages(client):
+    log_in(client)
+    for path in ("/console/login", "/console/jobs", "/console/jobs/99", "/console/users"):
+        answer = client.get(path)
+        assert "script-src 'self'" in answer.headers["content-security-policy"], path
+        assert answer.headers["content-type"].startswith("text/html"), path
+    assert client.get("/console/jobs/99").status_code == 404
+    assert client.get("/console/users").status_code == 403
+    static = client.get("/console/static/htmx.min.js")
+    assert static.status_code == 200 and "javascript" in static.headers["content-type"]
+    assert client.get("/console/static/..%2Fsessions.py").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("/console/jobs/3?status=ok", "/console/jobs/3?status=ok"),
+        ("https://evil.example/console/", "/console/"),
+        ("//evil.example/console/", "/console/"),
+        ("/console//evil.example", "/console/"),
+        ("/console/\\evil.example", "/console/"),
+        ("/console/login?next=/console/", "/console/"),
+        ("/api/v1/jobs", "/console/"),
+    ],
+)
+def test_a_login_sends_back_only_to_a_console_page(given, expected):
+    assert safe_next(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("hxxp://evil[.]example/a", "URL"),
+        ("https://www.example.com/login?id=1", "URL"),
+        ("billing[@]paypa1-secure[.]com", "Email Address"),
+        ("203.0.113[.]7", "IP Address"),
+        ("2001:db8::1", "IPv6 Address"),
+        ("10.0.0.0/8", "CIDR Block"),
+        ("5d41402abc4b2a76b9719d911017c592", "MD5"),
+        ("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d", "SHA-1"),
+        ("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "SHA-256"),
+        ("AS13335", "ASN"),
+        ("evil[.]example", "FQDN"),
+        ("invoice_2024.pdf.exe", None),
+        ("<script>alert(1)</script>.example", None),
+    ],
+)
+def test_a_pasted_value_is_recognised_by_its_form(value, kind):
+    found = recognise(value)
+    assert (found.value if found else None) == kind
+
+
+def test_pasted_lines_are_typed_recognised_or_told_apart():
+    items = items_from_paste(
+        "# a comment\nFQDN,a,b.example\n\nFilename,invoice.pdf.exe\n8.8.8.8\nwhat is this\n",
+        "GREEN",
+    )
+    assert [(i.get("type"), i.get("value"), i.get("line")) for i in items] == [
+        ("FQDN", "a,b.example", 2),
+        ("Filename", "invoice.pdf.exe", 4),
+        ("IP Address", "8.8.8.8", 5),
+        (None, None, 6),
+    ]
+    assert items[0]["tlp"] == "GREEN"
+    assert "the type of 'what is this' is not recognised" in items[3]["error"]
+
+
+FIELDS = [
+    {"name": "host", "label": "Host", "type": "text", "required": True, "default": "a.example"},
+    {"name": "token", "label": "Token", "type": "password", "required": True, "secret": True},
+    {"name": "proxy", "label": "Proxy", "type": "checkbox", "default": False},
+    {"name": "level", "label": "Level", "type": "select", "choices": ["v1", "v2"],
+     "choice_labels": ["one", ""], "default": "v1"},
+    {"name": "user", "label": "User", "type": "text",
+     "when": {"terms": [["level", ["v2"]]]}},
+]  # fmt: skip
+
+
+def test_a_posted_form_keeps_an_untyped_secret_and_what_it_did_not_show():
+    form = FormData(
+        [("shown", "c.host"), ("shown", "c.token"), ("shown", "c.proxy"), ("c.host", " ")]
+    )
+    assert field_values(FIELDS, form, "c.") == {"host": None, "token": MASK, "proxy": False}
+    typed = FormData([("shown", "c.token"), ("c.token", "s3cret"), ("shown", "c.level")])
+    assert field_values(FIELDS, typed, "c.") == {"token": "s3cret", "level": None}
+
+
+def test_fields_are_drawn_from_the_manifest_alone_and_never_show_a_secret():
+    drawn = {
+        f.name: f for f in draw_fields(FIELDS, {"token": MASK}, {"token": True}, {"host": ["bad"]})
+    }
+    assert drawn["token"].value is None and drawn["token"].secret_set is True
+    assert not drawn["token"].browser_required  # set: blank keeps it
+    assert drawn["host"].errors == ("bad",) and drawn["host"].default == "a.example"
+    assert drawn["level"].choices == (("v1", "one"), ("v2", "v2"))
+    assert drawn["level"].current == "v1" and drawn["proxy"].checked is False
+    assert drawn["user"].when == "level=v2" and not drawn["user"].applies  # level is v1
+    again = draw_fields(FIELDS, {"level": "v2"}, {}, {})
+    assert next(f for f in again if f.name == "user").applies
+
+
+def test_problems_are_placed_at_the_fields_they_name():
+    error = ConfigError(
+        "configuration is invalid",
+        ("Host is bad @ $.config.host", "Token is required @ $.config.token", "other thing"),
+    )
+    found = problems_of(error, ["host", "token"])
+    assert dict(found.by_field) == {"host": ("Host is bad",), "token": ("Token is required",)}
+    assert found.general == ("other thing",)
+    options = InputError(
+        "Search options are invalid: Level expected 1-6, got 'x' @ $.options.level; "
+        "unknown field 'z' @ $.options"
+    )
+    found = problems_of(options, ["level"])
+    assert dict(found.by_field) == {"level": ("Level expected 1-6, got 'x'",)}
+    assert found.general == ("unknown field 'z' @ $.options",)
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+2", "'+1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-5", "-5"),
+        ("-cmd", "'-cmd"),
+        ("www.example.com", "www.example.com"),
+        (None, ""),
+    ],
+)
+def test_a_csv_cell_a_spreadsheet_would_run_is_kept_as_text(value, cell):
+    assert _cell(value) == cell

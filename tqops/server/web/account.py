@@ -1,0 +1,127 @@
+"""Logging in and out, changing one's own password, and the console's static files."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ...errors import ConfigError
+from ..auth import host_of
+from ..users import Role
+from .rendering import render, static_file
+from .route import ConsoleRoute, safe_next
+from .sessions import (
+    VIEWER_FORM,
+    VIEWER_PAGE,
+    Posted,
+    Visitor,
+    end_session,
+    login_token,
+    login_token_matches,
+    pair_login_token,
+    start_session,
+    visitor_of,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+MAX_NAME = 128
+MAX_PASSWORD = 1024
+
+
+def _login_page(request: Request, nxt: str, error: str = "", status: int = 200) -> Response:
+    token = login_token()
+    context = {"login_csrf": token, "next": safe_next(nxt), "error": error}
+    response = render(request, "login.html", context, status=status)
+    pair_login_token(request, response, token)
+    return response
+
+
+@router.get("/")
+def root() -> Response:
+    return RedirectResponse("/console/", status_code=303)
+
+
+@router.get("/console")
+@router.get("/console/")
+def start(request: Request) -> Response:
+    found = visitor_of(request)
+    if found is None:
+        return RedirectResponse("/console/login", status_code=303)
+    where = "integrations" if found.user.role is Role.ADMIN else "indicators"
+    return RedirectResponse(f"/console/{where}", status_code=303)
+
+
+@router.get("/console/static/{name}")
+def static(name: str) -> Response:
+    return static_file(name)
+
+
+@router.get("/console/login")
+def login_form(request: Request, next: str = "/console/") -> Response:
+    return _login_page(request, next)
+
+
+@router.post("/console/login")
+async def login(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=10)
+    name, password = form.get("name"), form.get("password")
+    nxt = str(form.get("next") or "/console/")
+    if not login_token_matches(request, form.get("csrf")):
+        return _login_page(request, nxt, "The login form expired; log in again.", 403)
+    if not isinstance(name, str) or not isinstance(password, str):
+        return _login_page(request, nxt, "Enter your user name and password.", 400)
+    name = name.strip()[:MAX_NAME]
+    host = host_of(request)
+    # Argon2 takes a moment: off the event loop
+    user = await asyncio.to_thread(host.users.by_password, name, password[:MAX_PASSWORD])
+    if user is None:
+        host.store.audit(name or "-", "login-failed", "console")
+        return _login_page(request, nxt, "Wrong user name or password.", 401)
+    response = RedirectResponse(safe_next(nxt), status_code=303)
+    start_session(request, response, user)
+    host.store.audit(user.name, "login", "console")
+    return response
+
+
+@router.post("/console/logout")
+def logout(request: Request, sent: Posted = VIEWER_FORM) -> Response:
+    response = RedirectResponse("/console/login", status_code=303)
+    end_session(request, response)
+    host_of(request).store.audit(sent.user.name, "logout", "console")
+    return response
+
+
+@router.get("/console/account")
+def account(request: Request, changed: bool = False, visitor: Visitor = VIEWER_PAGE) -> Response:
+    return render(request, "account.html", {"errors": {}, "changed": changed})
+
+
+@router.post("/console/account")
+def change_password(request: Request, sent: Posted = VIEWER_FORM) -> Response:
+    """A new password for oneself: the current one first; every other session ends."""
+    host = host_of(request)
+    current, new, again = (
+        str(sent.form.get(k) or "")[:MAX_PASSWORD] for k in ("current", "new", "again")
+    )
+    errors: dict[str, Any] = {}
+    if host.users.by_password(sent.user.name, current) is None:
+        errors["current"] = "This is not your current password."
+    elif new != again:
+        errors["again"] = "The two new passwords differ."
+    else:
+        try:
+            host.users.set_password(sent.user.name, new)
+        except ConfigError as exc:
+            errors["new"] = str(exc)
+    if errors:
+        return render(request, "account.html", {"errors": errors, "changed": False}, 400)
+    host.store.end_sessions_of(sent.user.id)
+    response = RedirectResponse("/console/account?changed=true", status_code=303)
+    start_session(request, response, sent.user)
+    host.store.audit(sent.user.name, "change-password", sent.user.name)
+    return response

@@ -1,0 +1,220 @@
+"""Integrations and their configuration (admin): the installed operations; upload (with the
+upgrade report to confirm or cancel); enable, disable, remove; the configuration form drawn
+from the manifest, the host's settings of an operation, and Test Connection."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ...errors import ConfigError
+from ..auth import Problem, host_of
+from ..host import Host
+from ..jobs import TLPS
+from ..users import User
+from .forms import draw_fields, field_values, problems_of
+from .pending import PendingUpload, pending_uploads
+from .rendering import render
+from .route import ConsoleRoute, error_status
+from .sessions import ADMIN_FORM, ADMIN_PAGE, VIEWER_PAGE, Posted, Visitor
+
+__all__ = ["UPLOAD_PATHS", "router"]
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+UPLOAD_PATHS = ("/console/integrations",)
+CONFIG_PREFIX = "config."
+NOTICES = {
+    "installed": "{label} {version} is installed.",
+    "upgraded": "{label} is upgraded to {version}.",
+    "enabled": "{label} is enabled.",
+    "disabled": "{label} is disabled: its actions do not run until it is enabled again.",
+    "removed": "The integration is removed.",
+    "cancelled": "Nothing was installed.",
+    "configured": "The configuration of {label} is saved.",
+    "settings": "The host's settings of {label} are saved.",
+}
+
+
+def _notice(host: Host, notice: Optional[str], name: Optional[str]) -> str:
+    """A notice from a fixed list (nothing in a URL is shown as it was written)."""
+    text = NOTICES.get(notice or "")
+    if not text:
+        return ""
+    try:
+        view = host.operation_view(name) if name else {}
+    except LookupError:
+        view = {}
+    return text.format(label=view.get("label", "The operation"), version=view.get("version", ""))
+
+
+def _back(where: str, notice: str, name: str = "") -> Response:
+    query = f"?notice={notice}" + (f"&op={name}" if name else "")
+    return RedirectResponse(f"{where}{query}", status_code=303)
+
+
+def _list_page(
+    request: Request, notice: str = "", error: str = "", status: int = 200, **extra: Any
+) -> Response:
+    host = host_of(request)
+    context = {"operations": host.operations(), "notice": notice, "error": error}
+    context.update({"forceable": None, **extra})
+    return render(request, "integrations.html", context, status)
+
+
+@router.get("/console/integrations")
+def integrations(
+    request: Request,
+    notice: Optional[str] = None,
+    op: Optional[str] = None,
+    visitor: Visitor = VIEWER_PAGE,
+) -> Response:
+    return _list_page(request, _notice(host_of(request), notice, op))
+
+
+def _installer(host: Host) -> Any:
+    return host.installs.install
+
+
+async def _install(
+    request: Request, upload: PendingUpload, user: User, confirm: bool, force: bool
+) -> Response:
+    install = _installer(host_of(request))
+    try:
+        done = await asyncio.to_thread(
+            lambda: install(upload.data, upload.filename, user, confirm=confirm, force=force)
+        )
+    except ConfigError as exc:
+        status = error_status(exc)
+        again = None
+        if status == 409:  # the same version with other content, or an older one: forceable
+            again = pending_uploads(request).keep(user.id, upload.filename, upload.data)
+        return _list_page(request, error=str(exc), status=status, forceable=again)
+    if done.get("installed"):
+        return _back("/console/integrations", "upgraded" if done.get("upgrade") else "installed",
+                     str(done.get("operation", "")))  # fmt: skip
+    kept = pending_uploads(request).keep(user.id, upload.filename, upload.data)
+    current = host_of(request).operation_view(str(done["operation"]))
+    context = {"report": done, "pending": kept, "current": current}
+    return render(request, "upgrade.html", context)
+
+
+@router.post("/console/integrations")
+async def upload(request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    """The integration file ``tqops bundle`` writes (the file picker or a dropped file)."""
+    given = sent.form.get("file")
+    if given is None or isinstance(given, str) or not given.filename:
+        return _list_page(request, error="Choose an integration file (.whl) first.", status=400)
+    data = await given.read()
+    kept = PendingUpload("", sent.user.id, given.filename, data, 0.0)
+    return await _install(request, kept, sent.user, confirm=False, force=False)
+
+
+@router.post("/console/integrations/pending/{token}")
+async def answer_pending(token: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    """Confirm an upgrade, force a refused version, or cancel."""
+    kept = pending_uploads(request).take(token, sent.user.id)
+    answer = sent.text("answer")
+    if answer == "cancel":
+        return _back("/console/integrations", "cancelled")
+    if kept is None:
+        raise Problem(410, "that upload is no longer kept (half an hour); upload the file again")
+    if answer not in ("confirm", "force"):
+        raise Problem(400, "answer confirm, force or cancel")
+    return await _install(request, kept, sent.user, confirm=True, force=answer == "force")
+
+
+@router.post("/console/integrations/{name}/{switch}")
+def enable(name: str, switch: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    host = host_of(request)
+    if switch == "remove":
+        host.installs.remove(name, sent.user)
+        return _back("/console/integrations", "removed")
+    if switch not in ("enable", "disable"):
+        raise Problem(404, f"no such change: {switch[:20]!r}")
+    host.set_settings(name, {"enabled": switch == "enable"}, sent.user)
+    return _back("/console/integrations", f"{switch}d", name)
+
+
+# -- one operation: configuration, settings, Test Connection ---------------------------------
+
+
+def _config_page(
+    request: Request,
+    name: str,
+    problems: Any = None,
+    entered: Optional[dict[str, Any]] = None,
+    notice: str = "",
+    report: Any = None,
+    status: int = 200,
+) -> Response:
+    host = host_of(request)
+    view = host.operation_view(name)
+    stored = host.masked_config(name)
+    values = {**stored["values"], **(entered or {})}
+    fields = draw_fields(
+        view["config"],
+        values,
+        stored["secrets_set"],
+        problems.by_field if problems else {},
+        CONFIG_PREFIX,
+    )
+    context = {
+        "op": view,
+        "fields": fields,
+        "general": problems.general if problems else (),
+        "notice": notice,
+        "report": report,
+        "tlps": TLPS,
+    }
+    return render(request, "config.html", context, status)
+
+
+@router.get("/console/operations/{name}")
+def configuration(
+    name: str,
+    request: Request,
+    notice: Optional[str] = None,
+    visitor: Visitor = ADMIN_PAGE,
+) -> Response:
+    return _config_page(request, name, notice=_notice(host_of(request), notice, name))
+
+
+@router.post("/console/operations/{name}/config")
+def save_configuration(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    host = host_of(request)
+    raws = host.operation_view(name)["config"]
+    values = field_values(raws, sent.form, CONFIG_PREFIX)
+    try:
+        host.set_config(name, values, sent.user)
+    except ConfigError as exc:
+        problems = problems_of(exc, [str(r["name"]) for r in raws])
+        # what was typed stays in the form, but never a secret
+        entered = {k: v for k, v in values.items() if not _secret(raws, k)}
+        return _config_page(request, name, problems, entered, status=400)
+    return _back(f"/console/operations/{name}", "configured", name)
+
+
+def _secret(raws: list[dict[str, Any]], name: str) -> bool:
+    return any(r["name"] == name and r.get("secret") for r in raws)
+
+
+@router.post("/console/operations/{name}/settings")
+def save_settings(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    ttl = sent.text("cache_ttl")
+    if not ttl.isdigit():
+        raise Problem(400, "the cache TTL is a whole number of seconds (0 turns it off)")
+    values = {"max_tlp": sent.text("max_tlp"), "cache_ttl": int(ttl)}
+    host_of(request).set_settings(name, values, sent.user)
+    return _back(f"/console/operations/{name}", "settings", name)
+
+
+@router.post("/console/operations/{name}/test-connection")
+def test_connection(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    """Each step with its outcome, and the hint for the failing one (a fragment for htmx)."""
+    report = host_of(request).test_connection(name, sent.user)
+    if request.headers.get("hx-request"):
+        return render(request, "connection.html", {"report": report})
+    return _config_page(request, name, report=report)

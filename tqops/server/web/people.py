@@ -1,0 +1,90 @@
+"""Users and the audit log (admin): add, disable, enable and remove users, set roles, make a
+new API key (a password or key is shown once, on the page that made it); the audit log."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ...errors import ConfigError
+from ..auth import Problem, host_of
+from ..users import NewUser, Role
+from .rendering import render
+from .route import ConsoleRoute
+from .sessions import ADMIN_FORM, ADMIN_PAGE, Posted, Visitor
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+AUDIT_PAGE = 100
+ROLES = tuple(r.value for r in Role)
+NOTICES = {
+    "role": "The role is changed.",
+    "disabled": "The user is disabled: their sessions and API key stop working.",
+    "enabled": "The user is enabled again.",
+    "removed": "The user is removed.",
+}
+
+
+def _users_page(
+    request: Request,
+    made: Optional[NewUser] = None,
+    notice: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    users = host_of(request).users.list()
+    context = {"users": users, "roles": ROLES, "made": made, "notice": notice, "error": error}
+    return render(request, "users.html", context, status)
+
+
+@router.get("/console/users")
+def users(request: Request, notice: str = "", visitor: Visitor = ADMIN_PAGE) -> Response:
+    return _users_page(request, notice=NOTICES.get(notice, ""))
+
+
+@router.post("/console/users")
+def add_user(request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    host = host_of(request)
+    try:
+        made = host.users.add(sent.text("name"), sent.text("role"))
+    except ConfigError as exc:
+        return _users_page(request, error=str(exc), status=400)
+    host.store.audit(sent.user.name, "add-user", made.name, made.role.value)
+    return _users_page(request, made=made)
+
+
+@router.post("/console/users/{name}/{change}")
+def change_user(name: str, change: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    host = host_of(request)
+    if name.casefold() == sent.user.name.casefold() and change in ("role", "disable", "remove"):
+        raise Problem(409, "you cannot change your own role, or disable or remove yourself")
+    detail: Any = ""
+    if change == "key":
+        made = host.users.new_key(name)
+        host.store.audit(sent.user.name, "new-key", made.name)
+        return _users_page(request, made=made)
+    if change == "role":
+        detail = sent.text("role")
+        host.users.set_role(name, detail)
+        notice = "role"
+    elif change in ("disable", "enable"):
+        host.users.disable(name, change == "disable")
+        notice = f"{change}d"
+    elif change == "remove":
+        host.users.remove(name)
+        notice = "removed"
+    else:
+        raise Problem(404, f"no such change: {change[:20]!r}")
+    host.store.audit(sent.user.name, f"{change}-user", name, detail)
+    return RedirectResponse(f"/console/users?notice={notice}", status_code=303)
+
+
+@router.get("/console/audit")
+def audit(request: Request, offset: int = 0, visitor: Visitor = ADMIN_PAGE) -> Response:
+    offset = max(0, offset)
+    rows = host_of(request).store.audit_log(offset, AUDIT_PAGE + 1)
+    context = {"rows": rows[:AUDIT_PAGE], "offset": offset, "more": len(rows) > AUDIT_PAGE}
+    return render(request, "audit.html", context)

@@ -1,0 +1,104 @@
+// The tqops console's few behaviours, bound by data attributes (no inline script or handler):
+// fields shown only for some values of another field, "select all" checkboxes, a drop zone
+// for the integration file, and confirmations before removing things.
+(function () {
+  "use strict";
+
+  // data-when="api_version=v2 v3;other=a": the field applies only where each named field
+  // holds one of the values. A field that does not apply is hidden and its inputs disabled
+  // (a disabled input is not sent, so the host keeps what it had).
+  function applies(form, terms) {
+    return terms.split(";").every(function (term) {
+      var parts = term.split("=");
+      var control = form.querySelector('[data-field="' + parts[0] + '"]');
+      if (!control) { return true; }
+      var value = control.type === "checkbox" ? String(control.checked) : control.value;
+      return parts[1].split(" ").indexOf(value) !== -1;
+    });
+  }
+
+  function updateConditions(root) {
+    root.querySelectorAll("[data-when]").forEach(function (wrapper) {
+      var form = wrapper.closest("form") || document;
+      var show = applies(form, wrapper.getAttribute("data-when"));
+      wrapper.hidden = !show;
+      wrapper.querySelectorAll("input, select, textarea").forEach(function (input) {
+        input.disabled = !show;
+      });
+    });
+  }
+
+  // Call bind once for each element that matches (a swapped fragment is set up again).
+  function once(root, selector, bind) {
+    root.querySelectorAll(selector).forEach(function (element) {
+      if (element.dataset.bound) { return; }
+      element.dataset.bound = "1";
+      bind(element);
+    });
+  }
+
+  function bindSelectAll(root) {
+    once(root, "[data-select-all]", function (toggle) {
+      var name = toggle.getAttribute("data-select-all");
+      var form = toggle.closest("form");
+      toggle.addEventListener("change", function () {
+        form.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (box) {
+          if (!box.disabled) { box.checked = toggle.checked; }
+        });
+      });
+    });
+  }
+
+  function bindDropZones(root) {
+    once(root, "[data-dropzone]", function (zone) {
+      var input = zone.querySelector('input[type="file"]');
+      var chosen = zone.querySelector("[data-chosen]");
+      function show() {
+        if (chosen) {
+          chosen.textContent = input.files.length ? "Chosen: " + input.files[0].name : "";
+        }
+      }
+      ["dragenter", "dragover"].forEach(function (name) {
+        zone.addEventListener(name, function (event) {
+          event.preventDefault();
+          zone.classList.add("over");
+        });
+      });
+      ["dragleave", "drop"].forEach(function (name) {
+        zone.addEventListener(name, function () { zone.classList.remove("over"); });
+      });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        if (event.dataTransfer && event.dataTransfer.files.length) {
+          input.files = event.dataTransfer.files;
+          show();
+        }
+      });
+      input.addEventListener("change", show);
+    });
+  }
+
+  function setUp(root) {
+    updateConditions(root);
+    bindSelectAll(root);
+    bindDropZones(root);
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-field]")) {
+      updateConditions(event.target.closest("form") || document);
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var message = (button && button.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { setUp(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { setUp(event.target); });
+})();
