@@ -1,0 +1,202 @@
+"""MISP's enrichment modules for real: `tqops serve --misp-modules`, queried in the two forms
+MISP's Module.php sends (legacy and misp_standard), DCSO TIE's simulator as the vendor."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+import uuid
+
+import pytest
+import requests
+
+from simulators import TieSimulator
+from tests.hosting import free_port, tqops, wait_for
+from tests.protocol_host import (
+    TOKEN,
+    protocol_host,
+    run_result,
+    searched,
+    tie_config,
+)
+
+MODULE = "dcso_tie_search"
+
+
+@pytest.fixture(scope="module")
+def tie():
+    with TieSimulator(token=TOKEN) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory, tie):
+    port = free_port()
+    args = ("--misp-modules", f"127.0.0.1:{port}")
+    data = tmp_path_factory.mktemp("misp") / "data"
+    with protocol_host(data, tie, args=args, configure=False) as running:
+        running.misp = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(running.misp))
+        yield running
+
+
+def _up(url):
+    try:
+        with misp() as client:
+            return client.get(f"{url}/healthcheck", timeout=1).json() == {"status": True}
+    except requests.ConnectionError:
+        return False
+
+
+def misp():
+    client = requests.Session()
+    client.trust_env = False
+    return client
+
+
+def query(host, body, **kwargs):
+    answer = misp().post(f"{host.misp}/query", json=body, timeout=60, **kwargs)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def unset_config(host):
+    """What MISP sends for a module whose settings an admin left empty."""
+    modules = misp().get(f"{host.misp}/modules").json()
+    (module,) = [m for m in modules if m["name"] == MODULE]
+    return dict.fromkeys(module["meta"]["config"])
+
+
+def test_modules_are_listed_within_misps_timeout(host, tie):
+    started = time.monotonic()
+    answer = misp().get(f"{host.misp}/modules", timeout=1)
+    assert time.monotonic() - started < 1.0
+    modules = {m["name"]: m for m in answer.json()}
+    module = modules[MODULE]
+    assert module["type"] == "expansion"
+    assert module["mispattributes"]["format"] == "misp_standard"
+    assert {"domain", "hostname", "ip-src", "ip-dst", "md5", "url"} <= set(
+        module["mispattributes"]["input"]
+    )
+    assert module["meta"]["module-type"] == ["expansion", "hover"]
+    assert set(tie_config(tie)) <= set(module["meta"]["config"])
+    assert misp().get(f"{host.misp}/version").json()["version"]
+
+
+def test_a_legacy_query_carrying_its_config_returns_the_enrichment(host, tie):
+    expected = run_result(tie, "FQDN", "www.microsoft.com")
+    tie.clear_requests()
+    body = {
+        "module": MODULE,
+        "domain": "www.microsoft.com",
+        "event_id": "12",
+        "attribute_uuid": str(uuid.uuid4()),
+        "config": {**unset_config(host), **tie_config(tie)},
+    }
+    answer = query(host, body)
+    values = [(r["types"], r["values"]) for r in answer["results"]]
+    assert values == [(["domain"], [i["value"]]) for i in expected["indicators"]]
+    assert answer["results"][0]["comment"].startswith("DCSO TIE: Hotness=")
+    assert searched(tie) == ["www.microsoft.com"]
+
+
+def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
+    expected = run_result(tie, "FQDN", "www.microsoft.com")
+    asked = str(uuid.uuid4())
+    attribute = {
+        "uuid": asked,
+        "type": "domain",
+        "category": "Network activity",
+        "value": "www.microsoft.com",
+        "to_ids": False,
+        "Tag": [{"name": "tlp:green"}],
+    }
+    config = {**unset_config(host), **tie_config(tie)}
+    results = query(host, {"module": MODULE, "attribute": attribute, "config": config})["results"]
+    assert [a["value"] for a in results["Attribute"]] == [
+        i["value"] for i in expected["indicators"]
+    ]
+    assert {a["type"] for a in results["Attribute"]} == {"domain"}
+    annotation = results["Object"][0]
+    assert annotation["name"] == "annotation"
+    relations = {
+        r["relationship_type"]: r["referenced_uuid"] for r in annotation["ObjectReference"]
+    }
+    assert relations == {"annotates": results["Attribute"][0]["uuid"], "related-to": asked}
+    text = next(a["value"] for a in annotation["Attribute"] if a["object_relation"] == "text")
+    first = expected["indicators"][0]["attributes"][0]
+    assert text.startswith(f"{first['name']}: {first['value']}")
+
+
+def test_the_stored_configuration_serves_misp_only_once_an_admin_allows_it(host, tie):
+    tie.clear_requests()
+    body = {"module": MODULE, "domain": "allowed.example", "config": unset_config(host)}
+    refused = query(host, body)
+    assert "has not allowed its stored one for MISP" in refused["error"]
+    assert searched(tie) == []
+    admin = host.api(host.users["admin"]["api_key"])
+    config = admin.put(
+        f"{host.url}/api/v1/operations/dcso_tie/config", json={"values": tie_config(tie)}
+    )
+    assert config.status_code == 200
+    settings = f"{host.url}/api/v1/operations/dcso_tie/settings"
+    assert admin.put(settings, json={"misp_allowed": True}).status_code == 200
+    try:
+        assert query(host, body) == {"results": []}
+        assert searched(tie) == ["allowed.example"]
+        audit = admin.get(f"{host.url}/api/v1/audit").json()["audit"]
+        entry = next(e for e in audit if e["action"] == "misp-query")
+        assert entry["user"] == "misp-modules" and "stored configuration" in entry["detail"]
+    finally:
+        admin.put(settings, json={"misp_allowed": False})
+
+
+def test_what_a_query_carries_never_reaches_the_host_environment_or_the_shared_cache(host, tie):
+    tie.clear_requests()
+    by_reference = {**tie_config(tie), "access_token": "env:HOME"}
+    answer = query(host, {"module": MODULE, "domain": "ref.example", "config": by_reference})
+    assert "by reference" in answer["error"]
+    wrong_key = {**tie_config(tie), "access_token": "not-the-token"}
+    refused = query(host, {"module": MODULE, "domain": "www.microsoft.com", "config": wrong_key})
+    assert "error" in refused  # the vendor refused that key: no cached answer was given
+    assert searched(tie) == ["www.microsoft.com"]
+
+
+def test_misp_is_refused_what_it_does_not_send(host):
+    bad_type = query(host, {"module": MODULE, "mutex": "x", "config": {}})
+    assert bad_type == {"error": "Unsupported attribute type."}
+    unknown = query(host, {"module": "nothing", "domain": "x.example"})
+    assert "no enabled module" in unknown["error"]
+    as_text = misp().post(f"{host.misp}/query", data='{"module": "x"}', timeout=10)
+    assert "Content-Type: application/json" in as_text.json()["error"]
+    rebound = misp().get(f"{host.misp}/modules", headers={"Host": "evil.example"}, timeout=10)
+    assert rebound.status_code == 400
+    main = host.api().get(f"{host.url}/modules")  # not on the host's own listener
+    assert main.status_code == 404
+
+
+def test_the_listener_is_off_unless_asked_for_and_never_public_without_tls(tmp_path):
+    public = tqops("serve", "--data", str(tmp_path / "d"), "--misp-modules", "0.0.0.0:6666")
+    assert public.returncode == 2 and "without TLS" in public.stderr
+    assert public.stderr.count("\n") == 1
+    garbled = tqops("serve", "--data", str(tmp_path / "d"), "--misp-modules", "six:6666")
+    assert garbled.returncode == 2 and "--misp-modules" in garbled.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        refused = tqops("serve", "--data", str(tmp_path / "d"), "--port", str(free_port()),
+                        "--misp-modules", taken)  # fmt: skip
+    assert refused.returncode == 2 and "cannot listen on" in refused.stderr
+
+
+def test_sigterm_stops_both_listeners(tmp_path, tie):
+    port = free_port()
+    data = tmp_path / "data"
+    args = ("--misp-modules", f"127.0.0.1:{port}")
+    with protocol_host(data, tie, args=args, configure=False) as running:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(url))
+        assert running.terminate() in (0, -signal.SIGTERM)
+        assert not _up(url)

@@ -1,0 +1,290 @@
+"""MISP's enrichment modules (the misp-modules protocol), on a listener of their own.
+
+Each enabled action is an ``expansion`` (and ``hover``) module named ``<operation>_<action>``;
+``POST /query`` takes MISP's two forms and answers in the same one: the legacy form
+``{"module", "<misp-type>": value, "config"}`` with ``{"results": [{"types", "values"}]}``, and
+the misp_standard form ``{"module", "attribute": {...}, "config"}`` with ``{"results":
+{"Attribute": [...], "Object": [...]}}``. Errors are ``{"error": ...}``, answered with 200 as
+misp-modules answers them (MISP shows the text). Wire format after misp-modules' server
+(``misp_modules/__main__.py``: ``/modules``, ``/query``, ``/healthcheck``, ``/version``), its
+misp_standard skeleton, and MISP's ``app/Model/Module.php`` (which sends each module's
+``meta.config`` settings as ``config``).
+
+MISP sends modules no credential, so this listener is off unless ``tqops serve --misp-modules``
+turns it on, and listens on loopback by default. A query runs with the configuration it
+carries (references to the host's environment or files refused), and with the stored one,
+secrets included, only for operations an admin allowed for MISP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from ... import __version__
+from ...config import StoredConfig
+from ..auth import Problem
+from ..host import Host
+from ..jobs import tlp_name
+from ..users import Role, User
+from .common import (
+    MISP_TYPES,
+    ActionRef,
+    actions,
+    job_results,
+    parsed_json,
+    platform_type,
+    protocol_route,
+    wait_for_job,
+)
+
+__all__ = ["MISP_USER", "create_app"]
+
+#: who the audit log and the jobs name for a query (MISP sends no credential)
+MISP_USER = User(0, "misp-modules", Role.ANALYST)
+#: how long a query waits for its job (misp-modules' default); MISP's own client gives up
+#: sooner (Enrichment_timeout), and the job's result is then cached for its next try
+QUERY_WAIT = 300.0
+#: the largest query taken (an attribute and a module's settings are small)
+MAX_QUERY = 2**20
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: the misp-objects template the enrichment of a found indicator is carried in
+ANNOTATION = {"name": "annotation", "meta-category": "misc", "template_version": "2"}
+ANNOTATION_UUID = "5d8dc046-15a1-4ca3-a09f-ed4ede7c4487"
+_REFERENCE_PREFIXES = ("env:", "file:")
+
+
+def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"error": message})  # misp-modules answers its errors with 200
+
+
+router = APIRouter(include_in_schema=False, route_class=protocol_route(_render))
+
+
+def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
+    """The modules' application (no lifespan: the host's own application starts and stops
+    the host). On loopback it answers only to loopback host names, so a web page cannot
+    reach it through a rebound DNS name."""
+    app = FastAPI(title="tqops MISP modules", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.host = host
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "invalid request"}, status_code=400)
+
+    app.include_router(router)
+    if loopback:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
+    return app
+
+
+def _host(request: Request) -> Host:
+    return request.app.state.host  # type: ignore[no-any-return]
+
+
+def _modules(host: Host) -> dict[str, ActionRef]:
+    return {ref.module_name: ref for ref in actions(host, enabled_only=True)}
+
+
+def _module(ref: ActionRef) -> dict[str, Any]:
+    outputs = list(dict.fromkeys(types[0] for types in MISP_TYPES.values()))
+    return {
+        "name": ref.module_name,
+        "type": "expansion",
+        "mispattributes": {
+            "input": ref.misp_types(),
+            "output": outputs,
+            "format": "misp_standard",
+        },
+        "meta": {
+            "version": ref.manifest.version,
+            "author": ref.manifest.vendor or "tqops",
+            "description": f"{ref.label}: {ref.spec.label}, through the tqops host",
+            "module-type": ["expansion", "hover"],
+            "config": [field.name for field in ref.manifest.config],
+            "name": f"{ref.label}: {ref.spec.label}",
+        },
+    }
+
+
+@router.get("/modules")
+def modules(request: Request) -> list[Any]:
+    return [_module(ref) for ref in _modules(_host(request)).values()]
+
+
+@router.get("/healthcheck")
+def healthcheck() -> dict[str, Any]:
+    return {"status": True}
+
+
+@router.get("/version")
+def version() -> dict[str, Any]:
+    return {"version": __version__}
+
+
+@router.post("/query")
+async def query(request: Request) -> dict[str, Any]:
+    host = _host(request)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":  # a browser cannot send this cross-site without asking
+        raise Problem(415, "a query is a JSON body (Content-Type: application/json)")
+    body = parsed_json(await _bounded_body(request))
+    if not isinstance(body, dict):
+        raise Problem(400, "a query is a JSON object")
+    ref = _modules(host).get(str(body.get("module")))
+    if ref is None:
+        raise Problem(404, f"no enabled module named {str(body.get('module'))[:60]!r}")
+    attribute = body.get("attribute")
+    standard = isinstance(attribute, dict)
+    source = attribute if standard else body
+    misp_type = str(source.get("type")) if standard else _legacy_type(body, ref.misp_types())
+    value = source.get("value") if standard else body.get(misp_type)
+    if misp_type not in ref.misp_types() or not isinstance(value, str) or not value.strip():
+        raise Problem(400, "Unsupported attribute type.")
+    selected = {
+        "type": platform_type(misp_type, value, MISP_TYPES, ref.types),
+        "value": value,
+        "tlp": _tlp(source.get("Tag")) if standard else None,
+    }
+    config = _carried(ref, body.get("config"))
+    view = await asyncio.to_thread(
+        host.create_job, ref.operation, ref.action, {}, None, [selected], MISP_USER, config
+    )
+    source = "its own configuration" if config else "the stored configuration (allowed)"
+    client = request.client.host if request.client else "?"
+    detail = f"job {view['id']}, {source}, from {client}"
+    await asyncio.to_thread(host.store.audit, MISP_USER.name, "misp-query", ref.module_name, detail)
+    view = await wait_for_job(host, view["id"], QUERY_WAIT)
+    if view["status"] in ("queued", "running"):
+        host.jobs.cancel(view["id"])
+        raise Problem(504, "Timeout.")
+    if view["status"] != "done":
+        raise Problem(502, view["error"] or f"the job was {view['status']}")
+    (result,) = job_results(host, view["id"])
+    if result["status"] == "error":
+        raise Problem(502, result["error"])
+    found = result.get("indicators", [])
+    if standard:
+        return {"results": _standard(found, ref.label, attribute.get("uuid"))}
+    return {"results": [_legacy(i, ref.label) for i in found]}
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_QUERY:
+        raise Problem(413, f"a query is at most {MAX_QUERY} bytes")
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > MAX_QUERY:
+            raise Problem(413, f"a query is at most {MAX_QUERY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _legacy_type(body: Mapping[str, Any], types: Sequence[str]) -> str:
+    """The attribute type a legacy query names by its key (MISP adds event_id and
+    attribute_uuid beside it)."""
+    return next((t for t in types if t in body), "")
+
+
+def _tlp(tags: Any) -> Optional[str]:
+    """The TLP of a MISP attribute's ``tlp:`` tag, if it has one."""
+    for tag in tags if isinstance(tags, list) else []:
+        name = str(tag.get("name", "")) if isinstance(tag, dict) else ""
+        if name.lower().startswith("tlp:"):
+            return tlp_name(name[4:])
+    return None
+
+
+def _carried(ref: ActionRef, raw: Any) -> Optional[StoredConfig]:
+    """The configuration a query carries (MISP's module settings); None: the stored one,
+    when an admin allowed it for MISP. Carried and stored values are never mixed: a stored
+    secret is not sent to a host a query names."""
+    given = raw if isinstance(raw, dict) else {}
+    carried = {
+        name: value
+        for name, value in given.items()
+        if ref.manifest.config_field(str(name)) and value is not None and str(value).strip()
+    }
+    if not carried:
+        if not ref.settings["misp_allowed"]:
+            raise Problem(
+                403,
+                f"{ref.label} needs its configuration in MISP's settings of module "
+                f"{ref.module_name} (an admin has not allowed its stored one for MISP)",
+            )
+        return None
+    manifest = ref.manifest
+    for name in manifest.secret_fields:
+        if str(carried.get(name, "")).strip().startswith(_REFERENCE_PREFIXES):
+            raise Problem(400, f"{name} is given by reference; MISP's settings give the value")
+    stored = StoredConfig.check(manifest, carried)
+    stored.resolve()  # every missing or invalid field listed before anything is sent
+    return stored
+
+
+def _summary(indicator: Mapping[str, Any], label: str, limit: int = 1000) -> str:
+    pairs = "; ".join(f"{a['name']}={a['value']}" for a in indicator.get("attributes", []))
+    return f"{label}: {pairs}"[:limit] if pairs else f"{label}: found"
+
+
+def _legacy(indicator: Mapping[str, Any], label: str) -> dict[str, Any]:
+    misp_type = MISP_TYPES.get(indicator["type"], ("text",))[0]
+    return {
+        "types": [misp_type],
+        "values": [indicator["value"]],
+        "comment": _summary(indicator, label),
+    }
+
+
+def _standard(
+    found: Sequence[Mapping[str, Any]], label: str, input_uuid: Any
+) -> dict[str, list[dict[str, Any]]]:
+    """Each indicator found as an attribute, and its enrichment as an annotation object that
+    annotates it (and relates to the queried attribute)."""
+    attributes, objects = [], []
+    for indicator in found:
+        attribute = {
+            "uuid": str(uuid.uuid4()),
+            "type": MISP_TYPES.get(indicator["type"], ("text",))[0],
+            "value": indicator["value"],
+            "to_ids": False,
+            "comment": _summary(indicator, label, 250),
+        }
+        if indicator.get("published_at"):
+            attribute["first_seen"] = indicator["published_at"]
+        attributes.append(attribute)
+        if not indicator.get("attributes"):
+            continue
+        references = [{"referenced_uuid": attribute["uuid"], "relationship_type": "annotates"}]
+        if isinstance(input_uuid, str) and input_uuid:
+            references.append({"referenced_uuid": input_uuid, "relationship_type": "related-to"})
+        text = "\n".join(f"{a['name']}: {a['value']}" for a in indicator["attributes"])
+        parts = (("text", text), ("type", "Annotation"), ("format", "text"))
+        objects.append(
+            {
+                **ANNOTATION,
+                "template_uuid": ANNOTATION_UUID,
+                "uuid": str(uuid.uuid4()),
+                "description": f"{label} about {indicator['value']}",
+                "Attribute": [
+                    {"object_relation": relation, "type": "text", "value": value}
+                    for relation, value in parts
+                ],
+                "ObjectReference": references,
+            }
+        )
+    return {"Attribute": attributes, "Object": objects}

@@ -1,0 +1,358 @@
+"""ThreatQ's plugin API, as threatqsdk's ``Threatq`` client, Kibana's ThreatQ connector and
+XSOAR's ThreatQ integration call it: OAuth tokens for the host's own users, each installed
+operation a plugin whose actions run on indicators of the host's store.
+
+- ``POST /api/token``: the password grant (``email``/``password``, with ``grant_type`` and
+  ``client_id`` in the query or the body, JSON or form), the client-credentials grant (HTTP
+  Basic ``user name:API key``) and the refresh-token grant; answers ``access_token``,
+  ``refresh_token``, ``token_type``, ``expires_in``. Only SHA-256 hashes of tokens are stored.
+- ``GET /api/plugins`` (``with=action.objectType``, ``limit``, ``offset``),
+  ``GET /api/plugins/{id}``, ``POST /api/plugins/{id}/execute`` ``{"action", "id", "type",
+  "parameters"?}`` answering ``{"data": {"data": [...]}}``: the indicators found, in the consume
+  payload ``Indicator.to_threatq()`` renders.
+- ``GET /api/indicator/types``, ``GET /api/indicators/{id}``, ``POST /api/indicators/consume``.
+
+Errors are ``{"errors": ["<one line>"]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from ...dates import isoformat_utc, parse_datetime, platform_format
+from ...model import Attribute, Indicator, IndicatorType, Source
+from ..auth import Problem, host_of
+from ..host import Host
+from ..users import Role, User
+from .common import ActionRef, actions, job_results, parsed_json, protocol_route, wait_for_job
+from .oauth import read_token_request, token_grant, token_hash
+
+__all__ = ["router"]
+
+
+def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"errors": [message]}, status_code=status, headers=headers)
+
+
+router = APIRouter(prefix="/api", include_in_schema=False, route_class=protocol_route(_render))
+ACCESS_TTL = 3600
+REFRESH_TTL = 14 * 86400
+#: how long an execute call waits for its job before answering 504 (the job goes on)
+EXECUTE_WAIT = 120.0
+MAX_CONSUMED = 10_000
+_OBJECT_TYPE = {"object_type_id": 1, "object_type": "Indicator"}
+_HOST_CLASS = {"MD5", "SHA-1", "SHA-256", "SHA-512", "Filename", "File Path", "Fuzzy Hash"}
+_HOST_CLASS |= {"Mutex", "Registry Key"}
+
+
+def _signed_in(role: Role) -> Callable[[Request], User]:
+    """A dependency: the user an access token of ``POST /api/token`` belongs to (401
+    without one, 403 without ``role``)."""
+
+    def dependency(request: Request) -> User:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        row = None
+        if scheme.lower() == "bearer" and token and len(token) <= 200:
+            row = host_of(request).store.session("tq_access", token_hash(token))
+        if row is None:
+            raise Problem(
+                401,
+                "an access token is needed: POST /api/token, then send Authorization: Bearer "
+                "<access_token>",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        user = User(row["user_id"], row["name"], Role(row["role"]))
+        if not user.role.allows(role):
+            raise Problem(403, f"a {user.role.value} may not do this; it needs {role.value}")
+        return user
+
+    return dependency
+
+
+READ = Depends(_signed_in(Role.VIEWER))
+RUN = Depends(_signed_in(Role.ANALYST))
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+@router.post("/token")
+async def token(request: Request) -> dict[str, Any]:
+    host = host_of(request)
+    given = await read_token_request(request)
+    user, grant = await asyncio.to_thread(token_grant, host, given, request.headers)
+    if user is None:
+        raise Problem(401, "the credentials were not accepted", {"WWW-Authenticate": "Bearer"})
+    return await asyncio.to_thread(_issue, host, user, grant)
+
+
+def _issue(host: Host, user: User, grant: str) -> dict[str, Any]:
+    """A new access and refresh token for ``user``; the store keeps their hashes only."""
+    access, refresh = "tqa_" + secrets.token_urlsafe(32), "tqr_" + secrets.token_urlsafe(32)
+    now = time.time()
+    host.store.add_session("tq_access", token_hash(access), user.id, now + ACCESS_TTL)
+    host.store.add_session("tq_refresh", token_hash(refresh), user.id, now + REFRESH_TTL)
+    host.store.audit(user.name, "threatq-token", grant)
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL,
+    }
+
+
+# -- plugins ----------------------------------------------------------------------------------
+
+
+def _plugins(host: Host) -> dict[int, list[ActionRef]]:
+    """Each operation, a plugin: its id and its actions."""
+    found: dict[int, list[ActionRef]] = {}
+    for ref in actions(host):
+        found.setdefault(ref.plugin_id, []).append(ref)
+    return found
+
+
+def _plugin(refs: list[ActionRef], with_: set[str]) -> dict[str, Any]:
+    first = refs[0]
+    plugin: dict[str, Any] = {
+        "id": first.plugin_id,
+        "name": first.operation,
+        "display_name": first.label,
+        "version": first.manifest.version,
+        "enabled": bool(first.settings["enabled"]),
+    }
+    if with_ & {"action", "actions"}:
+        plugin["action"] = [
+            {
+                "name": ref.action,
+                "display_name": ref.spec.label,
+                "description": ref.description,
+                "indicator_types": list(ref.types),
+                **(
+                    {"object_type": [_OBJECT_TYPE]} if with_ & {"objecttype", "object_type"} else {}
+                ),
+            }
+            for ref in refs
+        ]
+    return plugin
+
+
+def _with(text: Optional[str]) -> set[str]:
+    """``with=action.objectType`` or ``with=action,objectType``: the relations asked for."""
+    return {part.strip().lower() for part in (text or "").replace(".", ",").split(",") if part}
+
+
+def _find_plugin(host: Host, plugin_id: str) -> list[ActionRef]:
+    for number, refs in _plugins(host).items():
+        if plugin_id in (str(number), refs[0].operation):
+            return refs
+    raise Problem(404, f"no plugin {plugin_id[:60]}")
+
+
+@router.get("/plugins")
+def list_plugins(
+    request: Request,
+    user: User = READ,
+    with_: Optional[str] = Query(None, alias="with"),
+    limit: int = Query(20, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    plugins = [_plugin(refs, _with(with_)) for refs in _plugins(host_of(request)).values()]
+    page = plugins[offset : offset + limit]
+    return {"total": len(plugins), "offset": offset, "limit": limit, "data": page}
+
+
+@router.get("/plugins/{plugin_id}")
+def get_plugin(
+    plugin_id: str,
+    request: Request,
+    user: User = READ,
+    with_: Optional[str] = Query(None, alias="with"),
+) -> dict[str, Any]:
+    return {"data": _plugin(_find_plugin(host_of(request), plugin_id), _with(with_))}
+
+
+@router.post("/plugins/{plugin_id}/execute")
+async def execute(plugin_id: str, request: Request, user: User = RUN) -> dict[str, Any]:
+    """Run a plugin's action on an indicator of the store and answer with what it found."""
+    host = host_of(request)
+    refs = _find_plugin(host, plugin_id)
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise Problem(400, 'expected {"action", "id", "type", "parameters"?}')
+    ref = next((r for r in refs if r.action == body.get("action")), None)
+    if ref is None:
+        names = ", ".join(r.action for r in refs)
+        raise Problem(
+            404, f"plugin {refs[0].operation} has no action {body.get('action')!r}: {names}"
+        )
+    if str(body.get("type", "Indicator")).strip().lower() not in ("indicator", "indicators"):
+        raise Problem(400, "the plugin's actions run on objects of type Indicator")
+    if not str(body.get("id", "")).strip().isdigit():
+        raise Problem(400, "id is the number of an indicator of the host's store")
+    indicator_id = int(str(body["id"]).strip())
+    options = body.get("parameters") or {}
+    if not isinstance(options, dict):
+        raise Problem(400, "parameters is a JSON object of the action's options")
+    view = await asyncio.to_thread(
+        host.create_job, ref.operation, ref.action, options, [indicator_id], None, user
+    )
+    view = await wait_for_job(host, view["id"], EXECUTE_WAIT)
+    if view["status"] in ("queued", "running"):
+        raise Problem(
+            504, f"job {view['id']} is still running; read it at /api/v1/jobs/{view['id']}"
+        )
+    if view["status"] != "done":
+        raise Problem(502, view["error"] or f"job {view['id']} was {view['status']}")
+    (result,) = job_results(host, view["id"])
+    if result["status"] == "error":
+        raise Problem(422, result["error"])
+    found = [_consume_payload(i, ref.label) for i in result.get("indicators", [])]
+    data = {"data": found, "status": result["status"], "warnings": result.get("warnings", [])}
+    return {"data": {**data, "job_id": view["id"]}}
+
+
+def _consume_payload(found: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """A result's indicator as ThreatQ's consume payload (``Indicator.to_threatq()``)."""
+    attributes = [
+        Attribute(a["name"], a["value"], _when(a.get("published_at")))
+        for a in found.get("attributes", [])
+    ]
+    indicator = Indicator(
+        value=found["value"],
+        type=found["type"],
+        published_at=_when(found.get("published_at")),
+        attributes=attributes,
+        sources=[Source(label)],
+    )
+    return indicator.to_threatq()
+
+
+def _when(text: Any) -> Any:
+    return parse_datetime(text) if text else None
+
+
+# -- indicators -------------------------------------------------------------------------------
+
+
+def _type_row(kind: IndicatorType) -> dict[str, Any]:
+    number = list(IndicatorType).index(kind) + 1
+    return {
+        "id": number,
+        "name": kind.value,
+        "class": "host" if kind.value in _HOST_CLASS else "network",
+    }
+
+
+@router.get("/indicator/types")
+def indicator_types(user: User = READ) -> dict[str, Any]:
+    rows = [_type_row(kind) for kind in IndicatorType]
+    return {"total": len(rows), "data": rows}
+
+
+def _stamp(iso: Optional[str]) -> Optional[str]:
+    return platform_format(parse_datetime(iso)) if iso else None
+
+
+@router.get("/indicators/{indicator_id}")
+def get_indicator(indicator_id: int, request: Request, user: User = READ) -> dict[str, Any]:
+    found = host_of(request).indicator_view(indicator_id)
+    if found is None:
+        raise Problem(404, f"no indicator with id {indicator_id}")
+    kind = _type_row(IndicatorType.from_name(found["type"]))
+    return {
+        "data": {
+            "id": found["id"],
+            "value": found["value"],
+            "type_id": kind["id"],
+            "type": kind,
+            "class": kind["class"],
+            "status": {"id": 1, "name": "Active"},
+            "tlp": {"name": found["tlp"]},
+            "created_at": _stamp(found["created_at"]),
+            "sources": [{"name": found["source"] or "tqops"}],
+            "attributes": [
+                {
+                    "name": a["name"],
+                    "value": a["value"],
+                    "published_at": _stamp(a["published_at"]),
+                    "sources": [{"name": a["source"]}],
+                }
+                for a in found["attributes"]
+            ],
+        }
+    }
+
+
+@router.post("/indicators/consume")
+async def consume(request: Request, user: User = RUN) -> dict[str, Any]:
+    """Indicators in the consume payload (one object or a list) into the host's store, each
+    with its attributes and its first source (name and TLP)."""
+    host = host_of(request)
+    body = await _json(request)
+    payloads = body if isinstance(body, list) else [body]
+    if len(payloads) > MAX_CONSUMED:
+        raise Problem(413, f"at most {MAX_CONSUMED} indicators per call")
+    data, errors = await asyncio.to_thread(_store_consumed, host, payloads, user)
+    if errors and not data:
+        raise Problem(400, "; ".join(errors)[:2000])
+    return {"total": len(data), "data": data, **({"errors": errors} if errors else {})}
+
+
+def _store_consumed(host: Host, payloads: list[Any], user: User) -> tuple[list[Any], list[str]]:
+    read = [_consumed(payload) for payload in payloads]
+    by_source: dict[str, list[int]] = {}
+    for index, (_, source) in enumerate(read):
+        by_source.setdefault(source, []).append(index)
+    data, errors = [], []
+    for source, indexes in by_source.items():
+        rows = host.add_indicators([read[i][0] for i in indexes], user, source)
+        for index, row in zip(indexes, rows):
+            if "error" in row:
+                errors.append(f"indicator {index}: {row['error']}")
+                continue
+            item = read[index][0]
+            attributes = [(a["name"], a["value"], a["published_at"]) for a in item["attributes"]]
+            host.store.add_attributes(row["id"], attributes, source)
+            kind = _type_row(IndicatorType.from_name(row["type"]))
+            data.append({"id": row["id"], "value": row["value"], "type": kind})
+            data[-1]["created"] = row["created"]
+    return data, errors
+
+
+def _consumed(payload: Any) -> tuple[dict[str, Any], str]:
+    """(indicator item for the host, source name) from one consume payload; an item that
+    cannot be read carries its ``error``."""
+    if not isinstance(payload, dict):
+        return {"error": "an indicator is a JSON object"}, ""
+    kind = payload.get("type")
+    kind = kind.get("name") if isinstance(kind, dict) else kind
+    sources = [s for s in payload.get("sources") or [] if isinstance(s, dict)]
+    source = str(sources[0].get("name") or "ThreatQ API") if sources else "ThreatQ API"
+    tlp = sources[0].get("tlp") if sources else None
+    tlp = tlp.get("name") if isinstance(tlp, dict) else tlp
+    try:
+        attributes = [
+            {
+                "name": str(a["name"]),
+                "value": str(a["value"]),
+                "published_at": isoformat_utc(_when(a.get("published_at"))),
+            }
+            for a in payload.get("attributes") or []
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"error": f"an attribute needs a name, a value and a valid date ({exc})"}, ""
+    item = {"type": kind, "value": payload.get("value"), "tlp": tlp, "attributes": attributes}
+    return item, source[:200]
+
+
+async def _json(request: Request) -> Any:
+    return parsed_json(await request.body() or b"null")
