@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install browser demo test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,21 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: install
 	$(BIN)/python -m simulators demo
 
-test: install
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download cannot
+# reach its servers) and trust the test CA through an NSS database (certutil). Installed once,
+# as root (CI) or with sudo; nothing is done when both are there.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@if [ ! -x $(CHROMIUM) ] || ! command -v certutil >/dev/null; then \
+		echo "installing Debian's chromium and libnss3-tools for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium libnss3-tools >/dev/null; \
+	fi
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

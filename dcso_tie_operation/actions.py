@@ -7,7 +7,7 @@ from typing import Any
 
 from tqops import Indicator, Options
 
-from .client import TieClient
+from .client import DEFAULT_GENERATION, TieClient
 
 
 def search(client: TieClient, indicator: Indicator, options: Options) -> Iterable[Any]:
@@ -16,9 +16,13 @@ def search(client: TieClient, indicator: Indicator, options: Options) -> Iterabl
 
 
 def test_connection(client: TieClient) -> str:
-    """A one-result search with the configured token."""
+    """A one-result query with the configured credential, in the configured API version."""
     found = client.sample()
-    return f"DCSO TIE at {client.http.where} accepted the access token ({found} IOC sampled)"
+    version = client.variant or DEFAULT_GENERATION
+    return (
+        f"DCSO TIE at {client.http.where} (API {version}) accepted the credential "
+        f"({found} IOC sampled)"
+    )
 
 
 ACTIONS = {"search": search}

@@ -125,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head + body)  # one write: no delayed-ACK stall between head and body
         self.wfile.flush()
+        # written by hand, not by send_response, so the request is logged here (--verbose)
+        self.log_request(status, len(body))
 
     do_GET = _handle
     do_POST = _handle

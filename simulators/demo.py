@@ -17,6 +17,8 @@ from .tego import TEGO_DEMO_VALUES, TegoSimulator
 from .tie import TIE_DEMO_VALUES, TieSimulator
 
 DEMO_TOKEN = "demo-tie-token"
+DEMO_API_USER = "demo-tie-user"
+DEMO_API_KEY = "demo-tie-api-key"  # TIE v2/v3's; passed by reference, printed nowhere
 DEMO_LICENSE = "demo-tego-license"  # the simulator's own; printed nowhere
 
 
@@ -25,13 +27,35 @@ def _show(out: TextIO, args: list[str]) -> None:
     out.flush()
 
 
+def _tie_v3(out: TextIO, hostname: str, ca_pem_path: str) -> int:
+    """The same operation speaking TIE v3: HTTP Basic with an API user and key, the ``ioc``
+    look-up, ``next`` pages, and v3's own record shape and mapping table."""
+    out.write("\nDCSO TIE v3 on the same simulator (API user and API key, HTTP Basic)\n")
+    config = [
+        *("--config", "api_version=v3", "--config", f"hostname={hostname}"),
+        *("--config", f"api_user={DEMO_API_USER}", "--config", "api_key=env:TQOPS_DEMO_TIE_KEY"),
+        *("--config", f"ca_bundle={ca_pem_path}"),
+    ]
+    test = ["test-connection", "dcso_tie", *config]
+    _show(out, test)
+    worst = main(test, out=out)
+    selected = []
+    for indicator_type in ("FQDN", "IP Address", "SHA-256", "URL"):
+        selected += ["--type", indicator_type, "--value", TIE_DEMO_VALUES[indicator_type]]
+    run = ["run", "dcso_tie", "search", *selected, *config, "--option", "confidence=60"]
+    _show(out, [*run, "--format", "table"])
+    return max(worst, main([*run, "--format", "table"], out=out))
+
+
 def run_demo(out: TextIO) -> int:
     """Run the demo; return 0 when every step behaved as shown (the private IP is refused by
     design, so its error result is expected)."""
     worst = 0
     os.environ["TQOPS_DEMO_TIE_TOKEN"] = DEMO_TOKEN
+    os.environ["TQOPS_DEMO_TIE_KEY"] = DEMO_API_KEY
     os.environ["TQOPS_DEMO_TEGO_LICENSE"] = DEMO_LICENSE
-    with TieSimulator(token=DEMO_TOKEN) as tie, TegoSimulator(token=DEMO_LICENSE) as tego:
+    tie_sim = TieSimulator(token=DEMO_TOKEN, api_user=DEMO_API_USER, api_key=DEMO_API_KEY)
+    with tie_sim as tie, TegoSimulator(token=DEMO_LICENSE) as tego:
         out.write(
             f"DCSO TIE simulator on https://{tie.hostname} "
             f"(certificate from a test CA: {tie.ca_pem_path})\n"
@@ -69,6 +93,7 @@ def run_demo(out: TextIO) -> int:
         ]
         _show(out, run)
         worst = max(worst, main(run, out=out))
+        worst = max(worst, _tie_v3(out, tie.hostname, tie.ca_pem_path))
 
         out.write(f"\nTego simulator on https://{tego.hostname} (same test CA)\n")
         config = [

@@ -1,10 +1,18 @@
-"""A loopback fake of the DCSO TIE v1 API: Bearer auth, value matching (substring, exact and
-``%`` wildcards), the range, list and date filters with the server's defaults, paging with
-``has_more`` and an RFC 5988 ``Link``, and both date forms (``date_format=rfc3339``).
+"""A loopback fake of DCSO TIE's three API generations, each with its own authentication:
+
+- v1 (Bearer): ``/api/v1/iocs-with-context`` (observations) and the legacy ``/api/v1/iocs``
+  (their aggregates); value matching (substring, exact and ``%`` wildcards), the range, list
+  and date filters with the server's defaults, paging with ``has_more`` and an RFC 5988
+  ``Link``, and both date forms (``date_format=rfc3339``).
+- v2, DCSO's 2023 TI engine (HTTP Basic): ``/tie/v1/iocs``, the v1 parameter family without
+  last_seen_since, family and actor (refused with 400), the same paging, RFC 3339 dates.
+- v3 (HTTP Basic): ``/tie/v3/iocs``, ``ioc`` (substring), ``minConfidence``, ``limit`` and a
+  ``next`` cursor while ``hasMore``; any other parameter is refused with 400.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -14,11 +22,20 @@ from urllib.parse import urlencode
 
 from ._server import RecordedRequest, SimulatorServer
 from .tie_data import DATA_FILE, DEMO_VALUES
+from .tie_shapes import legacy_record, v2_record, v3_record
 
 __all__ = ["TIE_DEMO_VALUES", "TieSimulator"]
 
 TIE_DEMO_VALUES = dict(DEMO_VALUES)
-PATHS = ("/api/v1/iocs-with-context", "/api/v1/iocs")
+V1_PATHS = ("/api/v1/iocs-with-context", "/api/v1/iocs")
+V2_PATH, V3_PATH = "/tie/v1/iocs", "/tie/v3/iocs"
+PATHS = (*V1_PATHS, V2_PATH, V3_PATH)
+#: the parameters the newer generations take (anything else is a 400, as a strict server's)
+V2_PARAMETERS = frozenset(
+    {"value", "ivalue", "exact", "data_type", "category", "source", "severity", "confidence"}
+    | {"offset", "limit", "no_defaults", "filter", "order_by", "direction", "updated_at_since"}
+)
+V3_PARAMETERS = frozenset({"ioc", "limit", "next", "minConfidence", "ignore", "iocFeedSources"})
 DATA_TYPES = {
     "DomainName",
     "IPv4",
@@ -103,7 +120,8 @@ def _rfc3339(text: Any) -> Any:
 
 
 class TieSimulator(SimulatorServer):
-    """DCSO TIE on loopback over HTTPS."""
+    """DCSO TIE on loopback over HTTPS: v1 takes ``Bearer {token}``, v2 and v3 take HTTP Basic
+    ``{api_user}:{api_key}``."""
 
     def __init__(
         self,
@@ -112,25 +130,69 @@ class TieSimulator(SimulatorServer):
         iocs: Optional[list[dict[str, Any]]] = None,
         verbose: bool = False,
         port: int = 0,
+        api_user: str = "demo-user",
+        api_key: str = "demo-key",
     ) -> None:
         self.token = token
+        self.api_user = api_user
+        self.api_key = api_key
         if iocs is None:
             iocs = json.loads(DATA_FILE.read_text(encoding="utf-8"))
         self.iocs = iocs
         super().__init__(port=port, latency=latency, verbose=verbose)
+
+    def _authorised(self, request: RecordedRequest) -> bool:
+        given = request.headers.get("authorization", "")
+        if request.path in V1_PATHS:
+            return given == f"Bearer {self.token}"
+        pair = f"{self.api_user}:{self.api_key}".encode()
+        return given == "Basic " + base64.b64encode(pair).decode()
 
     def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
         if request.path not in PATHS:
             return self.json_response(404, {"message": "not found"})
         if request.method != "GET":
             return self.json_response(405, {"message": "method not allowed"})
-        if request.headers.get("authorization") != f"Bearer {self.token}":
-            return self.json_response(401, {"message": "invalid or missing access token"})
+        if not self._authorised(request):
+            return self.json_response(401, {"message": "invalid or missing credentials"})
         query = {k: v[-1] for k, v in request.query.items()}
+        allowed = {V2_PATH: V2_PARAMETERS, V3_PATH: V3_PARAMETERS}.get(request.path)
         try:
+            for name in query:
+                if allowed is not None and name not in allowed:
+                    raise BadParameter(name, "unknown parameter")
+            if request.path == V3_PATH:
+                return self._search_v3(query)
             return self._search(request.path, query)
         except BadParameter as exc:
             return self.json_response(400, {"message": str(exc), "errors": {exc.name: str(exc)}})
+
+    def _search_v3(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        try:
+            limit = int(query.get("limit", "1000"))
+            offset = int(base64.urlsafe_b64decode(query["next"]).decode()) if "next" in query else 0
+        except ValueError:
+            raise BadParameter("next", "limit and next must be a number and a cursor") from None
+        if not 1 <= limit <= 1000:
+            raise BadParameter("limit", "must be 1..1000")
+        minimum = None
+        if "minConfidence" in query:
+            if not query["minConfidence"].isdigit() or int(query["minConfidence"]) > 100:
+                raise BadParameter("minConfidence", "must be a number 0..100")
+            minimum = int(query["minConfidence"])
+        wanted = query.get("ioc", "").lower()
+        found = []
+        for ioc in self.iocs:
+            record = v3_record(ioc, ioc.get("observations") or [])
+            if record is None or wanted not in record["ioc"].lower():
+                continue
+            if minimum is not None and (record["confidence"] or -1) < minimum:
+                continue
+            found.append(record)
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        cursor = base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
+        return self.json_response(200, {"results": page, "hasMore": more, "next": cursor})
 
     def _search(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         no_defaults = query.get("no_defaults", "false").lower() in ("true", "1")
@@ -146,6 +208,8 @@ class TieSimulator(SimulatorServer):
             raise BadParameter("data_type", f"unknown data type {data_type!r}")
         ranges = {n: _range(n, effective[n]) for n in BOUNDS if effective.get(n)}
         lists = {n: _list(effective[n]) for n in ("category", "family", "actor") if n in effective}
+        if path == V2_PATH:
+            effective.setdefault("date_format", "rfc3339")
         since = None
         if effective.get("last_seen_since"):
             text = effective["last_seen_since"]
@@ -215,10 +279,14 @@ class TieSimulator(SimulatorServer):
         rfc = effective.get("date_format") == "rfc3339"
         iocs = []
         for ioc, kept in page:
+            if path == V2_PATH:
+                iocs.append(v2_record(ioc, kept))
+                continue
+            if path == "/api/v1/iocs":
+                iocs.append(legacy_record(ioc, kept))
+                continue
             out = copy.deepcopy(ioc)
             out["observations"] = copy.deepcopy(kept)
-            if path == "/api/v1/iocs":
-                del out["observations"]
             if rfc:
                 for record in [out, *out.get("observations", [])]:
                     for name in DATE_FIELDS:

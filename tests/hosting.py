@@ -55,8 +55,11 @@ def add_user(data: Path, name: str, role: str) -> dict[str, Any]:
 class RunningHost:
     """`tqops serve` over TLS; ``api(key)`` is a session that sends that key."""
 
-    def __init__(self, data: Path, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(
+        self, data: Path, env: Optional[dict[str, str]] = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.data = data
+        self.args = args  # more `tqops serve` arguments (--misp-modules ADDRESS:PORT)
         self.cert, self.key, self.ca = tls_files(data.parent)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
@@ -78,6 +81,7 @@ class RunningHost:
                 self.cert,
                 "--tls-key",
                 self.key,
+                *self.args,
             ],
             cwd=ROOT,
             env={**os.environ, **self.env},

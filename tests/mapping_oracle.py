@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from tqops import Indicator, MappingSpec
 from tqops.mapping.mapper import map_documents
-from tqops.mapping.rows import Node, Row, earliest, evaluate
+from tqops.mapping.rows import Node, Row, earliest, evaluate, split_pair
 from tqops.mapping.state import Entry, MappingResult, State
 from tqops.mapping.table import Table, compile_table
 from tqops.mapping.values import apply_transforms, first, flatten, scalar_text
@@ -71,7 +71,8 @@ class Interpreter:
             if _emit(row, raw, scopes, document, record, published, target, state, memo):
                 hits[index] = True
 
-        _visit(self.table.trie, record, (), emit)  # one pass over the record feeds every row
+        # one pass over the record feeds every row (and checks each object for drift)
+        _visit(self.table.trie, record, (), emit, state)
         for index in self.table.global_rows:
             for raw, scopes in walk(document, rows[index].value.steps):
                 emit(index, raw, scopes)
@@ -93,27 +94,32 @@ def _visit(
     value: Any,
     scopes: tuple[Any, ...],
     emit: Callable[[int, Any, tuple[Any, ...]], None],
+    state: State,
 ) -> None:
     for index in node.rows:
         emit(index, value, scopes)
+    if node.known is not None and isinstance(value, dict):
+        # the drift check: every key of an object here is read or ignored by the table
+        unknown = [key for key in value if key not in node.known]
+        state.unmapped.update(node.label + key for key in unknown)
     if node.keys:
         if isinstance(value, dict):
             for key, child in node.keys.items():
                 if isinstance(key, str):
                     found = value.get(key)
                     if found is not None:
-                        _visit(child, found, scopes, emit)
+                        _visit(child, found, scopes, emit, state)
         elif isinstance(value, list):
             for key, child in node.keys.items():
                 if isinstance(key, int) and -len(value) <= key < len(value):
                     found = value[key]
                     if found is not None:
-                        _visit(child, found, scopes, emit)
+                        _visit(child, found, scopes, emit, state)
     if node.each is not None and isinstance(value, list):
         child = node.each
         for element in value:
             if element is not None:
-                _visit(child, element, (*scopes, element), emit)
+                _visit(child, element, (*scopes, element), emit, state)
 
 
 def _emit(
@@ -150,7 +156,11 @@ def _emit(
         if not text:
             continue
         name = row.name
-        if row.name_from is not None:
+        if row.separator is not None:  # "name:value": the name is the text before it
+            name, text = split_pair(row.separator, f"{row.label}: ", text, state)
+            if not name or not text:
+                continue
+        elif row.name_from is not None:
             source = row.name_from
             if source.in_record and source.level and len(source.steps) == 1:
                 element = scopes[source.level - 1]  # the common case: a sibling key

@@ -19,6 +19,7 @@ NOT_FIELD_NAMES = {
     "hostname": "the name of a text format (format: hostname)",
     "timeout": "a TransportError cause",
     "api_key": "the key `tqops users add --format json` prints for a host user",
+    "access_token": "OAuth's token answer (RFC 6749), which ThreatQ's POST /api/token gives",
 }
 
 

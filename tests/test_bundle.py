@@ -69,6 +69,20 @@ def test_bundle_writes_one_integration_file_named_by_the_manifest_version(dist, 
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
 
 
+@pytest.mark.parametrize("name", OPERATIONS)
+def test_a_wheel_ships_its_operations_change_log_not_the_projects(dist, name):
+    """Issue 12: the integration file's change log and guide are the operation's own, headed
+    by its versions; the project's "## Unreleased" never ships, and the runtime ships none."""
+    wheel = wheel_of(dist, name)
+    with zipfile.ZipFile(wheel) as archive:
+        changelog = archive.read(f"{name}_operation/CHANGELOG.md").decode()
+        guide = archive.read(f"{name}_operation/GUIDE.md").decode()
+    assert "Unreleased" not in changelog and "Unreleased" not in guide
+    assert "tqops:" not in changelog  # the project's entries are prefixed by component
+    with zipfile.ZipFile(dist / f"tqops-{__version__}-py3-none-any.whl") as archive:
+        assert not [n for n in archive.namelist() if "CHANGELOG" in n.upper()]
+
+
 def test_two_integration_files_share_no_file(dist):
     runtime = dist / f"tqops-{__version__}-py3-none-any.whl"
     records = [record(wheel_of(dist, n)) for n in OPERATIONS] + [record(runtime)]

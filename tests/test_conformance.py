@@ -42,7 +42,7 @@ class TestOperationConformance:
             for path in paths:
                 assert FeedPath.parse(str(path)) == path
 
-    def test_config_has_the_standard_fields_and_one_secret(self, name):
+    def test_config_has_the_standard_fields_and_each_secret_is_a_credential(self, name):
         manifest = OPERATIONS[name].manifest
         names = [f.name for f in manifest.config]
         assert names[0] == "hostname" and {
@@ -51,7 +51,10 @@ class TestOperationConformance:
             "ca_bundle",
             "timeout",
         } <= set(names)
-        assert len(manifest.secret_fields) == 1
+        # one secret per way of authenticating (DCSO TIE: an access token for v1, an API key
+        # for v2 and v3), each sent by an auth entry
+        assert manifest.secret_fields
+        assert set(manifest.secret_fields) == {entry.secret for entry in manifest.auth}
         assert manifest.config_field("verify_ssl").default is True
         assert manifest.config_field("use_proxy").default is False
 

@@ -376,11 +376,13 @@ def test_validate_and_describe_and_list(capsys):
     assert code == 0 and "OK dcso_tie" in out
     code, out, _ = cli("describe", "dcso_tie", "--format", "json", capsys=capsys)
     described = json.loads(out)
-    assert [f["name"] for f in described["config"]][:4] == [
+    assert [f["name"] for f in described["config"]][:6] == [
         "hostname",
+        "api_version",
         "access_token",
+        "api_user",
+        "api_key",
         "use_proxy",
-        "verify_ssl",
     ]
     broken = Path(__file__).parent / "fixtures" / "broken_manifest.yaml"
     code, out, _ = cli("validate", str(broken), capsys=capsys)

@@ -2,6 +2,8 @@
 
 The samples are the operations' own (package data, ``<package>/samples/*.json``: the guide's
 examples come from them); their golden files are ``tests/fixtures/<name>/*.expected.json``.
+A sample in ``samples/<variant>/`` is a response of that API generation (DCSO TIE's ``v2``,
+``v3``) and is mapped with that variant's table.
 
 Regenerate after a deliberate mapping change: UPDATE_GOLDEN=1 pytest tests/test_golden.py
 """
@@ -21,13 +23,21 @@ OPERATIONS = discover_operations()
 CASES = sorted(
     (name, path)
     for name in OPERATIONS
-    for path in (OPERATIONS[name].package_dir / "samples").glob("*.json")
+    for path in (OPERATIONS[name].package_dir / "samples").glob("**/*.json")
 )
+
+
+def config_of(name: str, fixture: Path) -> dict[str, str]:
+    """The configuration a sample is mapped with: its folder names its variant."""
+    field = OPERATIONS[name].manifest.variant_field
+    folder = fixture.parent.name
+    return {field.name: folder} if field is not None and folder in field.choices else {}
 
 
 @pytest.mark.parametrize(("name", "fixture"), CASES, ids=[p.name for _, p in CASES])
 def test_fixture_maps_to_its_golden_output(name, fixture):
-    result = OPERATIONS[name].map("search", [json.loads(fixture.read_text())])
+    config = config_of(name, fixture)
+    result = OPERATIONS[name].map("search", [json.loads(fixture.read_text())], config=config)
     actual = {
         "indicators": [i.to_dict() for i in result.indicators],
         "warnings": list(result.warnings),
@@ -52,6 +62,13 @@ def test_the_guide_sample_maps_as_the_guide_says():
         ("Confidence", "80"),
         ("First Seen", "2020-03-16T14:56:56Z"),
         ("Last Seen", "2020-03-16T14:56:56Z"),
+        # beyond the guide's rows: the observation's event attributes and source
+        (
+            "info",
+            "Suspicious code signing certificate: 467cd9d2432a26496bea2ae6d90c36cfe34c99d9",
+        ),
+        ("misp-uuid", "5e6f7a14-2fc0-4248-8d09-0250ac12042b"),
+        ("Source Pseudonym", "a9f4058d"),
     ]
     other = by_value["www.microsoft.com/software-download.trillium.cam"]
     names = [(a["name"], a["value"]) for a in other["attributes"]]

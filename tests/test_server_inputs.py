@@ -92,3 +92,16 @@ def test_a_job_with_hostile_inline_inputs_reports_each_without_sending(client):
               "tlp": "BLUE"}]},
     )  # fmt: skip
     assert answer.status_code == 400 and "TLP" in answer.json()["error"]
+
+
+def test_every_platform_type_is_checked_without_a_crash(client):
+    from tqops import IndicatorType
+
+    items = [{"type": kind.value, "value": "abc"} for kind in IndicatorType]
+    answer = client.post("/api/v1/indicators", json={"indicators": items})
+    assert answer.status_code == 201, answer.text
+    for row, kind in zip(answer.json()["indicators"], IndicatorType):
+        assert ("id" in row) != ("error" in row), (kind, row)
+    free_text = {"Email Subject", "File Path", "Mutex", "Registry Key", "User-agent"}
+    stored = {row["type"] for row in answer.json()["indicators"] if "id" in row}
+    assert free_text <= stored

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import responses
+import trustme
 from responses import matchers
 
 from dcso_tie_operation import OPERATION as TIE
@@ -277,7 +278,7 @@ def test_settings_from_config(monkeypatch, tmp_path):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     pem = tmp_path / "ca.pem"
-    pem.write_text("x")
+    trustme.CA().cert_pem.write_to_path(str(pem))  # a PEM TLS can load (else: ConfigError)
     off = settings(TIE.resolve_config({"access_token": "t"}))
     assert off.base_url == "https://tie.dcso.de" and off.verify is True and off.proxies == {}
     assert off.timeout == 30.0

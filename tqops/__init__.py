@@ -3,6 +3,7 @@
 It knows no vendor: operations are found through the ``tqops.operations`` entry points.
 """
 
+from .breaker import MAX_CONNECTION_FAILURES, CircuitBreaker
 from .config import (
     MASK,
     Config,
@@ -25,8 +26,10 @@ from .errors import (
 )
 from .fields import AuthSpec, ConfigField, OptionField
 from .http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
+from .indicators import CheckedIndicator, check_indicator, checked_indicator
 from .manifest import ActionSpec, Manifest, MappingSpec, find_packaged_file, load_manifest
 from .mapping import Mapper, MappingResult
+from .mapping.drift import describe_json
 from .model import Attribute, Indicator, IndicatorType, Source
 from .operation import ConfiguredOperation, Operation
 from .paths import FeedPath
@@ -39,6 +42,7 @@ __version__ = "1.0.0"
 
 __all__ = [
     "MASK",
+    "MAX_CONNECTION_FAILURES",
     "ActionSpec",
     "ApiError",
     "Attribute",
@@ -47,6 +51,8 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "CancelToken",
+    "CheckedIndicator",
+    "CircuitBreaker",
     "Config",
     "ConfigError",
     "ConfigField",
@@ -82,6 +88,9 @@ __all__ = [
     "TransportError",
     "VendorClient",
     "__version__",
+    "check_indicator",
+    "checked_indicator",
+    "describe_json",
     "discover_operations",
     "find_packaged_file",
     "load_manifest",

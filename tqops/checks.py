@@ -13,7 +13,15 @@ from typing import Any, Optional
 
 import attrs
 
-__all__ = ["Range", "check_file", "check_hostname", "check_list", "check_range", "parse_bool"]
+__all__ = [
+    "Range",
+    "check_at_least",
+    "check_file",
+    "check_hostname",
+    "check_list",
+    "check_range",
+    "parse_bool",
+]
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
@@ -130,6 +138,18 @@ def check_range(text: str, low_bound: float, high_bound: float) -> Range:
     if low is not None and high is not None and low > high:
         raise ValueError(f"range {value!r} is reversed (expected low-high)")
     return Range(low, high, value)
+
+
+def check_at_least(text: str, low_bound: float, high_bound: float) -> Range:
+    """``N`` or ``N-`` (N and above) within the bounds, for an API that takes a minimum only;
+    sent as ``N``. A range with an upper end is refused rather than silently widened."""
+    checked = check_range(text, low_bound, high_bound)
+    if checked.low is None or checked.high is not None:
+        raise ValueError(
+            f"expected N or N- (N and above) within {low_bound:g}-{high_bound:g}; this takes a "
+            f"minimum only, got {text[:40]!r}"
+        )
+    return Range(checked.low, None, str(checked.low))
 
 
 def check_list(text: str) -> tuple[str, ...]:

@@ -15,27 +15,29 @@ vendor until the whole configuration is valid.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 import attrs
 
 from .checks import (
     CONTROL,
     Range,
+    check_at_least,
     check_file,
     check_hostname,
     check_list,
     check_range,
     parse_bool,
 )
+from .conditions import Context, context_for
 from .dates import parse_date_option
 from .errors import ConfigError, InputError
 from .fields import ConfigField, OptionField
 from .manifest import Manifest
+from .options import Options, Values
+from .references import header_safe, resolve_reference
 
 __all__ = [
     "MASK",
@@ -73,23 +75,8 @@ class Secret:
         return bool(self._value)
 
 
-class _Values(Mapping[str, Any]):
-    """Read-only access by field name to a ``_values`` mapping."""
-
-    _values: Mapping[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
 @attrs.frozen
-class Config(_Values):
+class Config(Values):
     """A resolved configuration: values by field name, defaults filled in, secrets revealed
     only through :class:`Secret`."""
 
@@ -103,6 +90,13 @@ class Config(_Values):
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"Config({self.manifest.name}: {shown})"
+
+    @property
+    def variant(self) -> Optional[str]:
+        """Which of the vendor's API generations this configuration speaks: the value of the
+        field with role ``variant`` (None when the manifest has none)."""
+        value = self.by_role("variant")
+        return None if value is None else str(value)
 
     def by_role(self, role: str, default: Any = None) -> Any:
         """The value of the field that plays ``role`` in the manifest (``default`` if none)."""
@@ -172,8 +166,14 @@ class StoredConfig:
         return StoredConfig.check(self.manifest, merged)
 
     def secret_fields_set(self) -> dict[str, bool]:
-        """Whether each secret field has a value (what a form shows instead of the secret)."""
-        return {f.name: f.name in self._entered for f in self.manifest.config if f.secret}
+        """Whether each secret field that applies has a value (what a form shows instead of
+        the secret)."""
+        applies = context_for(self.manifest.config, self._entered).values
+        return {
+            f.name: f.name in self._entered
+            for f in self.manifest.config
+            if f.secret and f.when.holds(applies)
+        }
 
     def resolve(self) -> Config:
         """Read references and convert every value; :class:`ConfigError` lists all problems."""
@@ -183,39 +183,12 @@ class StoredConfig:
         return f"StoredConfig({self.manifest.name}: {self.masked()!r})"
 
 
-@attrs.frozen
-class Options(_Values):
-    """An action's checked option values, and what they make of the vendor's query."""
-
-    fields: tuple[OptionField, ...] = attrs.field(repr=False)
-    _values: Mapping[str, Any] = attrs.field(alias="values")
-
-    def parameters(self) -> dict[str, str]:
-        """The query parameters of the options that have one (their manifest ``parameter``)."""
-        params = {}
-        for field in self.fields:
-            value = self._values.get(field.name)
-            if field.parameter and value not in (None, (), "", False):
-                params[field.parameter] = _param(value)
-        return params
-
-    def wrap_value(self, value: str) -> str:
-        """``value`` with the prefixes and suffixes of the checkbox options that are on."""
-        for field in self.fields:
-            if self._values.get(field.name):
-                value = (field.value_prefix or "") + value + (field.value_suffix or "")
-        return value
-
-
-def _param(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ",".join(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    to_param = getattr(value, "to_param", None)
-    return to_param() if callable(to_param) else str(value)
+def _is_off(field: ConfigField, given: Any) -> bool:
+    """A checkbox left off: harmless even where the option is not taken."""
+    try:
+        return field.type == "checkbox" and not parse_bool(given)
+    except ValueError:
+        return False
 
 
 def _blank(value: Any) -> bool:
@@ -260,6 +233,12 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
             raise ValueError("is empty")
         if CONTROL.search(raw):
             raise ValueError("contains a control character or newline")
+        if not header_safe(raw.strip()):
+            # an HTTP header carries Latin-1 only: refused here, not per request later
+            raise ValueError(
+                "contains characters an HTTP header cannot carry (only Latin-1 text); "
+                "was it saved in another encoding?"
+            )
         return Secret(raw.strip())
     if field.type == "select":
         if raw not in field.choices:
@@ -272,9 +251,10 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
         return check_hostname(raw)
     if fmt == "file":
         return check_file(raw)
-    if fmt == "range":
+    if fmt in ("range", "at_least"):
         assert field.minimum is not None and field.maximum is not None  # schema-checked
-        return check_range(raw, field.minimum, field.maximum)
+        check = check_range if fmt == "range" else check_at_least
+        return check(raw, field.minimum, field.maximum)
     if fmt == "date":
         return parse_date_option(raw)
     if fmt == "list":
@@ -282,32 +262,18 @@ def _check_value(field: ConfigField, raw: Any) -> Any:
     return raw
 
 
-def _resolve_reference(raw: Any) -> Any:
-    """``env:NAME`` and ``file:/path`` give a secret without writing it in config or history."""
-    if not isinstance(raw, str):
-        return raw
-    if raw.startswith("env:"):
-        variable = raw[4:]
-        if variable not in os.environ:
-            raise ValueError(f"refers to environment variable {variable!r}, which is not set")
-        return os.environ[variable]
-    if raw.startswith("file:"):
-        path = Path(raw[5:]).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "unreadable"
-            raise ValueError(
-                f"refers to file {str(path)!r}, which cannot be read ({reason})"
-            ) from None
-    return raw
-
-
 def _validate_fields(
-    fields: Sequence[ConfigField], raw: Mapping[str, Any], where: str, resolve: bool = True
+    fields: Sequence[ConfigField],
+    raw: Mapping[str, Any],
+    where: str,
+    resolve: bool = True,
+    context: Optional[Context] = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Check ``raw`` against ``fields``. With ``resolve`` off (a configuration being stored),
-    a secret given by reference is checked for its form only and not read."""
+    a secret given by reference is checked for its form only and not read.
+
+    A field whose ``when`` does not hold in ``context`` is skipped (None); with ``context``
+    given (options, checked against a configuration), a value entered for it is refused."""
     known = {f.name: f for f in fields}
     problems = []
     for key in raw:
@@ -315,24 +281,33 @@ def _validate_fields(
             problems.append(
                 f"unknown field {str(key)[:40]!r} @ {where}; expected one of: {', '.join(known)}"
             )
+    own = context or context_for(fields, raw)
     values: dict[str, Any] = {}
     for field in fields:
+        field = field.effective(own.values)
         at = f"{where}.{field.name}"
         given = raw.get(field.name)
         if isinstance(given, str) and not given.strip() and field.type != "password":
             given = None
+        excluded = own.why_not(field.when)
+        if excluded:
+            values[field.name] = None
+            if context is not None and given is not None and not _is_off(field, given):
+                problems.append(f"{field.label} is not taken by {excluded} @ {at}")
+            continue
         if given is None:
             if field.default is not None:
                 given = field.default
             elif field.required:
-                problems.append(f"{field.label} is required @ {at}")
+                needed = f" with {own.naming(field.when)}" if field.when else ""
+                problems.append(f"{field.label} is required{needed} @ {at}")
                 continue
             else:
                 values[field.name] = None
                 continue
         try:
             if field.secret and resolve:
-                given = _resolve_reference(given)
+                given = resolve_reference(given, field.max_length)
             elif field.secret and _is_reference(given):
                 values[field.name] = given
                 continue
@@ -359,14 +334,26 @@ def validate_config(manifest: Manifest, raw: Mapping[str, Any]) -> Config:
 
 
 def validate_options(
-    options: Sequence[OptionField], raw: Mapping[str, Any], action_label: str = "action"
+    options: Sequence[OptionField],
+    raw: Mapping[str, Any],
+    action_label: str = "action",
+    config: Optional[Config] = None,
+    value_parameter: Optional[str] = None,
 ) -> Options:
-    """Check an action's option values; raise :class:`InputError` listing every problem."""
-    values, problems = _validate_fields(options, raw, "$.options")
+    """Check an action's option values against ``config`` (which options it takes, and their
+    form, may depend on its fields); raise :class:`InputError` listing every problem."""
+    context = None
+    if config is not None:
+        labels = {f.name: f.label for f in config.manifest.config}
+        context = Context(config, labels)
+    values, problems = _validate_fields(options, raw, "$.options", context=context)
     if problems:
         message = f"{action_label} options are invalid: " + "; ".join(problems)
         raise InputError(message)
-    return Options(tuple(options), values)
+    values_in = context.values if context is not None else None
+    fields = tuple(option.effective(values_in) for option in options)
+    variant = config.variant if config is not None else None
+    return Options(fields, values, variant, value_parameter)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

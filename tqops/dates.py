@@ -9,10 +9,11 @@ from typing import Any, Optional
 
 __all__ = ["isoformat_utc", "parse_date_option", "parse_datetime", "platform_format"]
 
-# Python 3.9/3.10's fromisoformat is strict; normalise the forms vendors send first.
+# Python 3.9/3.10's fromisoformat is strict; normalise the forms vendors send first. TIE's own
+# data shows an unpadded hour ("2019-08-21 8:38:40.383226+02:00"), so the hour may be one digit.
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"(?:[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
     r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 

@@ -4,16 +4,19 @@ sample query, each reported on its own line with the hint for the step that fail
 
 from __future__ import annotations
 
+import base64
+import http.client
 import socket
 import ssl
 from collections.abc import Iterator
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
 from .config import Config, redact
 from .errors import AuthenticationError, OperationError, TransportError
+from .http import transport_error
 from .operation import Operation
 from .vendor import settings_for
 
@@ -41,6 +44,32 @@ def _split(netloc: str, default_port: int) -> tuple[str, int]:
 
 def _connect(host: str, port: int, timeout: float) -> socket.socket:
     return socket.create_connection((host, port), timeout=timeout)
+
+
+def _open_tunnel(proxy_url: str, host: str, port: int, timeout: float) -> Optional[Exception]:
+    """Ask the proxy for a tunnel to ``host:port`` (CONNECT, with the proxy URL's
+    credentials); the error when it gives none, None when it does."""
+    parts = urlsplit(proxy_url)
+    headers = {}
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        token = base64.b64encode(pair.encode("latin-1", "replace")).decode("ascii")
+        headers["Proxy-Authorization"] = f"Basic {token}"
+    p_host, p_port = _split(parts.netloc.rpartition("@")[2], 8080)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        connection = http.client.HTTPSConnection(p_host, p_port, timeout=timeout, context=context)
+    else:
+        connection = http.client.HTTPConnection(p_host, p_port, timeout=timeout)
+    connection.set_tunnel(host, port, headers)
+    try:
+        connection.connect()
+    except (OSError, http.client.HTTPException) as exc:
+        return exc  # told apart by transport_error, as in a run
+    finally:
+        connection.close()
+    return None
 
 
 def _field(config: Config, role: str) -> str:
@@ -72,11 +101,18 @@ def diagnose(operation: Operation, config: Config, proxy: Optional[str] = None) 
             )
             yield Step("authentication", "skipped", "")
             return
-        yield Step(
-            "proxy",
-            "ok",
-            f"{p_host}:{p_port} accepts connections; {host}:{port} is reached through it",
-        )
+        failure = _open_tunnel(proxy_url, host, port, timeout)
+        if failure is not None:  # the proxy answered, but gave no way through
+            error = transport_error(failure, f"{host}:{port}", settings)
+            yield Step(
+                "proxy",
+                "failed",
+                redact(str(error), secrets),
+                f"check HTTPS_PROXY/--proxy, or turn off {_field(config, 'proxy')}",
+            )
+            yield Step("authentication", "skipped", "")
+            return
+        yield Step("proxy", "ok", f"{p_host}:{p_port} opened a tunnel to {host}:{port}")
     else:
         use_proxy = _field(config, "proxy")
         reason = f"{use_proxy} is off" if not config.by_role("proxy") else "no proxy applies"

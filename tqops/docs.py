@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Optional
 
-from .manifest import ActionSpec, Manifest
-from .paths import FeedPath
+from .guide_tables import action_section, applies_with, md_table
+from .manifest import Manifest
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -34,111 +34,15 @@ __all__ = [
     "sample_documents",
 ]
 
-_EXAMPLE_WIDTH = 60
-
-
-def _cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def _md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _example(path: FeedPath, samples: Sequence[Any]) -> str:
-    for document in samples:
-        values = [v for v in path.values(document) if v not in ("", [], {})]
-        if values:
-            shown = json.dumps(values[0], ensure_ascii=False)
-            if len(shown) > _EXAMPLE_WIDTH:
-                shown = shown[: _EXAMPLE_WIDTH - 3] + "..."
-            return f"`{shown}`"
-    return ""
-
-
-def _published(paths: Sequence[FeedPath], fallback: str = "") -> str:
-    if not paths:
-        return fallback
-    return ", else ".join(f"`{p}`" for p in paths)
-
-
-def _action_section(action: ActionSpec, samples: Sequence[Any]) -> list[str]:
-    out = [f"### {action.label}", "", action.description, ""]
-    if action.endpoint:
-        out += ["```", action.endpoint, "```", ""]
-    if action.options:
-        out += ["The action has the following options, available upon execution:", ""]
-        rows = []
-        for option in action.options:
-            kind = option.type + (f" ({option.format})" if option.format else "")
-            if option.format == "range":
-                kind += f", {option.minimum:g}-{option.maximum:g}"
-            rows.append([f"{option.label} (`{option.name}`)", option.description, kind])
-        out += [_md_table(["OPTION", "DESCRIPTION", "TYPE"], rows), ""]
-    mapping = action.mapping
-    rule = mapping.indicator
-    out += ["The action maps the response as follows:", ""]
-    type_key = f"Indicator (type from `{rule.type_path}`)" if rule.type_path else "Indicator"
-    if rule.type_from_input:
-        type_key = "Indicator (the selected indicator's type)"
-    indicator_published = _published(rule.published_at)
-    rows = [
-        [
-            f"`{rule.path}`",
-            "Value",
-            type_key,
-            indicator_published,
-            _example(rule.path, samples),
-            rule.notes,
-        ]
-    ]
-    for row in mapping.attributes:
-        key = row.name or f"from `{row.name_path}`"
-        notes = row.notes + (" ASSUMED field." if row.assumed else "")
-        rows.append(
-            [
-                f"`{row.path}`",
-                "Attribute",
-                key,
-                _published(row.published_at, indicator_published + " (the indicator's)"),
-                _example(row.path, samples),
-                notes.strip(),
-            ]
-        )
-    headers = [
-        "FEED DATA PATH",
-        "ENTITY",
-        "TYPE OR ATTRIBUTE KEY",
-        "PUBLISHED DATE",
-        "EXAMPLES",
-        "NOTES",
-    ]
-    out += [_md_table(headers, rows), ""]
-    if rule.type_table:
-        out += [f"Types, from `{rule.type_path}`:", ""]
-        type_rows = []
-        for entry in rule.type_table:
-            platform = (
-                entry.platform_type.value
-                if entry.platform_type
-                else f"by the value (`{entry.derive}`)"
-            )
-            where = f"`{entry.value_path or rule.path}`"
-            type_rows.append([f"`{entry.vendor_type}`", platform, where])
-        out += [_md_table(["VENDOR TYPE", "PLATFORM TYPE", "VALUE FROM"], type_rows), ""]
-        out += ["Any other type is reported as a warning on the result; its record is skipped.", ""]
-    return out
-
 
 def render_guide(
     manifest: Manifest,
     samples: Sequence[Any] = (),
     changelog: Optional[Mapping[str, Sequence[str]]] = None,
+    variant_samples: Optional[Mapping[str, Sequence[Any]]] = None,
 ) -> str:
-    """The operation guide in Markdown; deterministic for the same inputs."""
+    """The operation guide in Markdown; deterministic for the same inputs. ``samples`` are
+    responses of the default API version, ``variant_samples`` those of the others."""
     label = manifest.label
     out = [f"# {label} Operation Guide", ""]
     details = [
@@ -151,7 +55,7 @@ def render_guide(
     details.append(
         ["Integration file", f"`tq_op_{manifest.name}-{manifest.version}-py3-none-any.whl`"]
     )
-    out += ["## Integration Details", "", _md_table(["", ""], details), ""]
+    out += ["## Integration Details", "", md_table(["", ""], details), ""]
     out += [
         "## Introduction",
         "",
@@ -180,7 +84,10 @@ def render_guide(
     ]
     rows = []
     for field in manifest.config:
-        description = field.description
+        description = field.description + applies_with(field, manifest)
+        if any(field.choice_labels):
+            shown = "; ".join(field.choice_label(choice) for choice in field.choices)
+            description += f" Choices: {shown}."
         if field.secret:
             description += " (Password field: stored and shown as a secret.)"
         if field.advanced:
@@ -192,6 +99,8 @@ def render_guide(
             if isinstance(field.default, bool)
             else str(field.default)
         )
+        if field.default_when is not None:
+            default = field.default_when.describe(field.default)
         rows.append(
             [
                 f"{field.label} (`{field.name}`)",
@@ -205,13 +114,13 @@ def render_guide(
         "",
         "Enter the following parameters on the Configuration tab:",
         "",
-        _md_table(["PARAMETER", "DESCRIPTION", "DEFAULT", "REQUIRED"], rows),
+        md_table(["PARAMETER", "DESCRIPTION", "DEFAULT", "REQUIRED"], rows),
         "",
     ]
     out += [
         "## Actions",
         "",
-        _md_table(
+        md_table(
             ["ACTION", "DESCRIPTION", "OBJECT TYPE", "INDICATOR TYPES"],
             [
                 [
@@ -226,7 +135,7 @@ def render_guide(
         "",
     ]
     for action in manifest.actions:
-        out += _action_section(action, samples)
+        out += action_section(action, manifest, samples, variant_samples or {})
     if manifest.assumed:
         out += [
             "## ASSUMED",
@@ -284,10 +193,13 @@ def _package_files(package: Optional[str]) -> Optional[Traversable]:
         return None
 
 
-def sample_documents(package: Optional[str]) -> list[Any]:
-    """Sample responses for the guide's examples: the package's ``samples/*.json``, by name."""
+def sample_documents(package: Optional[str], variant: Optional[str] = None) -> list[Any]:
+    """Sample responses for the guide's examples: the package's ``samples/*.json``, by name;
+    those of an API version other than the default in ``samples/<variant>/*.json``."""
     files = _package_files(package)
     folder = files.joinpath("samples") if files is not None else None
+    if folder is not None and variant is not None:
+        folder = folder.joinpath(variant)
     if folder is None or not folder.is_dir():
         return []
     found = sorted(
@@ -310,4 +222,10 @@ def guide_for(operation: Operation) -> str:
     """The operation's guide, rendered from its manifest and its package's own samples and change
     log: the same from a checkout as from an installed wheel."""
     entries = changelog_entries(package_changelog(operation))
-    return render_guide(operation.manifest, sample_documents(operation.package), entries)
+    package = operation.package
+    others = {
+        str(variant.key): sample_documents(package, str(variant.key))
+        for action in operation.manifest.actions
+        for variant in action.variants
+    }
+    return render_guide(operation.manifest, sample_documents(package), entries, others)

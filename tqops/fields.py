@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import attrs
 
+from .conditions import ALWAYS, ByValue, When, choice_values, condition_problems
+
 __all__ = ["ROLES", "AuthSpec", "ConfigField", "OptionField", "field_problems"]
 
 #: role -> (the field type it needs, the text format it needs or None), and what it is for
@@ -22,7 +24,11 @@ ROLES: Mapping[str, tuple[str, Optional[str], str]] = {
     "proxy": ("checkbox", None, "use the platform proxy"),
     "timeout": ("number", None, "seconds to connect and to answer"),
     "rate_limit": ("number", None, "at most this many calls per second"),
+    "variant": ("select", None, "which of the vendor's API generations is spoken"),
 }
+
+#: the text formats that take a minimum and a maximum
+RANGE_FORMATS = ("range", "at_least")
 
 #: authentication schemes and the keys each needs besides ``secret``
 AUTH_SCHEMES: Mapping[str, tuple[str, ...]] = {
@@ -50,6 +56,13 @@ class ConfigField:
     max_length: Optional[int] = None
     #: what the runtime uses the field for (see :data:`ROLES`), if anything
     role: Optional[str] = None
+    #: the field applies only where other fields hold these values
+    when: When = ALWAYS
+    #: the default and the text format, chosen by another field's value
+    default_when: Optional[ByValue] = None
+    format_when: Optional[ByValue] = None
+    #: what a form shows for each of ``choices`` (empty: the choice itself)
+    choice_labels: tuple[str, ...] = ()
 
     @property
     def secret(self) -> bool:
@@ -58,6 +71,21 @@ class ConfigField:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ConfigField:
         return cls(role=raw.get("role"), **_field_kwargs(raw))
+
+    def effective(self, values: Optional[Mapping[str, Any]]) -> Any:
+        """This field as it stands where the configuration holds ``values``: its default and
+        format chosen by the fields they depend on (itself when nothing depends)."""
+        changes: dict[str, Any] = {}
+        if self.default_when is not None:
+            changes["default"] = self.default_when.pick(values, self.default)
+        if self.format_when is not None:
+            changes["format"] = self.format_when.pick(values, self.format)
+        return attrs.evolve(self, **changes) if changes else self
+
+    def choice_label(self, choice: str) -> str:
+        """What a form shows for ``choice``."""
+        labels = dict(zip(self.choices, self.choice_labels))
+        return labels.get(choice) or choice
 
 
 @attrs.frozen
@@ -69,6 +97,8 @@ class OptionField(ConfigField):
     #: checkbox options that put text before or after the searched value (a wildcard)
     value_prefix: Optional[str] = None
     value_suffix: Optional[str] = None
+    #: the parameter, chosen by a configuration field's value
+    parameter_when: Optional[ByValue] = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> OptionField:
@@ -76,8 +106,15 @@ class OptionField(ConfigField):
             parameter=raw.get("parameter"),
             value_prefix=raw.get("value_prefix"),
             value_suffix=raw.get("value_suffix"),
+            parameter_when=ByValue.from_dict(raw.get("parameter_when")),
             **_field_kwargs(raw),
         )
+
+    def effective(self, values: Optional[Mapping[str, Any]]) -> Any:
+        field = super().effective(values)
+        if self.parameter_when is None:
+            return field
+        return attrs.evolve(field, parameter=self.parameter_when.pick(values, self.parameter))
 
 
 @attrs.frozen
@@ -89,10 +126,18 @@ class AuthSpec:
     secret: str
     header: Optional[str] = None
     user: Optional[str] = None
+    #: the entry applies only where configuration fields hold these values
+    when: When = ALWAYS
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> AuthSpec:
-        return cls(raw["scheme"], raw["secret"], raw.get("header"), raw.get("user"))
+        return cls(
+            raw["scheme"],
+            raw["secret"],
+            raw.get("header"),
+            raw.get("user"),
+            When.from_dict(raw.get("when")),
+        )
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -101,6 +146,7 @@ class AuthSpec:
 
 
 def _field_kwargs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    choices = raw.get("choices", ())
     return {
         "name": raw["name"],
         "label": raw["label"],
@@ -110,10 +156,16 @@ def _field_kwargs(raw: Mapping[str, Any]) -> dict[str, Any]:
         "description": raw.get("description", ""),
         "advanced": bool(raw.get("advanced", False)),
         "format": raw.get("format"),
-        "choices": tuple(raw.get("choices", ())),
+        "choices": tuple(choice_values(choices)),
+        "choice_labels": tuple(
+            str(c.get("label", "")) if isinstance(c, Mapping) else "" for c in choices
+        ),
         "minimum": raw.get("minimum"),
         "maximum": raw.get("maximum"),
         "max_length": raw.get("max_length"),
+        "when": When.from_dict(raw.get("when")),
+        "default_when": ByValue.from_dict(raw.get("default_when")),
+        "format_when": ByValue.from_dict(raw.get("format_when")),
     }
 
 
@@ -132,6 +184,42 @@ def _role_problems(field: Mapping[str, Any], at: str, roles: dict[str, str]) -> 
     return problems
 
 
+def _default_problems(field: Mapping[str, Any], at: str) -> list[str]:
+    """Each default (``default`` and those of ``default_when``) fits the field."""
+    kind = field["type"]
+    defaults = [("default", field.get("default"))]
+    for name, cases in (field.get("default_when") or {}).items():
+        defaults += [(f"default_when.{name}.{k}", v) for k, v in cases.items()]
+    problems = []
+    for key, default in defaults:
+        if default is None:
+            continue
+        if kind == "password":
+            problems.append(f"a password field must not have a default @ {at}.{key}")
+            continue
+        expected = {"checkbox": bool, "number": (int, float)}.get(kind, str)
+        if (isinstance(default, bool) and kind != "checkbox") or not isinstance(default, expected):
+            problems.append(f"default {default!r} does not fit a {kind} field @ {at}.{key}")
+        elif kind == "select" and default not in choice_values(field.get("choices", ())):
+            problems.append(f"default {default!r} is not one of the choices @ {at}.{key}")
+    return problems
+
+
+def _format_problems(field: Mapping[str, Any], at: str) -> list[str]:
+    """Each format (``format`` and those of ``format_when``) fits the field."""
+    formats = [("format", field.get("format"))]
+    for name, cases in (field.get("format_when") or {}).items():
+        formats += [(f"format_when.{name}.{k}", v) for k, v in cases.items()]
+    kind, low, high = field["type"], field.get("minimum"), field.get("maximum")
+    problems = []
+    for key, fmt in formats:
+        if fmt and kind != "text":
+            problems.append(f"format {fmt!r} applies to text fields, not {kind!r} @ {at}.{key}")
+        if fmt in RANGE_FORMATS and (low is None or high is None):
+            problems.append(f"a {fmt} field needs minimum and maximum @ {at}")
+    return problems
+
+
 def field_problems(fields: Sequence[Mapping[str, Any]], where: str) -> list[str]:
     """What spans a field's keys (the schema checks each key alone)."""
     problems = []
@@ -143,33 +231,34 @@ def field_problems(fields: Sequence[Mapping[str, Any]], where: str) -> list[str]
         if name in seen:
             problems.append(f"duplicate field name {name!r} @ {at}.name")
         seen.add(name)
-        kind, fmt, default = field["type"], field.get("format"), field.get("default")
-        if fmt and kind != "text":
-            problems.append(f"format {fmt!r} applies to text fields, not {kind!r} @ {at}.format")
+        kind = field["type"]
         if kind == "select" and not field.get("choices"):
             problems.append(f"a select field needs choices @ {at}.choices")
         if field.get("choices") and kind != "select":
             problems.append(f"choices apply to select fields, not {kind!r} @ {at}.choices")
-        if kind == "password" and default is not None:
-            problems.append(f"a password field must not have a default @ {at}.default")
         for key in ("value_prefix", "value_suffix"):
             if key in field and kind != "checkbox":
                 problems.append(f"{key} applies to checkbox options, not {kind!r} @ {at}.{key}")
-        if default is not None:
-            expected = {"checkbox": bool, "number": (int, float)}.get(kind, str)
-            if (isinstance(default, bool) and kind != "checkbox") or not isinstance(
-                default, expected
-            ):
-                problems.append(f"default {default!r} does not fit a {kind} field @ {at}.default")
-            elif kind == "select" and default not in field.get("choices", ()):
-                problems.append(f"default {default!r} is not one of the choices @ {at}.default")
+        problems += _default_problems(field, at) + _format_problems(field, at)
         low, high = field.get("minimum"), field.get("maximum")
         if low is not None and high is not None and low > high:
             problems.append(f"minimum {low} is above maximum {high} @ {at}")
-        if fmt == "range" and (low is None or high is None):
-            problems.append(f"a range field needs minimum and maximum @ {at}")
         problems += _role_problems(field, at, roles)
     return problems
+
+
+def dependency_problems(
+    config: Sequence[Mapping[str, Any]],
+    options: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    auth: Sequence[Mapping[str, Any]] = (),
+) -> list[str]:
+    """Problems of every ``when`` and ``*_when``: config fields, options (by their ``$.path``)
+    and auth entries may depend only on select config fields, by values among their choices."""
+    selectors = {f["name"]: f for f in config}
+    entries = [(f"$.config[{i}]", f) for i, f in enumerate(config)]
+    entries += list(options)
+    entries += [(f"$.auth[{i}]", a) for i, a in enumerate(auth)]
+    return condition_problems(entries, selectors)
 
 
 def auth_problems(

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable
-from urllib.parse import urlsplit
+from typing import Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
 
+import attrs
+
+from .defang import refang
 from .errors import InputError
 from .model import Indicator, IndicatorType
 
-__all__ = ["check_indicator", "check_value"]
+__all__ = ["CheckedIndicator", "check_indicator", "check_value", "checked_indicator"]
 
 MAX_LENGTH = 2048
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -118,7 +121,17 @@ def _fuzzy(value: str) -> str:
     return value
 
 
+def _text(value: str) -> str:
+    """Free text (a mutex, a path, a subject): checked only for length and control characters."""
+    return value
+
+
 _CHECKS: dict[IndicatorType, Callable[[str], str]] = {
+    IndicatorType.EMAIL_SUBJECT: _text,
+    IndicatorType.FILE_PATH: _text,
+    IndicatorType.MUTEX: _text,
+    IndicatorType.REGISTRY_KEY: _text,
+    IndicatorType.USER_AGENT: _text,
     IndicatorType.ASN: _asn,
     IndicatorType.CIDR_BLOCK: _cidr,
     IndicatorType.EMAIL_ADDRESS: _email,
@@ -162,9 +175,54 @@ def check_value(indicator_type: IndicatorType, value: str) -> str:
         raise InputError(f"{indicator_type.value} {_shown(text)} {exc}") from None
 
 
+@attrs.frozen
+class CheckedIndicator:
+    """A selected indicator as it will be sent, and the notes on what was done to it (a
+    defanged value refanged, credentials taken out of a URL, an IPv4-mapped address)."""
+
+    indicator: Indicator
+    notes: tuple[str, ...] = ()
+
+
+def _mapped_ipv4(value: str) -> Optional[str]:
+    """The IPv4 address an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) carries, else None."""
+    try:
+        mapped = ipaddress.IPv6Address(value).ipv4_mapped
+    except ValueError:
+        return None
+    return str(mapped) if mapped is not None else None
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def checked_indicator(indicator: Indicator) -> CheckedIndicator:
+    """The indicator as it is sent, checked and normalised, with notes for the user.
+
+    A pure function (the CLI and the host share it): defanged values are refanged
+    (:func:`tqops.defang.refang`); a URL's ``user:password@`` is taken out; an IPv4-mapped
+    IPv6 address is searched as the IPv4 address it carries (one form on every Python: 3.13
+    writes ``::ffff:203.0.113.7``, earlier versions ``::ffff:cb00:7107``)."""
+    kind, value = indicator.type, indicator.value
+    notes = []
+    if isinstance(value, str) and (whole := refang(kind, value.strip())) != value.strip():
+        value = whole
+        notes.append(f"defanged value refanged: searched as {_shown(whole)}")
+    value = check_value(kind, value)
+    if kind is IndicatorType.URL and "@" in urlsplit(value).netloc:
+        value = _without_credentials(value)
+        notes.append("the URL's credentials (user:password@) were taken out before sending")
+    elif kind is IndicatorType.IPV6_ADDRESS and (ipv4 := _mapped_ipv4(value)) is not None:
+        kind, value = IndicatorType.IP_ADDRESS, ipv4
+        notes.append(f"IPv4-mapped IPv6 address: searched as IP Address {ipv4}")
+    if (kind, value) == (indicator.type, indicator.value):
+        return CheckedIndicator(indicator, tuple(notes))
+    return CheckedIndicator(Indicator(value=value, type=kind), tuple(notes))
+
+
 def check_indicator(indicator: Indicator) -> Indicator:
-    """The indicator with its value checked and normalised."""
-    value = check_value(indicator.type, indicator.value)
-    if value == indicator.value:
-        return indicator
-    return Indicator(value=value, type=indicator.type)
+    """The indicator with its value checked and normalised (as sent; see
+    :func:`checked_indicator` for the notes on what was changed)."""
+    return checked_indicator(indicator).indicator

@@ -41,7 +41,8 @@ class RedactingFilter(logging.Filter):
 
 @contextmanager
 def stderr_logging(verbosity: int, redactor: RedactingFilter) -> Iterator[None]:
-    """Log to stderr at WARNING (-v INFO, -vv DEBUG) for the length of the block."""
+    """Log to stderr at WARNING (-v INFO, -vv DEBUG: each request's method, path and query)
+    for the length of the block; urllib3's retry warnings only from -v."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(redactor)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -51,7 +52,9 @@ def stderr_logging(verbosity: int, redactor: RedactingFilter) -> Iterator[None]:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     root.addHandler(handler)
     root.setLevel(level)
-    urllib3.setLevel(max(level, logging.INFO))
+    # urllib3 warns "Retrying (...)" on every retried try: that is -v detail, not a warning
+    # (a call that finally fails says so in its result, with the tries it made)
+    urllib3.setLevel(logging.ERROR if verbosity <= 0 else max(level, logging.INFO))
     try:
         yield
     finally:

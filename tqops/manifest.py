@@ -19,14 +19,23 @@ import attrs
 import jsonschema
 import yaml
 
+from .conditions import choice_values, two_way
 from .errors import ManifestError, PathSyntaxError
-from .fields import AuthSpec, ConfigField, OptionField, auth_problems, field_problems
+from .fields import (
+    AuthSpec,
+    ConfigField,
+    OptionField,
+    auth_problems,
+    dependency_problems,
+    field_problems,
+)
+from .mapspec import AttributeRule, IndicatorRule, MappingSpec, SourceSpec, TlpRule
 from .model import IndicatorType
 from .paths import FeedPath
-from .typetable import TypeTable
 
 __all__ = [
     "ActionSpec",
+    "ActionVariant",
     "AttributeRule",
     "ConfigField",
     "IndicatorRule",
@@ -34,6 +43,7 @@ __all__ = [
     "MappingSpec",
     "OptionField",
     "SourceSpec",
+    "TlpRule",
     "find_packaged_file",
     "load_manifest",
     "manifest_schema",
@@ -134,103 +144,34 @@ def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
     return problems
 
 
-def _paths(raw: Union[str, Sequence[str], None]) -> tuple[FeedPath, ...]:
-    if raw is None:
-        return ()
-    if isinstance(raw, str):
-        raw = [raw]
-    return tuple(FeedPath.parse(text) for text in raw)
-
-
 @attrs.frozen
-class SourceSpec:
-    name: str
-    tlp: Optional[str] = None
+class ActionVariant:
+    """What an action does for one value of the field with role ``variant``: its endpoint,
+    the query parameter the searched value goes in, and its mapping table."""
 
-
-@attrs.frozen
-class IndicatorRule:
-    """The mapping row that makes the indicator: value path, type, published date."""
-
-    path: FeedPath
-    type_path: Optional[FeedPath]
-    type_table: TypeTable
-    type_from_input: bool = False
-    transforms: tuple[str, ...] = ()
-    published_at: tuple[FeedPath, ...] = ()
-    status: str = "Active"
-    notes: str = ""
-    assumed: bool = False
+    key: Optional[str]
+    mapping: MappingSpec
+    endpoint: Optional[str] = None
+    value_parameter: Optional[str] = None
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> IndicatorRule:
-        type_spec = raw["type"]
+    def from_dict(cls, key: Optional[str], raw: Mapping[str, Any]) -> ActionVariant:
         return cls(
-            path=FeedPath.parse(raw["path"]),
-            type_path=FeedPath.parse(type_spec["path"]) if "path" in type_spec else None,
-            type_table=TypeTable.from_dict(type_spec.get("table", {})),
-            type_from_input=bool(type_spec.get("from_input", False)),
-            transforms=tuple(raw.get("transforms", ())),
-            published_at=_paths(raw.get("published_at")),
-            status=raw.get("status", "Active"),
-            notes=raw.get("notes", ""),
-            assumed=bool(raw.get("assumed", False)),
+            key,
+            MappingSpec.from_dict(raw["mapping"]),
+            raw.get("endpoint"),
+            raw.get("value_parameter"),
         )
-
-
-@attrs.frozen
-class AttributeRule:
-    """One mapping row that makes attributes: a value path and a fixed or data-given name."""
-
-    path: FeedPath
-    name: Optional[str] = None
-    name_path: Optional[FeedPath] = None
-    published_at: tuple[FeedPath, ...] = ()
-    transforms: tuple[str, ...] = ()
-    notes: str = ""
-    assumed: bool = False
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> AttributeRule:
-        return cls(
-            path=FeedPath.parse(raw["path"]),
-            name=raw.get("name"),
-            name_path=FeedPath.parse(raw["name_path"]) if "name_path" in raw else None,
-            published_at=_paths(raw.get("published_at")),
-            transforms=tuple(raw.get("transforms", ())),
-            notes=raw.get("notes", ""),
-            assumed=bool(raw.get("assumed", False)),
-        )
-
-
-@attrs.frozen
-class MappingSpec:
-    """An action's mapping table."""
-
-    indicator: IndicatorRule
-    attributes: tuple[AttributeRule, ...]
-    source: Optional[SourceSpec] = None
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> MappingSpec:
-        source = raw.get("source")
-        return cls(
-            indicator=IndicatorRule.from_dict(raw["indicator"]),
-            attributes=tuple(AttributeRule.from_dict(row) for row in raw["attributes"]),
-            source=SourceSpec(source["name"], source.get("tlp")) if source else None,
-        )
-
-    def transform_names(self) -> set[str]:
-        """Every transform the table names: on values, rows and in the type table."""
-        names = set(self.indicator.transforms) | self.indicator.type_table.transform_names()
-        for row in self.attributes:
-            names.update(row.transforms)
-        return names
 
 
 @attrs.frozen
 class ActionSpec:
-    """An action the operation offers on selected indicators."""
+    """An action the operation offers on selected indicators.
+
+    ``mapping``, ``endpoint`` and ``value_parameter`` are what it does for the default value of
+    the configuration field with role ``variant`` (or always, without one); ``variants`` says
+    how it differs for that field's other values.
+    """
 
     name: str
     label: str
@@ -240,9 +181,13 @@ class ActionSpec:
     mapping: MappingSpec
     object_type: str = "Indicators"
     endpoint: Optional[str] = None
+    value_parameter: Optional[str] = None
+    #: the default variant's key (None: the operation has no variant field)
+    default_variant: Optional[str] = None
+    variants: tuple[ActionVariant, ...] = ()
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ActionSpec:
+    def from_dict(cls, raw: Mapping[str, Any], default_variant: Optional[str] = None) -> ActionSpec:
         return cls(
             name=raw["name"],
             label=raw["label"],
@@ -252,10 +197,27 @@ class ActionSpec:
             mapping=MappingSpec.from_dict(raw["mapping"]),
             object_type=raw.get("object_type", "Indicators"),
             endpoint=raw.get("endpoint"),
+            value_parameter=raw.get("value_parameter"),
+            default_variant=default_variant,
+            variants=tuple(
+                ActionVariant.from_dict(key, v) for key, v in raw.get("variants", {}).items()
+            ),
         )
 
     def option(self, name: str) -> Optional[OptionField]:
         return next((o for o in self.options if o.name == name), None)
+
+    def all_variants(self) -> tuple[ActionVariant, ...]:
+        """Every variant, the default one first."""
+        own = ActionVariant(self.default_variant, self.mapping, self.endpoint, self.value_parameter)
+        return (own, *self.variants)
+
+    def variant(self, key: Optional[str]) -> ActionVariant:
+        """The variant for ``key`` (the default one for None or a key it does not list)."""
+        return (
+            next((v for v in self.variants if v.key == key and key is not None), None)
+            or (self.all_variants()[0])
+        )
 
 
 @attrs.frozen
@@ -293,7 +255,7 @@ class Manifest:
             vendor=raw["vendor"],
             description=raw["description"],
             config=tuple(ConfigField.from_dict(f) for f in raw["config"]),
-            actions=tuple(ActionSpec.from_dict(a) for a in raw["actions"]),
+            actions=tuple(ActionSpec.from_dict(a, _default_variant(raw)) for a in raw["actions"]),
             compatibility=raw.get("compatibility"),
             prerequisites=raw.get("prerequisites"),
             assumed=tuple(raw.get("assumed", ())),
@@ -310,6 +272,11 @@ class Manifest:
 
     def config_field(self, name: str) -> Optional[ConfigField]:
         return next((f for f in self.config if f.name == name), None)
+
+    @property
+    def variant_field(self) -> Optional[ConfigField]:
+        """The select field that chooses among the vendor's API generations, if any."""
+        return self.field_for_role("variant")
 
     def field_for_role(self, role: str) -> Optional[ConfigField]:
         """The configuration field that plays ``role`` (see :data:`tqops.fields.ROLES`)."""
@@ -350,11 +317,48 @@ def _path_problem(text: str, at: str) -> Optional[str]:
     return None
 
 
+def _default_variant(raw: Mapping[str, Any]) -> Optional[str]:
+    field = next((f for f in raw["config"] if f.get("role") == "variant"), None)
+    if field is None:
+        return None
+    default = field.get("default")
+    return str(default) if default is not None else choice_values(field["choices"])[0]
+
+
+def _variant_problems(raw: Mapping[str, Any], action: Mapping[str, Any], at: str) -> list[str]:
+    """An action's variants cover exactly the variant field's values besides its default."""
+    field = next((f for f in raw["config"] if f.get("role") == "variant"), None)
+    listed = set(action.get("variants", {}))
+    if field is None:
+        return (
+            [f"variants need a config field with role 'variant' @ {at}.variants"] if listed else []
+        )
+    others = set(choice_values(field["choices"])) - {_default_variant(raw)}
+    return two_way(
+        listed,
+        others,
+        lambda key: (
+            f"no variant for {field['name']} {key!r} (the default's is the action's own) @ {at}"
+        ),
+        lambda key: f"variant {key!r} is not a value of {field['name']!r} @ {at}.variants.{key}",
+    )
+
+
+def _ignore_problems(mapping: Mapping[str, Any], at: str) -> list[str]:
+    problems = []
+    for index, text in enumerate(mapping.get("ignore", ())):
+        problem = _path_problem("." + text, f"{at}.ignore[{index}]")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
     problems = field_problems(raw["config"], "$.config")
     problems += auth_problems(raw.get("auth", ()), raw["config"])
     names = {f["name"] for f in raw["config"]}
     seen_actions: set[str] = set()
+    dependent_options = []
     for a_index, action in enumerate(raw["actions"]):
         at = f"$.actions[{a_index}]"
         if action["name"] in seen_actions:
@@ -363,8 +367,14 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
         options = action.get("options", [])
         problems += field_problems(options, f"{at}.options")
         for o_index, option in enumerate(options):
+            dependent_options.append((f"{at}.options[{o_index}]", option))
             if option["name"] in names:
                 problems.append(
                     f"option {option['name']!r} shadows a config field @ {at}.options[{o_index}]"
                 )
+        problems += _variant_problems(raw, action, at)
+        problems += _ignore_problems(action["mapping"], f"{at}.mapping")
+        for key, variant in action.get("variants", {}).items():
+            problems += _ignore_problems(variant["mapping"], f"{at}.variants.{key}.mapping")
+    problems += dependency_problems(raw["config"], dependent_options, raw.get("auth", ()))
     return problems

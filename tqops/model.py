@@ -24,6 +24,8 @@ class IndicatorType(str, enum.Enum):
     ASN = "ASN"
     CIDR_BLOCK = "CIDR Block"
     EMAIL_ADDRESS = "Email Address"
+    EMAIL_SUBJECT = "Email Subject"
+    FILE_PATH = "File Path"
     FILENAME = "Filename"
     FQDN = "FQDN"
     FUZZY_HASH = "Fuzzy Hash"
@@ -31,10 +33,13 @@ class IndicatorType(str, enum.Enum):
     IP_ADDRESS = "IP Address"
     IPV6_ADDRESS = "IPv6 Address"
     MD5 = "MD5"
+    MUTEX = "Mutex"
+    REGISTRY_KEY = "Registry Key"
     SHA1 = "SHA-1"
     SHA256 = "SHA-256"
     SHA512 = "SHA-512"
     URL = "URL"
+    USER_AGENT = "User-agent"
 
     def __str__(self) -> str:
         return self.value

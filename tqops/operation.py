@@ -19,17 +19,26 @@ from typing import Any, Callable, Optional, Union
 
 import attrs
 
+from .breaker import NOT_SENT, CircuitBreaker
 from .config import Config, Options, StoredConfig, redact, validate_config, validate_options
 from .errors import ConfigError, InputError, ManifestError, OperationError
 from .fields import ROLES
 from .http import HttpClient
-from .indicators import check_indicator
+from .indicators import CheckedIndicator, checked_indicator
 from .manifest import ActionSpec, Manifest, find_packaged_file, load_manifest
 from .mapping import Mapper, MappingResult
 from .model import Indicator, IndicatorType
 from .results import Cancelled, CancelToken, Notice, Result, Selection, Status
 from .runner import Job, ProgressCallback
 from .transforms import Transform
+from .variants import (
+    DriftLog,
+    client_variant_problems,
+    compile_mappers,
+    drift_warning,
+    envelope_error,
+    variant_of,
+)
 from .vendor import auth_spec, http_client_for, settings_for
 
 __all__ = ["ActionFunction", "ConfiguredOperation", "Operation"]
@@ -38,8 +47,9 @@ log = logging.getLogger("tqops.operation")
 
 #: ``action(client, indicator, options) -> responses`` (each response is parsed JSON)
 ActionFunction = Callable[[Any, Indicator, Options], Iterable[Any]]
-#: the vendor client class (or any callable) that takes the pooled :class:`HttpClient`
-ClientFactory = Callable[[HttpClient], Any]
+#: the vendor client class (or any callable) that takes the pooled :class:`HttpClient` and
+#: the configuration's variant (the value of its field with role ``variant``, or None)
+ClientFactory = Callable[[HttpClient, Optional[str]], Any]
 ConnectionTest = Callable[[Any], str]
 Input = Union[Selection, Indicator, tuple[str, str]]
 
@@ -56,6 +66,8 @@ class Operation:
     mappers: Mapping[str, Mapper] = attrs.field(factory=dict)
     #: the import name of the package that defines the operation
     package: Optional[str] = None
+    #: the mappers of the actions' other variants, by (action, variant)
+    variant_mappers: Mapping[tuple[str, str], Mapper] = attrs.field(factory=dict)
 
     @classmethod
     def define(
@@ -83,12 +95,9 @@ class Operation:
             )
         if not manifest.auth:
             problems.append("no 'auth' entry says how the credential is sent")
-        mappers = {}
-        for action in manifest.actions:
-            try:
-                mappers[action.name] = Mapper.compile(action.mapping, transforms)
-            except ManifestError as exc:
-                problems += [f"{p} @ action {action.name!r}" for p in exc.problems]
+        problems += client_variant_problems(manifest, client_factory)
+        mappers, variant_mappers, mapping_problems = compile_mappers(manifest, transforms)
+        problems += mapping_problems
         if problems:
             raise ManifestError(
                 f"operation {manifest.name!r} does not match its manifest", tuple(problems)
@@ -101,6 +110,7 @@ class Operation:
             dict(transforms or {}),
             mappers,
             package,
+            variant_mappers,
         )
 
     @classmethod
@@ -157,12 +167,29 @@ class Operation:
             config = self.resolve_config(config)
         return ConfiguredOperation(self, config, proxy=proxy, pool_size=pool_size)
 
-    def map(
-        self, action: str, documents: Iterable[Any], selected: Optional[Indicator] = None
-    ) -> MappingResult:
-        """Map saved vendor responses offline with an action's mapping table."""
+    def mapper(self, action: str, variant: Optional[str] = None) -> Mapper:
+        """The compiled mapping of ``action`` for ``variant`` (None: the default one)."""
         self.manifest.action(action)
-        return self.mappers[action].map_all(documents, selected)
+        return self.variant_mappers.get((action, str(variant))) or self.mappers[action]
+
+    def map(
+        self,
+        action: str,
+        documents: Iterable[Any],
+        selected: Optional[Indicator] = None,
+        config: Optional[Mapping[str, Any]] = None,
+    ) -> MappingResult:
+        """Map saved vendor responses offline with an action's mapping table: the one of the
+        variant ``config`` selects (only that field of it is needed). A response that does
+        not fit that table is an :class:`ApiError` saying what was expected and what came;
+        record keys the table neither reads nor ignores are one warning."""
+        variant = variant_of(self.manifest, config)
+        mapper = self.mapper(action, variant)
+        result = mapper.map_all(_fitting(self.manifest, variant, mapper, documents), selected)
+        if not result.unmapped:
+            return result
+        told = drift_warning(self.manifest.label, result.unmapped)
+        return attrs.evolve(result, warnings=(*result.warnings, told))
 
 
 class ConfiguredOperation:
@@ -177,12 +204,13 @@ class ConfiguredOperation:
         proxy: Optional[str] = None,
         pool_size: int = 8,
     ) -> None:
-        auth_spec(operation.manifest)  # a manifest without auth fails before any connection
+        auth_spec(operation.manifest, config)  # no auth for the config: fails before connecting
         self.operation = operation
         self.config = config
         self.pool_size = max(1, pool_size)
         self.settings = settings_for(config, proxy, self.pool_size)
-        self.client = operation.client_factory(http_client_for(config, self.settings))
+        http = http_client_for(config, self.settings)
+        self.client = operation.client_factory(http, config.variant)
         self._secrets = config.secrets()
 
     def __repr__(self) -> str:
@@ -217,16 +245,27 @@ class ConfiguredOperation:
         """Run ``action`` over ``inputs`` as a :class:`Job` of one :class:`Result` per input.
 
         Options are checked now (an :class:`InputError` before anything is sent). At most
-        ``concurrency`` (default: the pool size) calls are in flight.
+        ``concurrency`` (default: the pool size) calls are in flight, and only one until the
+        vendor has answered a call. The run's :class:`~tqops.breaker.CircuitBreaker` stops
+        sending on a rejected credential or after
+        :data:`~tqops.breaker.MAX_CONNECTION_FAILURES` calls in a row without an answer; each
+        input left is then an ``error`` result that begins ``not sent:`` and gives the reason.
         """
         spec = self.operation.manifest.action(action)
-        checked = validate_options(spec.options, options, spec.label)
+        variant = spec.variant(self.config.variant)
+        checked = validate_options(
+            spec.options, options, spec.label, self.config, variant.value_parameter
+        )
+        mapper = self.operation.mapper(spec.name, variant.key)
+        drift = DriftLog()  # one per run: each unmapped key is told once
         workers = self.pool_size if concurrency is None else concurrency
         if workers < 1:
             raise ConfigError(f"concurrency must be at least 1, got {workers}")
 
+        breaker = CircuitBreaker()  # one per run: a rejected credential stops this run only
+
         def work(selection: Selection, token: CancelToken) -> Result:
-            return self._run_one(spec, selection, checked, token)
+            return self._run_one(spec, selection, checked, token, breaker, (mapper, drift))
 
         return Job(
             work,
@@ -238,40 +277,94 @@ class ConfiguredOperation:
         )
 
     def _run_one(
-        self, spec: ActionSpec, selection: Selection, options: Options, token: CancelToken
+        self,
+        spec: ActionSpec,
+        selection: Selection,
+        options: Options,
+        token: CancelToken,
+        breaker: CircuitBreaker,
+        mapping: tuple[Mapper, DriftLog],
     ) -> Result:
+        if selection.unreadable is not None:
+            return Result(selection, Status.ERROR, error=self._line(selection.unreadable))
+        notes: tuple[str, ...] = ()
+        outcome: Optional[BaseException] = None
+        admitted = False
+        mapper, drift = mapping
         try:
-            indicator = Indicator(
-                value=selection.value, type=IndicatorType.from_name(selection.type)
-            )
-            if indicator.type not in spec.indicator_types:
-                accepted = ", ".join(t.value for t in spec.indicator_types)
-                raise InputError(
-                    f"{spec.label} does not take {indicator.type.value} indicators; "
-                    f"it takes: {accepted}"
+            checked = _checked(spec, selection)
+            notes = checked.notes
+            reason = breaker.admit(token)
+            if reason is not None:
+                return Result(
+                    selection, Status.ERROR, error=self._line(NOT_SENT + reason), warnings=notes
                 )
-            selected = check_indicator(indicator)
+            admitted = True
             notices: list[str] = []
             action = self.operation.actions[spec.name]
-            pages = _documents(action(self.client, selected, options), notices, token)
-            mapped = self.operation.mappers[spec.name].map_all(pages, selected)
+            pages = _documents(action(self.client, checked.indicator, options), notices, token)
+            fitting = _fitting(self.operation.manifest, options.variant, mapper, pages)
+            mapped = mapper.map_all(fitting, checked.indicator)
         except OperationError as exc:
-            return Result(selection, Status.ERROR, error=self._line(str(exc)))
-        except Cancelled:
+            outcome = exc
+            return Result(selection, Status.ERROR, error=self._line(str(exc)), warnings=notes)
+        except Cancelled as exc:
+            outcome = exc
             raise
         except Exception as exc:  # a bug: report it on this input, keep the others going
+            outcome = exc
             log.error("internal error on %s %r", selection.type, selection.value, exc_info=True)
             return Result(
                 selection,
                 Status.ERROR,
                 error=self._line(f"internal error (a bug): {type(exc).__name__}: {exc}"),
+                warnings=notes,
             )
+        finally:
+            if admitted:
+                breaker.record(outcome)
         status = Status.OK if mapped.indicators else Status.NO_RESULTS
-        warnings = tuple(redact(w, self._secrets) for w in (*notices, *mapped.warnings))
-        return Result(selection, status, mapped.indicators, None, warnings)
+        told = (*notes, *notices, *mapped.warnings)
+        unmapped = drift.new(mapped.unmapped)
+        if unmapped:
+            told += (drift_warning(self.operation.manifest.label, unmapped),)
+        return Result(selection, status, mapped.indicators, None, tuple(self._redact(told)))
+
+    def _redact(self, texts: Iterable[str]) -> Iterator[str]:
+        return (redact(text, self._secrets) for text in texts)
 
     def _line(self, text: str) -> str:
         return " ".join(redact(text, self._secrets).split())
+
+
+def _checked(spec: ActionSpec, selection: Selection) -> CheckedIndicator:
+    """The selected indicator as it will be sent (refanged, normalised), if the action
+    takes it; an :class:`InputError` saying why not, before anything is sent."""
+    kind = IndicatorType.from_name(selection.type)
+    accepted = ", ".join(t.value for t in spec.indicator_types)
+    if kind not in spec.indicator_types:
+        raise InputError(
+            f"{spec.label} does not take {kind.value} indicators; it takes: {accepted}"
+        )
+    checked = checked_indicator(Indicator(value=selection.value, type=kind))
+    sent = checked.indicator.type
+    if sent not in spec.indicator_types:  # an IPv4-mapped IPv6 address is an IP Address
+        raise InputError(
+            f"{kind.value} {selection.value.strip()[:80]!r} is searched as {sent.value}, which "
+            f"{spec.label} does not take; it takes: {accepted}"
+        )
+    return checked
+
+
+def _fitting(
+    manifest: Manifest, variant: Optional[str], mapper: Mapper, documents: Iterable[Any]
+) -> Iterator[Any]:
+    """The documents, each checked to have the shape the variant's table reads."""
+    for document in documents:
+        problem = mapper.envelope_problem(document)
+        if problem:
+            raise envelope_error(manifest, variant, problem)
+        yield document
 
 
 def _documents(items: Iterable[Any], notices: list[str], token: CancelToken) -> Iterator[Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Optional
 
 from .dates import isoformat_utc
 from .manifest import Manifest
@@ -13,12 +14,38 @@ from .results import Result
 
 __all__ = [
     "describe_dict",
+    "fit_widths",
     "iter_results_table",
+    "render_coverage",
     "render_describe",
     "render_results_table",
     "stream_json_document",
     "table",
 ]
+
+
+#: the narrowest a column is made to fit a terminal
+_MIN_COLUMN = 6
+
+
+def fit_widths(
+    widths: Sequence[int], width: Optional[int], floors: Sequence[int] = ()
+) -> tuple[int, ...]:
+    """Column widths for a table at most ``width`` characters wide (its rules included):
+    ``widths`` as they are when they fit or no width is given (no terminal), else each cut
+    in proportion to what it has above its floor (``floors``, at least :data:`_MIN_COLUMN`:
+    a header is never cut)."""
+    room = (width or 0) - (3 * len(widths) + 1)
+    if width is None or sum(widths) <= room:
+        return tuple(widths)
+    lows = [
+        min(w, max(_MIN_COLUMN, f)) for w, f in itertools.zip_longest(widths, floors, fillvalue=0)
+    ]
+    spare = sum(widths) - sum(lows)
+    if not spare:
+        return tuple(lows)
+    cut = min(spare, sum(widths) - room)
+    return tuple(w - -(-(w - lo) * cut // spare) for w, lo in zip(widths, lows))  # ceil
 
 
 def _wrap(row: Sequence[str], widths: Sequence[int]) -> list[list[str]]:
@@ -43,8 +70,15 @@ def _lines(cells: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
     return out
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
-    """A plain-text table with wrapped, multi-line cells (``widths`` caps each column)."""
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[int],
+    width: Optional[int] = None,
+) -> str:
+    """A plain-text table with wrapped, multi-line cells (``widths`` caps each column), at
+    most ``width`` characters wide when given."""
+    widths = fit_widths(widths, width, [len(h) for h in headers])
     wrapped = [_wrap(row, widths) for row in rows]
     actual = [
         max([len(h)] + [len(line) for r in wrapped for line in r[i]]) for i, h in enumerate(headers)
@@ -87,30 +121,58 @@ def _result_rows(result: Result) -> list[list[str]]:
     return rows
 
 
-def iter_results_table(label: str, action: str, results: Iterable[Result]) -> Iterator[str]:
-    """The results table, one chunk per result as it arrives (fixed column widths)."""
-    widths = _RESULT_WIDTHS
+def iter_results_table(
+    label: str, action: str, results: Iterable[Result], width: Optional[int] = None
+) -> Iterator[str]:
+    """The results table, one chunk per result as it arrives (fixed column widths, fitted to
+    ``width`` when given). The summary line comes even when the results stop early (an
+    error, Ctrl-C)."""
+    widths = fit_widths(_RESULT_WIDTHS, width, [len(h) for h in _RESULT_HEADERS])
     yield f"{label}: {action}\n"
     header = "| " + " | ".join(h.ljust(w) for h, w in zip(_RESULT_HEADERS, widths)) + " |"
     yield "\n".join([_rule(widths), header, _rule(widths)]) + "\n"
     counts = {"ok": 0, "no_results": 0, "error": 0}
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-        chunk = []
-        for row in _result_rows(result):
-            chunk += _lines(_wrap(row, widths), widths)
-            chunk.append(_rule(widths))
-        yield "\n".join(chunk) + "\n"
-    total = sum(counts.values())
-    yield (
-        f"{total} input(s): {counts['ok']} ok, {counts['no_results']} no results, "
-        f"{counts['error']} error(s)\n"
-    )
+    try:
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+            chunk = []
+            for row in _result_rows(result):
+                chunk += _lines(_wrap(row, widths), widths)
+                chunk.append(_rule(widths))
+            yield "\n".join(chunk) + "\n"
+    finally:
+        total = sum(counts.values())
+        yield (
+            f"{total} input(s): {counts['ok']} ok, {counts['no_results']} no results, "
+            f"{counts['error']} error(s)\n"
+        )
 
 
-def render_results_table(label: str, action: str, results: Sequence[Result]) -> str:
+def render_results_table(
+    label: str, action: str, results: Sequence[Result], width: Optional[int] = None
+) -> str:
     """Each input with its status, and every indicator with its attributes."""
-    return "".join(iter_results_table(label, action, results))
+    return "".join(iter_results_table(label, action, results, width))
+
+
+def _mapping_cells(mapping: Any) -> list[tuple[str, str, str]]:
+    """A mapping table's rows: feed path, entity and what it makes."""
+    rule = mapping.indicator
+    rows = [(str(rule.path), "Indicator value", f"type from {rule.type_path or 'the selection'}")]
+    for row in mapping.attributes:
+        made = row.name or (
+            f"name from {row.name_path}" if row.name_path else f"name{row.name_separator}value"
+        )
+        rows.append((str(row.path), "Attribute", made))
+    return rows
+
+
+def _mapping_dicts(mapping: Any) -> list[dict[str, str]]:
+    cells = _mapping_cells(mapping)
+    out = [{"path": cells[0][0], "entity": "Indicator"}]
+    return out + [
+        {"path": path, "entity": "Attribute", "name": made} for path, _, made in cells[1:]
+    ]
 
 
 def describe_dict(manifest: Manifest) -> dict[str, Any]:
@@ -128,8 +190,9 @@ def describe_dict(manifest: Manifest) -> dict[str, Any]:
                 "advanced": f.advanced,
                 "format": f.format,
                 "description": f.description,
+                "applies_with": {name: list(v) for name, v in f.when.terms},
             }.items()
-            if v not in (None, "", ())
+            if v not in (None, "", (), {})
         }
 
     return {
@@ -146,15 +209,12 @@ def describe_dict(manifest: Manifest) -> dict[str, Any]:
                 "description": a.description,
                 "indicator_types": [t.value for t in a.indicator_types],
                 "options": [field(o) for o in a.options],
-                "mapping": [{"path": str(a.mapping.indicator.path), "entity": "Indicator"}]
-                + [
-                    {
-                        "path": str(r.path),
-                        "entity": "Attribute",
-                        "name": r.name or f"(from {r.name_path})",
-                    }
-                    for r in a.mapping.attributes
-                ],
+                "mapping": _mapping_dicts(a.mapping),
+                **(
+                    {"variants": {str(v.key): _mapping_dicts(v.mapping) for v in a.variants}}
+                    if a.variants
+                    else {}
+                ),
             }
             for a in manifest.actions
         ],
@@ -162,11 +222,19 @@ def describe_dict(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def render_describe(manifest: Manifest) -> str:
-    """An operation's fields, actions, options and mapping (never a secret: none is loaded)."""
+def _text(text: str, width: Optional[int]) -> str:
+    """A paragraph, wrapped to ``width`` when given (a terminal), else as it is."""
+    return textwrap.fill(text, width, break_on_hyphens=False) if width and text else text
+
+
+def render_describe(manifest: Manifest, width: Optional[int] = None) -> str:
+    """An operation's fields, actions, options and mapping (never a secret: none is loaded),
+    fitted to ``width`` columns when given."""
     out = [
-        f"{manifest.label} {manifest.version} ({manifest.name}), by {manifest.vendor}",
-        manifest.description,
+        _text(
+            f"{manifest.label} {manifest.version} ({manifest.name}), by {manifest.vendor}", width
+        ),
+        _text(manifest.description, width),
         "",
         "Configuration:",
     ]
@@ -186,32 +254,36 @@ def render_describe(manifest: Manifest) -> str:
             ["FIELD", "LABEL", "TYPE", "REQUIRED", "DEFAULT", "DESCRIPTION"],
             rows,
             [14, 16, 18, 8, 12, 50],
+            width,
         )
     )
     for action in manifest.actions:
         types = ", ".join(t.value for t in action.indicator_types)
-        out += [f"Action {action.name}: {action.label}", action.description, f"Types: {types}", ""]
+        out += [
+            _text(f"Action {action.name}: {action.label}", width),
+            _text(action.description, width),
+            _text(f"Types: {types}", width),
+            "",
+        ]
         if action.options:
             rows = [
                 [o.name, o.label, o.type + (f" ({o.format})" if o.format else ""), o.description]
                 for o in action.options
             ]
-            out.append(table(["OPTION", "LABEL", "TYPE", "DESCRIPTION"], rows, [16, 16, 16, 60]))
-        rows = [
-            [
-                str(action.mapping.indicator.path),
-                "Indicator value",
-                "type from " + str(action.mapping.indicator.type_path or "the selection"),
-            ]
-        ]
-        rows += [
-            [str(r.path), "Attribute", r.name or f"name from {r.name_path}"]
-            for r in action.mapping.attributes
-        ]
-        out.append(table(["FEED DATA PATH", "ENTITY", "TYPE OR ATTRIBUTE KEY"], rows, [46, 16, 40]))
+            columns = [16, 16, 16, 60]
+            out.append(table(["OPTION", "LABEL", "TYPE", "DESCRIPTION"], rows, columns, width))
+        field = manifest.variant_field
+        for variant in action.all_variants():
+            if field is not None:
+                out.append(_text(f"Mapping with {field.label} {variant.key}:", width))
+            rows = [[path, entity, key] for path, entity, key in _mapping_cells(variant.mapping)]
+            columns = [46, 16, 40]
+            out.append(
+                table(["FEED DATA PATH", "ENTITY", "TYPE OR ATTRIBUTE KEY"], rows, columns, width)
+            )
     if manifest.assumed:
         out.append("ASSUMED (no public documentation states these):")
-        out += [f"- {text}" for text in manifest.assumed]
+        out += [_text(f"- {text}", width) for text in manifest.assumed]
     return "\n".join(out) + "\n"
 
 
@@ -229,3 +301,26 @@ def stream_json_document(head: Mapping[str, Any], key: str, items: Iterable[Any]
             yield ("" if index == 0 else ",\n") + json.dumps(item, ensure_ascii=False)
     finally:
         yield "\n]}\n"
+
+
+def render_coverage(coverage: Any) -> str:
+    """``tqops map --coverage``: per mapping row, the records it read a value from; then the
+    record keys no row reads (deliberately ignored, or not mapped at all)."""
+    total = coverage.records
+    rows = [[r.path, r.makes, f"{r.records} of {total}"] for r in coverage.rows]
+    out = [f"Coverage of {total} record(s):"]
+    out.append(table(["MAPPING ROW", "MAKES", "RECORDS"], rows, [46, 30, 16]))
+    if coverage.unread:
+        unread = [
+            [
+                k.key,
+                "ignored (the mapping's ignore list)" if k.ignored else "NOT MAPPED",
+                str(k.records),
+            ]
+            for k in coverage.unread
+        ]
+        out.append("Record keys no row reads:")
+        out.append(table(["KEY", "WHY", "RECORDS"], unread, [46, 36, 10]))
+    else:
+        out.append("Every record key is read by a row.")
+    return "\n".join(out) + "\n"

@@ -43,6 +43,9 @@ class Selection:
 
     type: str
     value: str
+    #: why the input could not be read as given (a row of a file that is not UTF-8, or too
+    #: long): such an input is reported as an ``error`` result and never sent
+    unreadable: Optional[str] = None
 
     @classmethod
     def of(cls, item: Union[Selection, Indicator, tuple[str, str]]) -> Selection:

@@ -17,11 +17,14 @@ from .config import Config, StoredConfig
 from .errors import ManifestError
 from .manifest import Manifest, load_manifest
 from .mapping import MappingResult
+from .mapping.coverage import Coverage
+from .mapping.coverage import coverage as coverage_of
 from .model import Indicator
 from .operation import ConfiguredOperation, Input, Operation
 from .registry import Registry
 from .results import CancelToken
 from .runner import Job, ProgressCallback
+from .variants import variant_of
 
 __all__ = [
     "ConnectionReport",
@@ -101,10 +104,14 @@ class MapReport:
     operation: str
     action: str
     mapped: MappingResult
+    #: the API generation whose table mapped them (None: the operation has one)
+    variant: Optional[str] = None
+    #: per mapping row, the records it read; the keys no row reads (when asked for)
+    coverage: Optional[Coverage] = None
 
     def to_dict(self) -> dict[str, Any]:
         mapped = self.mapped
-        return {
+        document = {
             "operation": self.operation,
             "action": self.action,
             "records": mapped.records,
@@ -112,6 +119,11 @@ class MapReport:
             "warnings": list(mapped.warnings),
             "missing": dict(mapped.missing),
         }
+        if self.variant is not None:
+            document["variant"] = self.variant
+        if self.coverage is not None:
+            document["coverage"] = self.coverage.to_dict()
+        return document
 
 
 @attrs.frozen
@@ -261,11 +273,22 @@ class Service:
         action: str,
         documents: Iterable[Any],
         selected: Optional[Indicator] = None,
+        config: Optional[Mapping[str, Any]] = None,
+        coverage: bool = False,
     ) -> MapReport:
-        """Map saved vendor responses offline with an action's mapping table."""
+        """Map saved vendor responses offline with an action's mapping table: the one of the
+        API generation ``config`` selects (only that field is read; no credential is needed).
+        A response of another shape is an :class:`ApiError`; ``coverage`` adds, per row, the
+        records it read, and the record keys no row reads."""
         operation = self.operation(name)
         spec = operation.manifest.action(action)
-        return MapReport(operation.name, spec.name, operation.map(spec.name, documents, selected))
+        documents = list(documents)
+        variant = variant_of(operation.manifest, config)
+        mapped = operation.map(spec.name, documents, selected, config)
+        covered = None
+        if coverage:
+            covered = coverage_of(operation.mapper(spec.name, variant).table, documents)
+        return MapReport(operation.name, spec.name, mapped, variant, covered)
 
     # -- the integration file and its guide ------------------------------------------------
 
@@ -283,7 +306,8 @@ class Service:
 
     def upgrade_check(self, old: Union[str, Path], new: Union[str, Path]) -> UpgradeReport:
         """What installing ``new`` (a wheel or manifest) over ``old`` changes for an admin."""
-        from .upgrade import compare, manifest_from
+        from .upgrade import compare, content_digest, manifest_from
 
         before, after = manifest_from(old), manifest_from(new)
-        return UpgradeReport(before, after, tuple(compare(before, after)))
+        digests = content_digest(old), content_digest(new)
+        return UpgradeReport(before, after, tuple(compare(before, after, *digests)))

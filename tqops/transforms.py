@@ -7,13 +7,14 @@ A transform takes one raw value and returns the new value, or ``None`` to drop i
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from .dates import isoformat_utc, parse_datetime
 
-__all__ = ["BUILTIN_TRANSFORMS", "Transform", "hash_type"]
+__all__ = ["BUILTIN_TRANSFORMS", "Transform", "hash_type", "ip_type"]
 
 Transform = Callable[[Any], Any]
 
@@ -63,6 +64,16 @@ def hash_type(value: Any) -> str:
     raise ValueError(f"cannot tell the hash type of {text[:80]!r} (not 32, 40, 64 or 128 hex)")
 
 
+def ip_type(value: Any) -> str:
+    """The platform type of an address: IP Address or IPv6 Address (``/32``, ``/128`` too)."""
+    text = str(strip_host_prefix_length(str(value).strip()))
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text[:80]!r} is not an IPv4 or IPv6 address") from None
+    return "IP Address" if address.version == 4 else "IPv6 Address"
+
+
 def lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -78,6 +89,7 @@ BUILTIN_TRANSFORMS: Mapping[str, Transform] = {
     "strip_host_prefix_length": strip_host_prefix_length,
     "strip_hash_prefix": strip_hash_prefix,
     "hash_type": hash_type,
+    "ip_type": ip_type,
     "lower": lower,
     "strip": strip,
 }

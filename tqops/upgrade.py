@@ -7,6 +7,8 @@ new required field without a default, an action or option removed) or informatio
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zipfile
 from pathlib import Path
 from typing import Any, Union
@@ -14,10 +16,11 @@ from typing import Any, Union
 import attrs
 import yaml
 
+from .conditions import context_for
 from .errors import ManifestError
 from .manifest import ConfigField, Manifest, load_manifest
 
-__all__ = ["Change", "compare", "manifest_from"]
+__all__ = ["Change", "compare", "content_digest", "manifest_from"]
 
 
 @attrs.frozen
@@ -31,24 +34,53 @@ class Change:
         return f"{'ACTION' if self.needs_action else 'info  '} {self.what}"
 
 
-def manifest_from(path: Union[str, Path]) -> Manifest:
-    """A manifest from a YAML file or from inside an integration file (wheel)."""
-    path = Path(path)
+def _raw_manifest(path: Path) -> tuple[Any, str]:
+    """The raw manifest data in a YAML file or inside an integration file (wheel), and where
+    it was found."""
     if path.suffix != ".whl":
-        return load_manifest(path)
+        try:
+            return yaml.safe_load(path.read_bytes()), str(path)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ManifestError(f"cannot read manifest {path}: {exc}") from None
     try:
         with zipfile.ZipFile(path) as wheel:
             for name in sorted(wheel.namelist()):
                 if name.endswith(".yaml") and ".dist-info/" not in name:
                     raw: Any = yaml.safe_load(wheel.read(name))
                     if isinstance(raw, dict) and {"name", "config", "actions"} <= set(raw):
-                        return Manifest.from_dict(raw, origin=f"{path.name}:{name}")
-    except (OSError, zipfile.BadZipFile) as exc:
+                        return raw, f"{path.name}:{name}"
+    except (OSError, zipfile.BadZipFile, yaml.YAMLError) as exc:
         raise ManifestError(f"cannot read integration file {path}: {exc}") from None
     raise ManifestError(f"integration file {path} holds no operation manifest")
 
 
-_COMPARED = ("type", "default", "required", "format", "minimum", "maximum", "choices")
+def manifest_from(path: Union[str, Path]) -> Manifest:
+    """A manifest from a YAML file or from inside an integration file (wheel)."""
+    path = Path(path)
+    if path.suffix != ".whl":
+        return load_manifest(path)
+    raw, origin = _raw_manifest(path)
+    return Manifest.from_dict(raw, origin=origin)
+
+
+def content_digest(path: Union[str, Path]) -> str:
+    """A SHA-256 of a manifest's content (its data, not its layout: comments, key order and
+    quoting do not count), to tell whether two manifests of one version differ."""
+    raw, _ = _raw_manifest(Path(path))
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_COMPARED = (
+    "type",
+    "default",
+    "required",
+    "format",
+    "minimum",
+    "maximum",
+    "max_length",
+    "choices",
+)
 
 
 def _field_changes(
@@ -59,11 +91,20 @@ def _field_changes(
     after = {f.name: f for f in new}
     for name in before.keys() - after.keys():
         changes.append(Change(f"{where} {name!r} removed", removal_needs))
+    defaults = context_for(new, {})  # an existing configuration takes the new defaults
     for name in after.keys() - before.keys():
         field = after[name]
-        required = field.required and field.default is None
-        note = "required, no default: must be filled in" if required else "optional"
-        changes.append(Change(f"{where} {name!r} added ({note})", required))
+        must_fill = field.required and field.default is None
+        if must_fill and not field.when.holds(defaults.values):
+            must_fill = False  # required only with values an existing configuration lacks
+            note = f"required with {field.when.describe(defaults.labels)} only"
+        elif must_fill:
+            note = "required, no default: must be filled in"
+        elif field.required:
+            note = f"required, default {field.default!r}: set to the default unless changed"
+        else:
+            note = "optional"
+        changes.append(Change(f"{where} {name!r} added ({note})", must_fill))
     for name in before.keys() & after.keys():
         for attribute in _COMPARED:
             was, now = getattr(before[name], attribute), getattr(after[name], attribute)
@@ -82,13 +123,25 @@ def _field_changes(
     return sorted(changes, key=lambda c: c.what)
 
 
-def compare(old: Manifest, new: Manifest) -> list[Change]:
-    """Every change from ``old`` to ``new`` that an admin would be told about."""
+def compare(
+    old: Manifest, new: Manifest, old_digest: str = "", new_digest: str = ""
+) -> list[Change]:
+    """Every change from ``old`` to ``new`` that an admin would be told about; with the
+    manifests' :func:`content_digest` given, also a content changed under the same version
+    (a platform that keys integrations by version would not see it as an upgrade)."""
     changes: list[Change] = []
     if old.name != new.name:
         changes.append(Change(f"operation renamed {old.name!r} -> {new.name!r}", True))
     if old.version != new.version:
         changes.append(Change(f"version {old.version} -> {new.version}", False))
+    elif old_digest and new_digest and old_digest != new_digest:
+        changes.append(
+            Change(
+                f"the manifest's content changed but its version is still {new.version}: "
+                "the two cannot be told apart once installed; the new one needs a new version",
+                True,
+            )
+        )
     changes += _field_changes(old.config, new.config, "config field", True)
     old_actions = {a.name: a for a in old.actions}
     new_actions = {a.name: a for a in new.actions}

@@ -26,11 +26,19 @@ class BasicAuth(HTTPBasicAuth):
         return f"BasicAuth({self.username!r}, '{MASK}')"
 
 
-def auth_spec(manifest: Manifest) -> AuthSpec:
-    """The manifest's authentication entry; a :class:`ManifestError` when it has none."""
+def auth_spec(manifest: Manifest, config: Optional[Config] = None) -> AuthSpec:
+    """The manifest's authentication entry: the first whose ``when`` holds for ``config`` (the
+    first of all without one); a :class:`ManifestError` when it has none."""
     if not manifest.auth:
         raise ManifestError(f"manifest {manifest.name!r} declares no auth (how to send the key)")
-    return manifest.auth[0]
+    if config is None:
+        return manifest.auth[0]
+    for spec in manifest.auth:
+        if spec.when.holds(config):
+            return spec
+    variant = manifest.variant_field
+    chosen = f" with {variant.label} {config.variant}" if variant is not None else ""
+    raise ConfigError(f"{manifest.label} declares no way to send a credential{chosen}")
 
 
 def _auth(spec: AuthSpec, config: Config) -> AuthBase:
@@ -48,29 +56,39 @@ def _auth(spec: AuthSpec, config: Config) -> AuthBase:
 
 def settings_for(config: Config, proxy: Optional[str] = None, pool_size: int = 8) -> HttpSettings:
     """The HTTP settings the configuration's role fields give."""
-    spec = auth_spec(config.manifest)
+    spec = auth_spec(config.manifest, config)
     return HttpSettings.from_config(
-        config, proxy=proxy, pool_size=pool_size, credential_field=spec.secret
+        config, proxy=proxy, pool_size=pool_size, credential_field=" and ".join(spec.fields)
     )
 
 
 def http_client_for(config: Config, settings: HttpSettings) -> HttpClient:
     """An authenticated, pooled HTTP client to the configured vendor host."""
-    spec = auth_spec(config.manifest)
+    spec = auth_spec(config.manifest, config)
     return HttpClient(
         settings,
         _auth(spec, config),
         vendor=config.manifest.label,
-        credential=spec.secret.replace("_", " "),
+        credential=" and ".join(name.replace("_", " ") for name in spec.fields),
         secrets=config.secrets(),
     )
 
 
 class VendorClient:
-    """Base of a vendor's client: the shared HTTP client, its repr and its close."""
+    """Base of a vendor's client: the shared HTTP client, its repr and its close.
 
-    def __init__(self, http: HttpClient) -> None:
+    ``variant`` is the configuration's value of the field with role ``variant``: which of the
+    vendor's API generations to speak (None when the manifest has no such field). A client
+    that speaks several lists them in :attr:`VARIANTS`, checked against the manifest's choices
+    when the operation is defined.
+    """
+
+    #: the variant keys this client speaks (empty: it has no variants)
+    VARIANTS: frozenset[str] = frozenset()
+
+    def __init__(self, http: HttpClient, variant: Optional[str] = None) -> None:
         self.http = http
+        self.variant = variant
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.http.settings.base_url!r})"

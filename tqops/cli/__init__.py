@@ -1,7 +1,8 @@
 """The ``tqops`` command: the local stand-in for the platform, a thin shell over the service.
 
 Exit codes: 0 every input processed; 1 an input ended in ``error`` (all results still
-printed) or a check failed; 2 a usage or configuration error (nothing sent).
+printed) or a check failed; 2 a usage or configuration error (nothing sent); 130 a run
+stopped by Ctrl-C (the results so far printed, the JSON document and the table closed).
 """
 
 from __future__ import annotations

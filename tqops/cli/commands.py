@@ -1,13 +1,16 @@
 """The commands: each asks the service and renders what it returns.
 
 Exit codes: 0 every input processed; 1 an input ended in ``error`` (all results still
-printed) or a check failed; 2 a usage or configuration error (nothing sent).
+printed) or a check failed; 2 a usage or configuration error (nothing sent); 130 a run
+stopped by Ctrl-C (the results so far printed, the JSON document and the table closed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -22,6 +25,7 @@ from ..progress import progress_for
 from ..render import (
     describe_dict,
     iter_results_table,
+    render_coverage,
     render_describe,
     render_results_table,
     stream_json_document,
@@ -30,7 +34,7 @@ from ..results import Result, Selection, Status
 from ..service import Service
 from .inputs import count_inputs, key_values, raw_config, selections
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @attrs.define
@@ -69,32 +73,67 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         proxy=args.proxy,
         ordered=args.format != "jsonl",
     )
-    failed = False
+    failed = interrupted = False
 
     def tally(stream: Iterable[Result]) -> Iterator[Result]:
-        nonlocal failed
-        for result in stream:
+        nonlocal failed, interrupted
+        results = iter(stream)
+        while not interrupted:
+            try:
+                result = next(results)
+            except StopIteration:
+                return
+            except KeyboardInterrupt:  # Ctrl-C while waiting for results: stop sending
+                interrupted = True
+                job.cancel()
+                return
             failed |= result.status is Status.ERROR
             yield result
 
     # Every format streams: memory is bounded by the in-flight window, not the input count.
     with job, progress_for(count_inputs(args), enabled=not args.no_progress) as progress:
-        counted = tally(progress.track(job))
-        if args.format == "jsonl":
-            for result in counted:
-                line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                out.flush()
-        elif args.format == "json":
-            head = {"operation": operation.name, "action": spec.name}
-            items = (result.to_dict() for result in counted)
-            for chunk in stream_json_document(head, "results", items):
-                out.write(chunk)
-        else:
-            for chunk in iter_results_table(operation.manifest.label, spec.label, counted):
+        chunks = _rendered(args.format, operation, spec, tally(progress.track(job)), out)
+        try:
+            for chunk in chunks:
                 out.write(chunk)
                 out.flush()
+        except KeyboardInterrupt:  # Ctrl-C while writing: the results stop, the rest is closed
+            interrupted = True
+            job.cancel()
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+    if interrupted:
+        sys.stderr.write(
+            "tqops: interrupted: nothing more was sent; the results so far are written\n"
+        )
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _rendered(
+    fmt: str, operation: Any, spec: Any, results: Iterator[Result], out: TextIO
+) -> Iterator[str]:
+    """The run's output in ``fmt``, chunk by chunk; the JSON document and the table's summary
+    are closed even when the results stop early."""
+    if fmt == "jsonl":
+        for result in results:
+            line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
+            yield json.dumps(line, ensure_ascii=False) + "\n"
+    elif fmt == "json":
+        head = {"operation": operation.name, "action": spec.name}
+        yield from stream_json_document(head, "results", (r.to_dict() for r in results))
+    else:
+        label = operation.manifest.label
+        yield from iter_results_table(label, spec.label, results, terminal_width(out))
+
+
+def terminal_width(out: TextIO) -> Optional[int]:
+    """The terminal's width when ``out`` is one, else None (a pipe or file: tables as ever)."""
+    isatty = getattr(out, "isatty", None)
+    if callable(isatty) and isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def test_connection(args: argparse.Namespace, ctx: Context) -> int:
@@ -137,7 +176,7 @@ def describe(args: argparse.Namespace, ctx: Context) -> int:
     if args.format == "json":
         _print_json(describe_dict(manifest), ctx.out)
     else:
-        ctx.out.write(render_describe(manifest))
+        ctx.out.write(render_describe(manifest, terminal_width(ctx.out)))
     return EXIT_OK
 
 
@@ -175,7 +214,14 @@ def map_responses(args: argparse.Namespace, ctx: Context) -> int:
     selected: Optional[Indicator] = None
     if args.type and args.value:
         selected = Indicator(value=args.value, type=args.type)
-    report = ctx.service.map(operation.name, spec.name, documents, selected)
+    report = ctx.service.map(
+        operation.name,
+        spec.name,
+        documents,
+        selected,
+        config=raw_config(args),
+        coverage=args.coverage,
+    )
     if args.format == "table":
         result = Result(
             Selection(args.type or "-", ", ".join(args.responses)),
@@ -184,7 +230,10 @@ def map_responses(args: argparse.Namespace, ctx: Context) -> int:
             None,
             report.mapped.warnings,
         )
-        ctx.out.write(render_results_table(operation.manifest.label, spec.label, [result]))
+        width = terminal_width(ctx.out)
+        ctx.out.write(render_results_table(operation.manifest.label, spec.label, [result], width))
+        if report.coverage is not None:
+            ctx.out.write(render_coverage(report.coverage))
         return EXIT_OK
     _print_json(report.to_dict(), ctx.out)
     return EXIT_OK

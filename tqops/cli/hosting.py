@@ -49,6 +49,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     for path in (args.tls_cert, args.tls_key):
         if path and not Path(path).is_file():
             raise ConfigError(f"no such file: {path}")
+    misp = _misp_address(args.misp_modules, bool(args.tls_cert)) if args.misp_modules else None
     _server()
     from ..server.serve import serve as run_server
 
@@ -60,7 +61,30 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         tls_key=args.tls_key,
         demo=args.demo,
         out=ctx.out,
+        misp_modules=misp,
     )
+
+
+def _misp_address(text: str, tls: bool) -> tuple[str, int]:
+    """``ADDRESS:PORT`` of MISP's modules listener (``[::1]:6666`` for IPv6); MISP sends
+    modules no credential, so an address other than loopback needs TLS."""
+    address, sep, port = text.strip().rpartition(":")
+    address = address.strip("[]")
+    if not sep or not address or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--misp-modules takes ADDRESS:PORT (127.0.0.1:6666), not {text!r}")
+    if address != "localhost":
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(
+                f"--misp-modules takes an IP address or localhost: {address!r}"
+            ) from None
+    if not _loopback(address) and not tls:
+        raise ConfigError(
+            f"refusing to serve MISP's modules (no credentials) on {address} without TLS: give "
+            "--tls-cert and --tls-key, or listen on 127.0.0.1"
+        )
+    return address, int(port)
 
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
@@ -113,6 +137,11 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
     server.add_argument("--tls-key", metavar="PEM")
     server.add_argument(
         "--demo", action="store_true", help="start the simulators and configure both operations"
+    )
+    server.add_argument(
+        "--misp-modules",
+        metavar="ADDRESS:PORT",
+        help="also serve MISP's enrichment modules there (off unless given; e.g. 127.0.0.1:6666)",
     )
     common(server, config=False)
     server.set_defaults(handler=serve)

@@ -4,16 +4,19 @@ indicators (``--type``/``--value`` pairs and a ``type,value`` CSV, read as it is
 from __future__ import annotations
 
 import argparse
-import csv
+import io
 import itertools
+import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, Optional
 
 import yaml
 
-from ..errors import ConfigError
+from ..csvinput import selections_from_csv
+from ..errors import ConfigError, ManifestError
+from ..files import FileRefused, read_regular_file
+from ..manifest import _StrictLoader
 from ..results import Selection
 
 __all__ = ["UsageError", "count_inputs", "key_values", "raw_config", "selections"]
@@ -30,47 +33,42 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
         if not sep or not name.strip():
             # never echo the argument: a forgotten "name=" leaves a bare secret here
             raise UsageError(f"{flag} expects name=value; got an argument without a name=")
+        if name.strip() in values:  # which one was meant? (the name is no secret; values are)
+            raise UsageError(f"{flag} {name.strip()[:40]} is given twice; give it once")
         values[name.strip()] = value
     return values
+
+
+#: the largest --config-file taken (a configuration is a few fields; YAML parsing is slow)
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 
 def raw_config(args: argparse.Namespace) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     if args.config_file:
+        # the path is never echoed: it is a value, and a misplaced secret can land there
         try:
-            loaded = yaml.safe_load(Path(args.config_file).read_text(encoding="utf-8"))
+            text = read_regular_file(args.config_file, MAX_CONFIG_FILE_BYTES).decode("utf-8-sig")
+            loaded = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
         except OSError as exc:
+            raise ConfigError(f"cannot read the --config-file: {exc.strerror}") from None
+        except FileRefused as exc:
+            raise ConfigError(f"cannot read the --config-file: {exc}") from None
+        except UnicodeDecodeError as exc:
             raise ConfigError(
-                f"cannot read --config-file {args.config_file}: {exc.strerror}"
+                f"the --config-file is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8"
             ) from None
+        except ManifestError as exc:  # the strict loader's duplicate key
+            raise ConfigError(f"the --config-file has a {exc}") from None
         except yaml.YAMLError:
-            raise ConfigError(f"--config-file {args.config_file} is not valid YAML") from None
+            raise ConfigError("the --config-file is not valid YAML") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"--config-file {args.config_file} must hold a mapping of fields")
+            raise ConfigError("the --config-file must hold a mapping of fields")
         raw.update({str(k): v for k, v in loaded.items()})
     raw.update(key_values(args.config or [], "--config"))
     return raw
-
-
-def _csv_rows(handle: TextIO, name: str) -> Iterator[Selection]:
-    """Rows of a ``type,value`` CSV; the header is checked now, before anything is sent."""
-    reader = csv.DictReader(handle)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "type" not in header or "value" not in header:
-        handle.close()
-        raise ConfigError(f"--input {name} must be CSV with a header line 'type,value'")
-    reader.fieldnames = header
-
-    def rows() -> Iterator[Selection]:
-        with handle:
-            for row in reader:
-                kind, value = (row.get("type") or "").strip(), row.get("value") or ""
-                if kind or value.strip():
-                    yield Selection(kind, value)
-
-    return rows()
 
 
 def selections(args: argparse.Namespace) -> Iterator[Selection]:
@@ -83,23 +81,30 @@ def selections(args: argparse.Namespace) -> Iterator[Selection]:
     if not args.input:
         return iter(given)
     if args.input == "-":
-        return itertools.chain(given, _csv_rows(sys.stdin, "-"))
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:  # a text stream put in place of stdin (tests, embedding)
+            binary = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogateescape"))
+        return itertools.chain(given, selections_from_csv(binary, "-"))
     try:
-        handle = open(args.input, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        handle = open(args.input, "rb")  # noqa: SIM115 - closed by the rows' iterator
     except OSError as exc:
         raise ConfigError(f"cannot read --input {args.input}: {exc.strerror}") from None
-    return itertools.chain(given, _csv_rows(handle, args.input))
+    return itertools.chain(given, selections_from_csv(handle, args.input))
 
 
 def count_inputs(args: argparse.Namespace) -> Optional[int]:
-    """How many inputs a run has, for the progress bar (None when it cannot know)."""
+    """How many inputs a run has, for the progress bar (None when it cannot know): the lines
+    of a regular file, counted in chunks (never a line at a time: a line may be endless)."""
     total = len(args.type or [])
-    if args.input and args.input != "-":
-        try:
-            with open(args.input, "rb") as handle:
-                total += max(0, sum(1 for line in handle if line.strip()) - 1)
-        except OSError:
-            return None
-    elif args.input == "-":
+    if not args.input:
+        return total
+    if args.input == "-" or not os.path.isfile(args.input):
         return None
-    return total
+    lines = 0
+    try:
+        with open(args.input, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+                lines += chunk.count(b"\n")
+    except OSError:
+        return None
+    return total + max(0, lines - 1)

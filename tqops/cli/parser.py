@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
+from typing import Any, Optional
 
 from .. import __version__
 from . import commands, hosting
@@ -12,11 +14,52 @@ from .inputs import UsageError
 __all__ = ["build_parser", "glue"]
 
 
+#: a value argparse quotes in a message (``repr`` quotes with ' or ")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+#: an option written with its value (``--config=NAME=VALUE``, as :func:`glue` writes it)
+_WITH_VALUE = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)=\S*")
+NOT_SHOWN = "(value not shown)"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors get our one-line form."""
+    """argparse that raises instead of exiting, so usage errors get our one-line form; that
+    takes no abbreviated option name (``--config-fil`` is not ``--config-file``); and whose
+    errors never echo a value given (a secret may be one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Optional[argparse.Namespace] = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # argparse would print them all: "unrecognized arguments: --config=token=S"
+            names = sorted({w.split("=", 1)[0] for w in extras if w[:1] == "-" and len(w) > 1})
+            others = sum(1 for w in extras if not (w[:1] == "-" and len(w) > 1))
+            parts = [f"unrecognized option(s) {', '.join(names)}"] if names else []
+            parts += [f"{others} unexpected argument(s)"] if others else []
+            self.error(f"{' and '.join(parts)} {NOT_SHOWN}")
+        return parsed
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see: {self.prog} --help)")
+        raise UsageError(f"{_without_values(message, self)} (see: {self.prog} --help)")
+
+
+def _without_values(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with every value a user gave taken out; the parser's own names (options,
+    choices, commands) stay, so "invalid choice: 'x' (choose from 'json', ...)" still helps."""
+    known = {repr(name) for action in parser._actions for name in action.option_strings}
+    for action in parser._actions:
+        known |= {repr(str(choice)) for choice in (action.choices or ())}
+    message = _WITH_VALUE.sub(lambda m: f"{m.group(1)}={NOT_SHOWN}", message)
+    return _QUOTED.sub(lambda m: m.group(0) if m.group(0) in known else NOT_SHOWN, message)
+
+
+def _config_arguments(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument("--config", action="append", metavar="NAME=VALUE", help=purpose)
+    parser.add_argument("--config-file", metavar="FILE", help="YAML mapping of fields")
 
 
 def _common(parser: argparse.ArgumentParser, *, config: bool, fmt: Sequence[str] = ()) -> None:
@@ -28,13 +71,7 @@ def _common(parser: argparse.ArgumentParser, *, config: bool, fmt: Sequence[str]
         help="log to stderr (-v info, -vv debug)",
     )
     if config:
-        parser.add_argument(
-            "--config",
-            action="append",
-            metavar="NAME=VALUE",
-            help="a configuration field (repeatable)",
-        )
-        parser.add_argument("--config-file", metavar="FILE", help="YAML mapping of fields")
+        _config_arguments(parser, "a configuration field (repeatable)")
         parser.add_argument(
             "--proxy", metavar="URL", help="the platform proxy (used only when use_proxy is on)"
         )
@@ -99,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("responses", nargs="+", metavar="RESPONSE.json")
     mapper.add_argument("--type", help="the selected indicator's type, if the mapping needs it")
     mapper.add_argument("--value", help="the selected indicator's value")
+    _config_arguments(
+        mapper, "a configuration field; its API version chooses the mapping table (repeatable)"
+    )
+    mapper.add_argument(
+        "--coverage",
+        action="store_true",
+        help="per mapping row, the records it read, and the record keys no row reads",
+    )
     _common(mapper, config=False, fmt=("json", "table"))
     mapper.set_defaults(handler=commands.map_responses)
 

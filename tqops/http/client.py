@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from ..config import MASK, redact
 from ..errors import ApiError
 from .failures import error_for_status, transport_error
 from .pacing import RateLimiter, _make_retry
@@ -122,7 +123,7 @@ class HttpClient:
             )
         except requests.RequestException as exc:
             error = transport_error(exc, self.where, self.settings)
-            log.debug("GET %s failed: %s", parts.path, error)
+            log.debug("GET %s failed: %s", self._shown(parts, params), error)
             raise error from None
         history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
         tries = len(history) + 1
@@ -132,7 +133,7 @@ class HttpClient:
             raise transport_error(exc, self.where, self.settings, tries) from None
         log.debug(
             "GET %s -> %s in %.3fs (%d %s)",
-            parts.path,
+            self._shown(parts, params),
             response.status_code,
             time.monotonic() - started,
             tries,
@@ -151,6 +152,15 @@ class HttpClient:
         if error is not None:
             raise error
         return response
+
+    def _shown(self, parts: SplitResult, params: Optional[Mapping[str, Any]]) -> str:
+        """The path and query of a call as the debug log shows it: the values of parameters
+        declared secret masked, and any secret value scrubbed."""
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        pairs += [(str(k), str(v)) for k, v in (params or {}).items() if v is not None]
+        hidden = self.settings.secret_parameters
+        query = urlencode([(k, MASK if k in hidden else v) for k, v in pairs], safe=",:%*!")
+        return redact(parts.path + (f"?{query}" if query else ""), self._secrets)
 
     def _read_body(self, response: requests.Response, path: str) -> bytes:
         """The body, read in chunks; an :class:`ApiError` past :data:`MAX_BODY_BYTES`."""

@@ -21,21 +21,14 @@ import urllib3.exceptions as u3
 
 from ..config import redact
 from ..errors import ApiError, AuthenticationError, TransportError
+from .chain import DNS_ERRORS, exception_chain, has, raised_in_tunnel
 from .pacing import RETRY_HISTORY
 from .settings import HttpSettings
 
 __all__ = ["error_for_status", "tls_reason", "transport_error"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-#: how far to follow an exception's links (a guard against pathological cycles)
-_CHAIN_LIMIT = 32
 
-try:  # urllib3 >= 2; urllib3 1.26 raises a NewConnectionError caused by the gaierror
-    from urllib3.exceptions import NameResolutionError
-
-    _DNS: tuple[type[BaseException], ...] = (socket.gaierror, NameResolutionError)
-except ImportError:  # pragma: no cover - urllib3 1.26
-    _DNS = (socket.gaierror,)
 
 try:  # urllib3's own hostname check (used instead of OpenSSL's in some set-ups)
     from urllib3.util.ssl_match_hostname import CertificateError as _HostMismatch
@@ -141,32 +134,6 @@ def error_for_status(
     )
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every exception it wraps, nearest first: exceptions among its ``args``,
-    ``.reason`` (MaxRetryError), ``.original_error`` (urllib3's ProxyError), ``__cause__``
-    and ``__context__``."""
-    found: list[BaseException] = []
-    queue: list[BaseException] = [exc]
-    while queue and len(found) < _CHAIN_LIMIT:
-        current = queue.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        links = (
-            *current.args,
-            getattr(current, "reason", None),
-            getattr(current, "original_error", None),
-            current.__cause__,
-            current.__context__,
-        )
-        queue.extend(link for link in links if isinstance(link, BaseException))
-    return found
-
-
-def _has(chain: Sequence[BaseException], kinds: tuple[type[BaseException], ...]) -> bool:
-    return any(isinstance(error, kinds) for error in chain)
-
-
 def _timed_out(error: BaseException) -> bool:
     # urllib3 files NewConnectionError (any failed connect, usually a refusal) under its
     # ConnectTimeoutError, so it is not a timeout by itself
@@ -184,7 +151,7 @@ def _tries(chain: Sequence[BaseException]) -> int:
 
 def tls_reason(exc: BaseException) -> str:
     """Why a TLS handshake failed, in the admin's words."""
-    for error in _chain(exc):
+    for error in exception_chain(exc):
         if isinstance(error, ssl.SSLCertVerificationError):
             # only the ssl module's own errors are sure to carry the verify_* attributes
             code = getattr(error, "verify_code", None)
@@ -198,15 +165,26 @@ def tls_reason(exc: BaseException) -> str:
     return "the TLS handshake failed"
 
 
-def _proxy_detail(chain: Sequence[BaseException]) -> str:
+def _proxy_detail(chain: Sequence[BaseException], settings: HttpSettings) -> str:
     for error in chain:
         if not isinstance(error, OSError) or not error.args or not isinstance(error.args[0], str):
             continue
         match = _TUNNEL_FAILED.match(error.args[0])
+        if match and match.group(1) == "407" and settings.proxy_has_credentials:
+            return (
+                "the proxy rejected the credentials in the proxy URL (407); check its user "
+                "and password"
+            )
         if match and match.group(1) == "407":
-            return "the proxy requires authentication (407); put credentials in the proxy URL"
+            return (
+                "the proxy requires authentication (407); put credentials in the proxy URL "
+                "(http://user:password@host:port)"
+            )
         if match:
             return f"the proxy refused the tunnel ({match.group(1)}{match.group(2).rstrip()})"
+    if raised_in_tunnel(chain):
+        # it answered CONNECT with something that is not HTTP, or closed the connection
+        return "the proxy did not answer as an HTTP proxy (is that its address and port?)"
     return "the proxy could not be reached"
 
 
@@ -215,34 +193,34 @@ def _describe(
 ) -> tuple[str, str]:
     """(cause, message) for a failed call, by the classes in its exception chain."""
     after = f" after {tries} tries" if tries > 1 else ""
-    if _has(chain, _TLS):
+    if has(chain, _TLS):
         return "tls", (
             f"TLS verification of {where} failed: {tls_reason(chain[0])}; trust the server's CA "
             f"with the {settings.field('ca_file')} field (a PEM file), or turn off "
             f"{settings.field('verify_tls')}"
         )
-    if _has(chain, _PROXY):
-        return "proxy", f"proxy failed for {where}: {_proxy_detail(chain)}{after}"
+    if has(chain, _PROXY) or (settings.proxies and raised_in_tunnel(chain)):
+        return "proxy", f"proxy failed for {where}: {_proxy_detail(chain, settings)}{after}"
     if any(_timed_out(error) for error in chain):
-        if _has(chain, _CONNECTING):
+        if has(chain, _CONNECTING):
             return "timeout", f"connecting to {where} timed out{after}"
         return "timeout", (
             f"{where} did not answer within the timeout{after}; "
             f"raise the {settings.field('timeout')} field"
         )
-    if _has(chain, _DNS):
+    if has(chain, DNS_ERRORS):
         return "dns", f"cannot resolve {where}: check the {settings.field('host')} field"
-    if _has(chain, (ConnectionRefusedError,)):
+    if has(chain, (ConnectionRefusedError,)):
         return (
             "connection",
             f"{where} refused the connection{after}; are the host and port in the "
             f"{settings.field('host')} field right?",
         )
-    if _has(chain, _TRUNCATED):
+    if has(chain, _TRUNCATED):
         return "connection", (
             f"{where} closed the connection in the middle of its answer (truncated body)"
         )
-    if _has(chain, _DROPPED):
+    if has(chain, _DROPPED):
         return "connection", f"{where} closed the connection without an answer{after}"
     return "connection", f"cannot reach {where}{after}: {type(chain[0]).__name__}"
 
@@ -256,7 +234,7 @@ def transport_error(
     to the count the retry policy recorded on the exception (one if it recorded none). Hints
     name configuration fields through ``settings.field(role)``.
     """
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     made = _tries(chain) if tries is None else tries
     cause, message = _describe(chain, where, made, settings)
     return TransportError(message, cause=cause, tries=made)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import RequestHistory, Retry
 
+from .chain import retry_cannot_help
 from .settings import HttpSettings
 
 __all__ = ["RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter"]
@@ -73,6 +74,16 @@ class _Retry(Retry):
     ) -> Retry:
         """Count a failed try; when retries run out, the ``MaxRetryError`` carries the history
         of every try (urllib3 drops the exhausted ``Retry``, so messages could not count)."""
+        if error is not None and retry_cannot_help(error):
+            # a refused port, a name that does not resolve, a dead proxy: fail now, not after
+            # every backoff (a bulk run would spend ~10 s per input learning nothing)
+            exhausted = MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
+            setattr(
+                exhausted,
+                RETRY_HISTORY,
+                (*self.history, RequestHistory(method, url, error, None, None)),
+            )
+            raise exhausted from error
         try:
             return super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:

@@ -14,7 +14,7 @@ from itertools import count
 from typing import Any, Callable
 
 from ..errors import ManifestError
-from .rows import Node, Relative, Row, depth, name_text, subtree
+from .rows import Node, Relative, Row, depth, name_text, split_pair, subtree
 from .values import apply_transforms, scalar_text
 
 __all__ = ["MAX_DEPTH", "RecordFunction", "generate"]
@@ -71,7 +71,8 @@ class _Writer:
         self.indicator_published = indicator_published
         self.names = names
         self.namespace: dict[str, Any] = {"UNSET": _UNSET}
-        self.namespace.update((f.__name__, f) for f in (apply_transforms, scalar_text, name_text))
+        functions = (apply_transforms, scalar_text, name_text, split_pair)
+        self.namespace.update((f.__name__, f) for f in functions)
         self.lines: list[str] = []
         self.counter = count()
 
@@ -116,8 +117,14 @@ class _Writer:
             lines.extend(pad + text for text in self.row(index, var, scopes))
         text_keys = [(k, c) for k, c in node.keys.items() if isinstance(k, str)]
         number_keys = [(k, c) for k, c in node.keys.items() if isinstance(k, int)]
-        if text_keys:
+        if text_keys or node.known is not None:
             lines.append(f"{pad}if isinstance({var}, dict):")
+            if node.known is not None:  # the drift check: a key nobody reads nor ignores
+                known = self.constant("KN", node.known)
+                lines.append(f"{pad}    if not {known}.issuperset({var}):")
+                lines.append(
+                    f"{pad}        state.drift({self.constant('KL', node.label)}, {var}, {known})"
+                )
             for key, child in text_keys:
                 found = f"v{next(self.counter)}"
                 lines.append(f"{pad}    {found} = {var}.get({self.constant('K', key)})")
@@ -157,7 +164,10 @@ class _Writer:
             out = ["P = published0"]
         row_name = self.constant("R", row)
         condition = "t"
-        if row.name_from is None:
+        if row.separator is not None:  # the name is split off each value in item()
+            name = "(PRE.get(nt) or state.key(nt, ''))"
+            condition = "t and nt"
+        elif row.name_from is None:
             name = self.constant("N", self.names[row.name])  # type: ignore[index]
         else:
             source = row.name_from
@@ -215,6 +225,10 @@ class _Writer:
                 "else:",
                 f"    t = scalar_text({value})",
             ]
+        if row.separator is not None:
+            separator = self.constant("SEP", row.separator)
+            label = self.constant("L", f"{row.label}: ")
+            code.append(f"nt, t = split_pair({separator}, {label}, t, state)")
         return [
             *code,
             f"if {condition}:",

@@ -8,12 +8,13 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from ..manifest import MappingSpec
+from ..mapspec import MappingSpec
 from ..model import Indicator, IndicatorType
 from ..paths import walk
 from ..transforms import Transform
 from .codegen import RecordFunction, generate
-from .rows import Row, earliest, evaluate, name_text
+from .drift import envelope_problem
+from .rows import Row, earliest, evaluate, name_text, split_pair
 from .state import Entry, MappingResult, State
 from .table import ResolvedType, Table, compile_table
 from .values import apply_transforms, first, flatten, scalar_text
@@ -46,6 +47,16 @@ class Mapper:
     def spec(self) -> MappingSpec:
         """The mapping table this mapper was compiled from."""
         return self._table.spec
+
+    @property
+    def table(self) -> Table:
+        """The resolved table (rows, record prefix, the keys it reads and ignores)."""
+        return self._table
+
+    def envelope_problem(self, document: Any) -> Optional[str]:
+        """Why ``document`` does not have the shape this table reads ("expected ..., got
+        ..."); None when it has."""
+        return envelope_problem(document, self._table.prefix)
 
     @property
     def generated_source(self) -> str:
@@ -139,10 +150,24 @@ def _map_record(
         return
     published = earliest(table.published, document, record, ())
     target = state.entry(indicator_type, value, published)
+    if table.tlp is not None:
+        _read_tlp(table, document, record, target, state)
     hits = rows_of(record, document, published, target, state)
     for index, hit in enumerate(hits):
         if not hit:
             state.missing[table.rows[index].label] += 1
+
+
+def _read_tlp(table: Table, document: Any, record: Any, target: Entry, state: State) -> None:
+    """The indicator's TLP from the record (the strictest when records differ)."""
+    raw = first(evaluate(table.tlp, document, record, ()))  # type: ignore[arg-type]
+    if raw is None:
+        return
+    name = table.tlp_names.get(scalar_text(raw))
+    if name is None:
+        state.warn(f"unknown TLP {scalar_text(raw)[:40]!r}: kept the source's own")
+        return
+    target.set_tlp(name)
 
 
 def _emit_global_rows(
@@ -198,7 +223,11 @@ def emit_items(
         if not text:
             continue
         name = row.name
-        if row.name_from is not None:
+        if row.separator is not None:
+            name, text = split_pair(row.separator, f"{row.label}: ", text, state)
+            if not name or not text:
+                continue
+        elif row.name_from is not None:
             source = row.name_from
             if source.in_record and source.level and len(source.steps) == 1:
                 element = scopes[source.level - 1]  # the common case: a sibling key

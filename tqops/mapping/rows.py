@@ -29,6 +29,7 @@ __all__ = [
     "evaluate",
     "name_text",
     "relative",
+    "split_pair",
     "subtree",
 ]
 
@@ -72,6 +73,8 @@ class Row:
     published_key: int = 0
     #: the deepest [] element the published date depends on (0: the record)
     published_level: int = 0
+    #: each value is ``name<separator>value`` (the row's name comes from the value)
+    separator: Optional[str] = None
 
 
 @attrs.define
@@ -81,6 +84,10 @@ class Node:
     keys: dict[Any, Node] = attrs.field(factory=dict)
     each: Optional[Node] = None
     rows: list[int] = attrs.field(factory=list)
+    #: the keys the table reads or ignores in an object here (None: not checked for drift)
+    known: Optional[frozenset[str]] = None
+    #: where this node is, relative to the record (``observations[].``), for drift reports
+    label: str = ""
 
 
 def build_trie(rows: Sequence[Row]) -> Node:
@@ -158,3 +165,14 @@ def earliest(
 def name_text(source: Relative, document: Any, record: Any, scopes: tuple[Any, ...]) -> str:
     """The attribute name a ``name_path`` row reads beside its value ('' for none)."""
     return scalar_text(first(evaluate(source, document, record, scopes)))
+
+
+def split_pair(separator: str, label: str, text: str, state: Any) -> tuple[str, str]:
+    """A ``name<separator>value`` text as (name, value); a text without the separator is a
+    warning (``label`` names the row) and gives no name."""
+    name, found, value = text.partition(separator)
+    if not found:
+        if name:
+            state.warn(f"{label}{name[:80]!r} is not name{separator}value; skipped")
+        return "", ""
+    return name.strip(), value.strip()

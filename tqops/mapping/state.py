@@ -14,6 +14,8 @@ from ..model import Attribute, Indicator, IndicatorType, Source
 __all__ = ["Entry", "MappingResult", "State", "earlier", "name_prefix", "name_table"]
 
 _MAX_WARNINGS = 25
+#: how strict each TLP is, to keep the strictest when records of one indicator differ
+_STRICTNESS = {"WHITE": 0, "CLEAR": 0, "GREEN": 1, "AMBER": 2, "AMBER+STRICT": 3, "RED": 4}
 
 
 @attrs.frozen
@@ -25,6 +27,8 @@ class MappingResult:
     #: per mapping row (its path), how many records lacked a value for it
     missing: Mapping[str, int] = attrs.field(factory=dict)
     records: int = 0
+    #: record keys (relative paths) neither read nor ignored by the table: the drift check
+    unmapped: tuple[str, ...] = ()
 
 
 def earlier(a: Optional[datetime], b: Optional[datetime]) -> Optional[datetime]:
@@ -58,6 +62,13 @@ class Entry:
     published: Optional[datetime]
     #: attribute key (its name's prefix + its value) -> published date; insertion ordered
     attributes: dict[str, Optional[datetime]] = attrs.field(factory=dict)
+    #: the TLP the records gave the indicator (None: the source's own)
+    tlp: Optional[str] = None
+
+    def set_tlp(self, name: str) -> None:
+        """Take ``name`` as the TLP, or keep a stricter one already given."""
+        if self.tlp is None or _STRICTNESS.get(name, 0) > _STRICTNESS.get(self.tlp, 0):
+            self.tlp = name
 
     def add(self, key: str, published: Optional[datetime]) -> None:
         """Add an attribute, or keep the earlier date of one already there."""
@@ -85,6 +96,7 @@ class State:
     warnings: list[str] = attrs.field(factory=list)
     missing: Counter[str] = attrs.field(factory=Counter)
     records: int = 0
+    unmapped: set[str] = attrs.field(factory=set)
 
     @names.default
     def _names(self) -> dict[str, str]:
@@ -103,6 +115,10 @@ class State:
         if message not in self.warnings and len(self.warnings) < _MAX_WARNINGS:
             self.warnings.append(message)
 
+    def drift(self, label: str, found: Mapping[str, Any], known: frozenset[str]) -> None:
+        """Note the keys of ``found`` (an object at ``label``) the table does not know."""
+        self.unmapped.update(label + key for key in found if key not in known)
+
     def entry(
         self, indicator_type: IndicatorType, value: str, published: Optional[datetime]
     ) -> Entry:
@@ -117,7 +133,6 @@ class State:
 
     def result(self, source: Optional[Source]) -> MappingResult:
         """The collected indicators, each with its attributes in the order they were found."""
-        sources = (source,) if source else ()
         names = self.names
         indicators = tuple(
             Indicator(
@@ -127,8 +142,20 @@ class State:
                 attributes=tuple(
                     Attribute(names[k[:2]], k[2:], p) for k, p in e.attributes.items()
                 ),
-                sources=sources,
+                sources=_sources(source, e.tlp),
             )
             for e in self.entries.values()
         )
-        return MappingResult(indicators, tuple(self.warnings), dict(self.missing), self.records)
+        return MappingResult(
+            indicators,
+            tuple(self.warnings),
+            dict(self.missing),
+            self.records,
+            tuple(sorted(self.unmapped)),
+        )
+
+
+def _sources(source: Optional[Source], tlp: Optional[str]) -> tuple[Source, ...]:
+    if source is None:
+        return ()
+    return (source if tlp is None else Source(source.name, tlp),)

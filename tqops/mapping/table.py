@@ -8,10 +8,11 @@ from typing import Optional
 import attrs
 
 from ..errors import ManifestError
-from ..manifest import MappingSpec
+from ..mapspec import MappingSpec
 from ..model import IndicatorType, Source
 from ..paths import FeedPath, Step
 from ..transforms import BUILTIN_TRANSFORMS, Transform
+from .drift import KeyNode, key_trie, mark_known
 from .rows import Node, Relative, Row, build_trie, relative
 from .state import name_table
 
@@ -46,6 +47,11 @@ class Table:
     global_rows: tuple[int, ...]
     #: the table's fixed attribute names -> their key prefixes
     names: Mapping[str, str]
+    #: the keys the table reads or ignores under the record (the drift check's reference)
+    keys: KeyNode = attrs.field(factory=KeyNode)
+    #: the indicator's TLP: where the record holds it, and vendor value -> TLP name
+    tlp: Optional[Relative] = None
+    tlp_names: Mapping[str, str] = attrs.field(factory=dict)
 
 
 def compile_table(spec: MappingSpec, transforms: Optional[Mapping[str, Transform]]) -> Table:
@@ -80,8 +86,13 @@ def compile_table(spec: MappingSpec, transforms: Optional[Mapping[str, Transform
                 transforms=tuple(known[t] for t in row.transforms),
                 published_key=keys.setdefault(published, len(keys)),
                 published_level=max((p.level for p in published if p.in_record), default=0),
+                separator=row.name_separator,
             )
         )
+    trie = build_trie(rows)
+    read_keys = key_trie(_read_paths(spec, prefix), (path.steps for path in spec.ignore))
+    mark_known(trie, read_keys)
+    tlp = rule.tlp
     return Table(
         spec=spec,
         prefix=prefix,
@@ -92,10 +103,25 @@ def compile_table(spec: MappingSpec, transforms: Optional[Mapping[str, Transform
         published=tuple(relative(value_steps, p, prefix) for p in rule.published_at),
         rows=tuple(rows),
         source=Source(spec.source.name, spec.source.tlp) if spec.source else None,
-        trie=build_trie(rows),
+        trie=trie,
         global_rows=tuple(i for i, row in enumerate(rows) if not row.value.in_record),
-        names=name_table(row.name for row in rows if row.name_from is None),
+        names=name_table(row.name for row in rows if row.name is not None),
+        keys=read_keys,
+        tlp=relative(value_steps, tlp.path, prefix) if tlp else None,
+        tlp_names=dict(tlp.table) if tlp else {},
     )
+
+
+def _read_paths(spec: MappingSpec, prefix: tuple[Step, ...]) -> list[tuple[Step, ...]]:
+    """Every path of the table that lies in the record, as steps under it."""
+    rule = spec.indicator
+    paths = [rule.path, *rule.published_at]
+    paths += [rule.type_path] if rule.type_path else []
+    paths += [rule.tlp.path] if rule.tlp else []
+    paths += [e.value_path for e in rule.type_table if e.value_path is not None]
+    for row in spec.attributes:
+        paths += [row.path, *row.published_at, *([row.name_path] if row.name_path else [])]
+    return [p.steps[len(prefix) :] for p in paths if p.steps[: len(prefix)] == prefix]
 
 
 def _resolve_types(

@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
-from .api import native
+from . import web
+from .api import cortex, native, threatq
 from .auth import Problem
 from .host import Host
 
@@ -156,7 +157,13 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
         return response
 
     app.include_router(native.router)
+    app.include_router(threatq.router)  # ThreatQ's plugin API: /api/token, /api/plugins
+    app.include_router(cortex.router)  # Cortex's analyzer API: /api/analyzer, /api/job
+    app.include_router(web.router)  # the console: /console/ (HTML pages)
     app.add_middleware(
-        BodyLimit, limit=MAX_BODY, upload_limit=MAX_UPLOAD, upload_paths=native.UPLOAD_PATHS
+        BodyLimit,
+        limit=MAX_BODY,
+        upload_limit=MAX_UPLOAD,
+        upload_paths=(*native.UPLOAD_PATHS, *web.UPLOAD_PATHS),
     )
     return app

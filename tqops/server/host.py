@@ -17,7 +17,7 @@ import attrs
 
 from ..config import MASK, StoredConfig
 from ..errors import ConfigError, InputError
-from ..indicators import check_indicator
+from ..indicators import checked_indicator
 from ..model import Indicator, IndicatorType
 from ..registry import Registry
 from ..service import ConnectionReport, Service
@@ -227,7 +227,10 @@ class Host:
         indicator_ids: Optional[Sequence[int]],
         inputs: Optional[Sequence[Mapping[str, Any]]],
         user: User,
+        config: Optional[StoredConfig] = None,
     ) -> dict[str, Any]:
+        """Queue a job and start it; ``config`` is a configuration the request carried (the
+        job then runs with it instead of the stored one)."""
         found = self.service.operation(operation)
         spec = found.manifest.action(action)
         from ..config import validate_options
@@ -256,7 +259,7 @@ class Host:
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
         )
-        self.jobs.start(job_id)
+        self.jobs.start(job_id, config)
         return self.job(job_id)
 
     def job(self, job_id: int) -> dict[str, Any]:
@@ -286,11 +289,9 @@ def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:
     """(type, value, note): the platform's type name and the value as it is searched."""
     if not isinstance(kind, str) or not isinstance(value, str) or not value.strip():
         raise InputError("an indicator needs a type and a value (text)")
-    indicator = check_indicator(Indicator(value=value.strip(), type=IndicatorType.from_name(kind)))
-    note = ""
-    if indicator.value != value.strip():
-        note = f"given as {value.strip()[:200]!r}"
-    return indicator.type.value, indicator.value, note
+    checked = checked_indicator(Indicator(value=value, type=IndicatorType.from_name(kind)))
+    found = checked.indicator
+    return found.type.value, found.value, "; ".join(checked.notes)
 
 
 MAX_CSV_LINE = 65_536

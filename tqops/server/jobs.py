@@ -11,11 +11,14 @@ result says so).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
 from ..config import StoredConfig
@@ -110,15 +113,22 @@ class JobRunner:
         self._lock = threading.Lock()
         self._threads: dict[int, threading.Thread] = {}
         self._tokens: dict[int, CancelToken] = {}
+        self._carried: dict[int, StoredConfig] = {}
+        self._salt = secrets.token_bytes(32)
         self._stopping = False
 
-    def start(self, job_id: int) -> None:
+    def start(self, job_id: int, config: Optional[StoredConfig] = None) -> None:
+        """Run a job in the background; ``config``, when given, is the configuration the
+        request carried (MISP's modules send theirs): the job runs with it instead of the
+        stored one, and its cache entries are its own."""
         with self._lock:
             if self._stopping:
                 raise ConfigError("the host is stopping; try again when it is back")
             if job_id in self._threads:
                 return
             token = self._tokens[job_id] = CancelToken()
+            if config is not None:
+                self._carried[job_id] = config
             thread = threading.Thread(
                 target=self._run, args=(job_id, token), name=f"tqops-job-{job_id}", daemon=True
             )
@@ -175,6 +185,7 @@ class JobRunner:
             with self._lock:
                 self._threads.pop(job_id, None)
                 self._tokens.pop(job_id, None)
+                self._carried.pop(job_id, None)
 
     def _work(self, job_id: int, token: CancelToken) -> None:
         job = self.store.job(job_id)
@@ -196,6 +207,10 @@ class JobRunner:
             if TLPS.index(row["tlp"]) > TLPS.index(highest.get(key, "CLEAR")):
                 highest[key] = row["tlp"]
         options_key = json.dumps(options, sort_keys=True)
+        with self._lock:
+            carried = self._carried.get(job_id)
+        if carried is not None:  # never served what another configuration looked up
+            options_key += " config:" + self._fingerprint(carried)
         ttl = float(settings["cache_ttl"])
         to_send: list[Selection] = []
         for key, seqs in groups.items():
@@ -214,7 +229,7 @@ class JobRunner:
                 continue
             to_send.append(selection)
         if to_send and not token.cancelled:
-            with self.pools.use(name) as configured:
+            with self._configured(name, carried) as configured:
                 run = configured.run(
                     action,
                     options,
@@ -235,6 +250,19 @@ class JobRunner:
         if token.cancelled:
             status = "interrupted" if self._stopping else "cancelled"
         self.store.set_job(job_id, status=status, finished_at=now())
+
+    def _configured(
+        self, name: str, carried: Optional[StoredConfig]
+    ) -> AbstractContextManager[ConfiguredOperation]:
+        if carried is None:
+            return self.pools.use(name)
+        return self.service.configure(name, carried, pool_size=self.concurrency)
+
+    def _fingerprint(self, config: StoredConfig) -> str:
+        """Names a carried configuration in cache keys, keyed by a salt of this process (the
+        cache table never holds a hash an offline guess could test a secret against)."""
+        text = json.dumps(config.to_json(), sort_keys=True, default=str).encode()
+        return hmac.new(self._salt, text, hashlib.sha256).hexdigest()[:32]
 
     def _save(self, job_id: int, seqs: list[int], result: Result) -> None:
         payload = result.to_dict()

@@ -1,12 +1,17 @@
 """``tqops serve``: the host under uvicorn, and ``--demo``, which starts the vendor simulators
-of a checkout as separate processes and configures both operations against them."""
+of a checkout as separate processes and configures both operations against them. With
+``--misp-modules``, MISP's enrichment modules get a listener of their own in the same process
+(a second uvicorn server in the same event loop, sharing the host)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,8 +90,10 @@ def serve(
     tls_key: Optional[str],
     demo: bool,
     out: TextIO,
+    misp_modules: Optional[tuple[str, int]] = None,
 ) -> int:
-    """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved."""
+    """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
+    ``misp_modules`` (address, port) turns MISP's modules listener on."""
     import uvicorn
 
     from .app import create_app
@@ -110,6 +117,12 @@ def serve(
                 )
                 secret = f" password {made.password}" if made.password else ""
                 out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
+        misp = _misp_listener(the_host, misp_modules, tls_cert, tls_key) if misp_modules else None
+        if misp is not None:
+            address, misp_port = misp_modules or ("", 0)
+            shown = f"[{address}]" if ":" in address else address
+            misp_scheme = "https" if misp[0].config.ssl_certfile else "http"
+            out.write(f"MISP modules on {misp_scheme}://{shown}:{misp_port}\n")
         out.write(f"tqops host on {scheme}://{host}:{port} (data in {data})\n")
         out.flush()
         config = uvicorn.Config(
@@ -122,5 +135,54 @@ def serve(
             lifespan="on",
             timeout_graceful_shutdown=30,
         )
-        uvicorn.Server(config).run()
+        server = uvicorn.Server(config)
+        if misp is None:
+            server.run()
+        else:
+            asyncio.run(_serve_together(server, *misp))
     return 0
+
+
+def _misp_listener(
+    the_host: Host, where: tuple[str, int], tls_cert: Optional[str], tls_key: Optional[str]
+) -> tuple[Any, socket.socket]:
+    """MISP's modules server and its bound socket: plain HTTP on loopback (as MISP expects
+    there), else TLS with the host's certificate. A busy port is a one-line error before
+    anything starts."""
+    import uvicorn
+
+    from .api.misp import create_app as misp_app
+
+    address, port = where
+    loopback = address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((address.strip("[]"), port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(
+            f"cannot listen on {address}:{port} for MISP's modules: {exc.strerror}"
+        ) from None
+    config = uvicorn.Config(
+        misp_app(the_host, loopback=loopback),
+        ssl_certfile=None if loopback else tls_cert,
+        ssl_keyfile=None if loopback else tls_key,
+        log_level="warning",
+        lifespan="off",  # the host's own application starts and stops the host
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config), listener
+
+
+async def _serve_together(main: Any, misp: Any, listener: socket.socket) -> None:
+    """Both servers until either ends; then the other ends too. The second to start takes the
+    signals first and hands them on to the first when it stops (uvicorn restores and raises
+    them), so SIGTERM or SIGINT stops both, the host's jobs saved by its lifespan."""
+    tasks = [asyncio.ensure_future(main.serve()), asyncio.ensure_future(misp.serve([listener]))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        main.should_exit = misp.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)

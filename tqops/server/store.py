@@ -313,3 +313,13 @@ class Store(JobRecords):
     def delete_indicator(self, indicator_id: int) -> bool:
         with self.transaction() as conn:
             return conn.execute("DELETE FROM indicators WHERE id = ?", (indicator_id,)).rowcount > 0
+
+    # -- protocol views (ThreatQ, Cortex, MISP: tqops/server/api/) ----------------------------
+
+    def job_inputs(self, job_id: int, limit: int = 100) -> list[Row]:
+        """A job's first inputs, as they were queued (what Cortex shows as a job's data)."""
+        return self.all(
+            "SELECT seq, type, value, tlp, indicator_id FROM job_inputs WHERE job_id = ? "
+            "ORDER BY seq LIMIT ?",
+            (job_id, limit),
+        )

@@ -1,0 +1,160 @@
+"""The operation guide's action section: its options (and the API versions that take them),
+then one mapping table per API version, with its type and TLP tables and the fields it
+deliberately does not map. Examples are read from sample responses of that version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .fields import ConfigField
+from .manifest import ActionSpec, ActionVariant, Manifest
+from .paths import FeedPath
+
+__all__ = ["action_section", "applies_with", "md_table"]
+
+_EXAMPLE_WIDTH = 60
+
+
+def _cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _example(path: FeedPath, samples: Sequence[Any]) -> str:
+    for document in samples:
+        values = [v for v in path.values(document) if v not in ("", [], {})]
+        if values:
+            shown = json.dumps(values[0], ensure_ascii=False)
+            if len(shown) > _EXAMPLE_WIDTH:
+                shown = shown[: _EXAMPLE_WIDTH - 3] + "..."
+            return f"`{shown}`"
+    return ""
+
+
+def _published(paths: Sequence[FeedPath], fallback: str = "") -> str:
+    if not paths:
+        return fallback
+    return ", else ".join(f"`{p}`" for p in paths)
+
+
+def _labels(manifest: Manifest) -> dict[str, str]:
+    return {f.name: f.label for f in manifest.config}
+
+
+def applies_with(field: ConfigField, manifest: Manifest) -> str:
+    """`` (API Version v2, v3 only.)`` for a field that applies only with some values."""
+    return f" (With {field.when.describe(_labels(manifest))} only.)" if field.when else ""
+
+
+def _option_rows(action: ActionSpec, manifest: Manifest) -> list[list[str]]:
+    rows = []
+    for option in action.options:
+        kind = option.type + (f" ({option.format})" if option.format else "")
+        if option.format == "range":
+            kind += f", {option.minimum:g}-{option.maximum:g}"
+        # what a version changes of an option (format_when, parameter_when) its description
+        # says in words; the condition it applies with is added here
+        description = option.description + applies_with(option, manifest)
+        rows.append([f"{option.label} (`{option.name}`)", description, kind])
+    return rows
+
+
+def _mapping_rows(variant: ActionVariant, samples: Sequence[Any]) -> list[list[str]]:
+    rule = variant.mapping.indicator
+    type_key = f"Indicator (type from `{rule.type_path}`)" if rule.type_path else "Indicator"
+    if rule.type_from_input:
+        type_key = "Indicator (the selected indicator's type)"
+    indicator_published = _published(rule.published_at)
+    value = _example(rule.path, samples)
+    rows = [[f"`{rule.path}`", "Value", type_key, indicator_published, value, rule.notes]]
+    for row in variant.mapping.attributes:
+        key = row.name or (
+            f"from `{row.name_path}`"
+            if row.name_path
+            else f"the text before `{row.name_separator}` in the value"
+        )
+        notes = row.notes + (" ASSUMED field." if row.assumed else "")
+        rows.append(
+            [
+                f"`{row.path}`",
+                "Attribute",
+                key,
+                _published(row.published_at, indicator_published + " (the indicator's)"),
+                _example(row.path, samples),
+                notes.strip(),
+            ]
+        )
+    return rows
+
+
+_MAPPING_HEADERS = (
+    "FEED DATA PATH",
+    "ENTITY",
+    "TYPE OR ATTRIBUTE KEY",
+    "PUBLISHED DATE",
+    "EXAMPLES",
+    "NOTES",
+)
+
+
+def _variant_section(variant: ActionVariant, samples: Sequence[Any]) -> list[str]:
+    out = ["```", variant.endpoint, "```", ""] if variant.endpoint else []
+    rule = variant.mapping.indicator
+    out += ["The action maps the response as follows:", ""]
+    out += [md_table(_MAPPING_HEADERS, _mapping_rows(variant, samples)), ""]
+    if rule.type_table:
+        out += [f"Types, from `{rule.type_path}`:", ""]
+        type_rows = []
+        for entry in rule.type_table:
+            platform = (
+                entry.platform_type.value
+                if entry.platform_type
+                else f"by the value (`{entry.derive}`)"
+            )
+            where = f"`{entry.value_path or rule.path}`"
+            type_rows.append([f"`{entry.vendor_type}`", platform, where])
+        out += [md_table(["VENDOR TYPE", "PLATFORM TYPE", "VALUE FROM"], type_rows), ""]
+        out += ["Any other type is reported as a warning on the result; its record is skipped.", ""]
+    if rule.tlp is not None:
+        out += [f"The indicator's TLP (on its source), from `{rule.tlp.path}`:", ""]
+        out += [md_table(["VENDOR VALUE", "TLP"], [[f"`{k}`", v] for k, v in rule.tlp.table]), ""]
+    ignored = ", ".join(f"`{str(path)[1:]}`" for path in variant.mapping.ignore)
+    if ignored:
+        out += [f"Record fields deliberately not mapped: {ignored}.", ""]
+    out += [
+        "Any other record field the table does not read is named once per run in a warning "
+        '("returned fields this operation does not map").',
+        "",
+    ]
+    return out
+
+
+def action_section(
+    action: ActionSpec,
+    manifest: Manifest,
+    samples: Sequence[Any],
+    variant_samples: Mapping[str, Sequence[Any]],
+) -> list[str]:
+    """The action's section; with API versions, one mapping table per version."""
+    out = [f"### {action.label}", "", action.description, ""]
+    if action.options:
+        out += ["The action has the following options, available upon execution:", ""]
+        out += [md_table(["OPTION", "DESCRIPTION", "TYPE"], _option_rows(action, manifest)), ""]
+    field = manifest.variant_field
+    if field is None:
+        return out + _variant_section(action.all_variants()[0], samples)
+    for variant in action.all_variants():
+        key = str(variant.key)
+        out += [f"#### With {field.label} {field.choice_label(key)}", ""]
+        shown = samples if key == action.default_variant else variant_samples.get(key, ())
+        out += _variant_section(variant, shown)
+    return out
