@@ -19,6 +19,7 @@ import pytest
 from packaging.version import Version
 
 from tqops import ConfigError, find_packaged_file, load_operation
+from tqops.docs import package_changelog
 from tqops.server.integrations import (
     CheckedWheel,
     InstalledIntegration,
@@ -417,7 +418,7 @@ def test_the_package_finds_its_own_files_through_importlib_resources(dist, integ
     alias = installed.module_name
     assert resources.files(alias).joinpath(f"{NAME}.yaml").is_file()
     assert find_packaged_file(alias, f"{NAME}.yaml") == installed.package_dir / f"{NAME}.yaml"
-    assert operation.package_file("CHANGELOG.md") is not None
+    assert package_changelog(operation).startswith("#")
     assert operation.package_dir == installed.package_dir
     assert integrations.load(installed) is operation  # loading again is the same operation
 

@@ -13,7 +13,6 @@ import importlib
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -138,13 +137,6 @@ class Operation:
             return None
         module = sys.modules.get(self.package) or importlib.import_module(self.package)
         return Path(module.__file__).parent if module.__file__ else None
-
-    def package_file(self, name: str) -> Optional[Any]:
-        """A resource shipped inside the operation's package (None: none such)."""
-        if not self.package:
-            return None
-        found = resources.files(self.package).joinpath(name)
-        return found if found.is_file() or found.is_dir() else None
 
     def check_config(self, raw: Mapping[str, Any]) -> StoredConfig:
         """What an admin entered, checked (references not resolved): the form to store."""

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ..config import MASK, StoredConfig
+from ..config import MASK, StoredConfig, validate_options
 from ..errors import ConfigError, InputError
 from ..indicators import checked_indicator
 from ..model import Indicator, IndicatorType
@@ -233,8 +233,6 @@ class Host:
         job then runs with it instead of the stored one)."""
         found = self.service.operation(operation)
         spec = found.manifest.action(action)
-        from ..config import validate_options
-
         validate_options(spec.options, options, spec.label)  # bad options: nothing queued
         rows: list[tuple[str, str, str, Optional[int]]] = []
         if indicator_ids is not None:
