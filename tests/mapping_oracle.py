@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 from tqops import Indicator, MappingSpec
+from tqops.manifest.feedpath import walk
+from tqops.manifest.transforms import Transform
 from tqops.mapping.mapper import map_documents
 from tqops.mapping.rows import Node, Row, earliest, evaluate, split_pair
 from tqops.mapping.state import Entry, MappingResult, State
 from tqops.mapping.table import Table, compile_table
 from tqops.mapping.values import apply_transforms, first, flatten, scalar_text
-from tqops.paths import walk
-from tqops.transforms import Transform
 
 __all__ = ["Interpreter", "interpret"]
 

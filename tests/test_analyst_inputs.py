@@ -18,7 +18,7 @@ import pytest
 from simulators import TieSimulator
 from tests.helpers import cli
 from tqops import Indicator, IndicatorType
-from tqops.indicators import checked_indicator
+from tqops.running.inputs import checked_indicator
 
 TOKEN = "analyst-token-2c7e41"
 CANARY = "CANARY-b81e55d0c4a9"

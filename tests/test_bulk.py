@@ -13,7 +13,7 @@ import pytest
 import tqops.http as http
 from simulators import TieSimulator
 from tqops.cli import main
-from tqops.progress import progress_for
+from tqops.cli.progress import progress_for
 
 TOKEN = "bulk-token-51c0"
 

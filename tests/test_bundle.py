@@ -181,9 +181,10 @@ def test_fresh_virtualenv_renders_the_same_guides_as_the_checkout(installed, dis
         [
             str(installed.python),
             "-c",
-            "import json, tqops.manifest as m; print(json.dumps([str(m.find_packaged_file(p, f)) "
+            "import json, tqops.manifest.document as m; "
+            "print(json.dumps([str(m.find_packaged_file(p, f)) "
             "for p, f in [('dcso_tie_operation', 'dcso_tie.yaml'), ('tego_operation', "
-            "'tego.yaml'), ('tqops', 'manifest.schema.json')]]))",
+            "'tego.yaml'), ('tqops.manifest', 'manifest.schema.json')]]))",
         ],
         capture_output=True,
         text=True,
@@ -213,7 +214,7 @@ def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(insta
         [
             str(python),
             "-c",
-            "import dcso_tie_operation, tqops.manifest as m; "
+            "import dcso_tie_operation, tqops.manifest.document as m; "
             "print(dcso_tie_operation.__file__); print(m.find_packaged_file("
             "'dcso_tie_operation', 'dcso_tie.yaml'))",
         ],

@@ -74,7 +74,7 @@ class TestOperationConformance:
                 assert payload["type"] == {"name": indicator.type.value}
 
     def test_describe_never_needs_a_secret(self, name):
-        from tqops.render import render_describe
+        from tqops.cli.render import render_describe
 
         text = render_describe(OPERATIONS[name].manifest)
         assert "password (secret)" in text

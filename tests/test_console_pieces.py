@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
-from tqops.config import MASK
+from tqops.config.values import MASK
 from tqops.errors import ConfigError, InputError
 from tqops.server.app import create_app
 from tqops.server.host import Host

@@ -23,10 +23,10 @@ import urllib3.util.connection as u3_connection
 from simulators import SimulatorServer, TieSimulator
 from tests.forward_proxy import ForwardProxy
 from tests.helpers import cli
-from tqops.breaker import MAX_CONNECTION_FAILURES
 from tqops.cli import main
 from tqops.http import HttpClient, HttpSettings
 from tqops.http.auth import BearerAuth
+from tqops.running.breaker import MAX_CONNECTION_FAILURES
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "dead-vendor-token-77a1"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tqops.cli import main
-from tqops.docs import changelog_entries
+from tqops.publishing.guide import changelog_entries
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

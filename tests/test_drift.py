@@ -16,7 +16,7 @@ from dcso_tie_operation.client import SEARCH_PATH
 from tego_operation import OPERATION as TEGO
 from tests.mapping_oracle import interpret
 from tqops import ApiError, ManifestError, Mapper, MappingSpec, Operation
-from tqops.manifest import Manifest
+from tqops.manifest.document import Manifest
 from tqops.mapping.coverage import coverage
 
 SAMPLES = TIE.package_dir / "samples"

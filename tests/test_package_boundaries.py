@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tqops import load_operation
-from tqops.docs import changelog_entries, package_changelog, sample_documents
 from tqops.errors import ManifestError
-from tqops.manifest import find_packaged_file
+from tqops.manifest.document import find_packaged_file
+from tqops.publishing.guide import changelog_entries, package_changelog, sample_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("tqops", "dcso_tie_operation", "tego_operation")
@@ -29,7 +29,7 @@ MODULES = sorted(
 )
 # package data a package carries, beside its modules (in the checkout, links into manifests/)
 LINKED = {
-    "tqops": ["manifest.schema.json"],
+    "tqops.manifest": ["manifest.schema.json"],
     "dcso_tie_operation": ["dcso_tie.yaml"],
     "tego_operation": ["tego.yaml"],
 }
@@ -113,7 +113,7 @@ def test_importing_the_cli_never_imports_the_simulators():
 def test_each_package_finds_its_files_inside_itself(package):
     for filename in LINKED[package]:
         found = find_packaged_file(package, filename)
-        assert found.parent == ROOT / package
+        assert found.parent == ROOT / package.replace(".", "/")
         assert found.read_bytes() == (ROOT / "manifests" / filename).read_bytes()
     with pytest.raises(ManifestError, match=rf"nowhere\.yaml not found in package '{package}'"):
         find_packaged_file(package, "nowhere.yaml")
@@ -187,7 +187,7 @@ def test_a_regular_build_carries_the_files_and_not_the_simulators(tmp_path):
         assert not [n for n in names if n.startswith("simulators/")]
         for package, files in LINKED.items():
             for filename in files:
-                content = archive.read(f"{package}/{filename}")
+                content = archive.read(f"{package.replace('.', '/')}/{filename}")
                 assert content == (ROOT / "manifests" / filename).read_bytes()
         for package in ("dcso_tie_operation", "tego_operation"):
             assert f"{package}/CHANGELOG.md" in names

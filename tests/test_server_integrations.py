@@ -19,7 +19,7 @@ import pytest
 from packaging.version import Version
 
 from tqops import ConfigError, find_packaged_file, load_operation
-from tqops.docs import package_changelog
+from tqops.publishing.guide import package_changelog
 from tqops.server.integrations import (
     CheckedWheel,
     InstalledIntegration,

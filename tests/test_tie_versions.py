@@ -25,7 +25,7 @@ from tqops import (
     validate_options,
 )
 from tqops.cli import main
-from tqops.vendor import auth_spec
+from tqops.operations.vendor import auth_spec
 
 SAMPLES = TIE.package_dir / "samples"
 HOST = "api.tie.example.test"

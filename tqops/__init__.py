@@ -3,8 +3,7 @@
 It knows no vendor: operations are found through the ``tqops.operations`` entry points.
 """
 
-from .breaker import MAX_CONNECTION_FAILURES, CircuitBreaker
-from .config import (
+from tqops.config.values import (
     MASK,
     Config,
     Options,
@@ -14,7 +13,7 @@ from .config import (
     validate_config,
     validate_options,
 )
-from .errors import (
+from tqops.errors import (
     ApiError,
     AuthenticationError,
     ConfigError,
@@ -24,19 +23,26 @@ from .errors import (
     PathSyntaxError,
     TransportError,
 )
-from .fields import AuthSpec, ConfigField, OptionField
-from .http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
-from .indicators import CheckedIndicator, check_indicator, checked_indicator
-from .manifest import ActionSpec, Manifest, MappingSpec, find_packaged_file, load_manifest
-from .mapping import Mapper, MappingResult
-from .mapping.drift import describe_json
-from .model import Attribute, Indicator, IndicatorType, Source
-from .operation import ConfiguredOperation, Operation
-from .paths import FeedPath
-from .registry import Registry, discover_operations, load_operation
-from .results import CancelToken, Notice, Progress, Result, Selection, Status
-from .runner import Job
-from .vendor import BasicAuth, VendorClient
+from tqops.http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
+from tqops.manifest.document import (
+    ActionSpec,
+    Manifest,
+    MappingSpec,
+    find_packaged_file,
+    load_manifest,
+)
+from tqops.manifest.feedpath import FeedPath
+from tqops.manifest.fields import AuthSpec, ConfigField, OptionField
+from tqops.mapping import Mapper, MappingResult
+from tqops.mapping.drift import describe_json
+from tqops.model import Attribute, Indicator, IndicatorType, Source
+from tqops.operations.operation import ConfiguredOperation, Operation
+from tqops.operations.registry import Registry, discover_operations, load_operation
+from tqops.operations.vendor import BasicAuth, VendorClient
+from tqops.running.breaker import MAX_CONNECTION_FAILURES, CircuitBreaker
+from tqops.running.inputs import CheckedIndicator, check_indicator, checked_indicator
+from tqops.running.results import CancelToken, Notice, Progress, Result, Selection, Status
+from tqops.running.runner import Job
 
 __version__ = "1.0.0"
 

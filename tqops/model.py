@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import attrs
 
-from .dates import isoformat_utc, platform_format
-from .errors import InputError
+from tqops.dates import isoformat_utc, platform_format
+from tqops.errors import InputError
 
 __all__ = ["Attribute", "Indicator", "IndicatorType", "Source"]
 

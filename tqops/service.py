@@ -13,18 +13,18 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from .config import Config, StoredConfig
-from .errors import ManifestError
-from .manifest import Manifest, load_manifest
-from .mapping import MappingResult
-from .mapping.coverage import Coverage
-from .mapping.coverage import coverage as coverage_of
-from .model import Indicator
-from .operation import ConfiguredOperation, Input, Operation
-from .registry import Registry
-from .results import CancelToken
-from .runner import Job, ProgressCallback
-from .variants import variant_of
+from tqops.config.values import Config, StoredConfig
+from tqops.errors import ManifestError
+from tqops.manifest.document import Manifest, load_manifest
+from tqops.mapping import MappingResult
+from tqops.mapping.coverage import Coverage
+from tqops.mapping.coverage import coverage as coverage_of
+from tqops.model import Indicator
+from tqops.operations.operation import ConfiguredOperation, Input, Operation
+from tqops.operations.registry import Registry
+from tqops.operations.variants import variant_of
+from tqops.running.results import CancelToken
+from tqops.running.runner import Job, ProgressCallback
 
 __all__ = [
     "ConnectionReport",
@@ -79,7 +79,7 @@ class ConnectionReport:
     """Test Connection: every step checked, in order."""
 
     operation: str
-    steps: tuple[Any, ...]  # tqops.diagnose.Step
+    steps: tuple[Any, ...]  # tqops.operations.diagnose.Step
 
     @property
     def ok(self) -> bool:
@@ -132,7 +132,7 @@ class UpgradeReport:
 
     old: Manifest
     new: Manifest
-    changes: tuple[Any, ...]  # tqops.upgrade.Change
+    changes: tuple[Any, ...]  # tqops.publishing.upgrade.Change
 
     @property
     def needs_action(self) -> tuple[Any, ...]:
@@ -224,7 +224,7 @@ class Service:
         proxy: Optional[str] = None,
     ) -> ConnectionReport:
         """Test Connection, step by step (configuration, proxy, DNS, TCP, TLS, credential)."""
-        from .diagnose import diagnose
+        from tqops.operations.diagnose import diagnose
 
         operation = self.operation(name)
         resolved = config if isinstance(config, Config) else operation.resolve_config(config)
@@ -294,19 +294,19 @@ class Service:
 
     def docs(self, name: str) -> str:
         """The operation guide in Markdown, from what the operation's package carries."""
-        from .docs import guide_for
+        from tqops.publishing.guide import guide_for
 
         return guide_for(self.operation(name))
 
     def bundle(self, name: str, out_dir: Union[str, Path]) -> list[Path]:
         """Write the operation's integration file and the runtime wheel it needs."""
-        from .bundle import bundle
+        from tqops.publishing.bundle import bundle
 
         return bundle(self.operation(name), Path(out_dir))
 
     def upgrade_check(self, old: Union[str, Path], new: Union[str, Path]) -> UpgradeReport:
         """What installing ``new`` (a wheel or manifest) over ``old`` changes for an admin."""
-        from .upgrade import compare, content_digest, manifest_from
+        from tqops.publishing.upgrade import compare, content_digest, manifest_from
 
         before, after = manifest_from(old), manifest_from(new)
         digests = content_digest(old), content_digest(new)

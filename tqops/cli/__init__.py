@@ -14,12 +14,12 @@ from typing import Optional, TextIO
 
 from urllib3.exceptions import InsecureRequestWarning
 
-from ..errors import OperationError
-from ..logs import RedactingFilter, stderr_logging
-from ..service import Service
-from .commands import EXIT_OK, EXIT_USAGE, Context
-from .inputs import UsageError
-from .parser import build_parser, glue
+from tqops.cli.commands import EXIT_OK, EXIT_USAGE, Context
+from tqops.cli.inputs import UsageError
+from tqops.cli.logs import RedactingFilter, stderr_logging
+from tqops.cli.parser import build_parser, glue
+from tqops.errors import OperationError
+from tqops.service import Service
 
 __all__ = ["main"]
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from tqops.cli import main
 
 sys.exit(main())

@@ -17,12 +17,10 @@ from typing import Any, Optional, TextIO
 
 import attrs
 
-from ..config import Config
-from ..errors import ConfigError
-from ..logs import RedactingFilter
-from ..model import Indicator
-from ..progress import progress_for
-from ..render import (
+from tqops.cli.inputs import count_inputs, key_values, raw_config, selections
+from tqops.cli.logs import RedactingFilter
+from tqops.cli.progress import progress_for
+from tqops.cli.render import (
     describe_dict,
     iter_results_table,
     render_coverage,
@@ -30,9 +28,11 @@ from ..render import (
     render_results_table,
     stream_json_document,
 )
-from ..results import Result, Selection, Status
-from ..service import Service
-from .inputs import count_inputs, key_values, raw_config, selections
+from tqops.config.values import Config
+from tqops.errors import ConfigError
+from tqops.model import Indicator
+from tqops.running.results import Result, Selection, Status
+from tqops.service import Service
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError
-from .commands import EXIT_OK, Context
+from tqops.cli.commands import EXIT_OK, Context
+from tqops.errors import ConfigError
 
 __all__ = ["add_parsers", "serve", "users"]
 
@@ -51,7 +51,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
             raise ConfigError(f"no such file: {path}")
     misp = _misp_address(args.misp_modules, bool(args.tls_cert)) if args.misp_modules else None
     _server()
-    from ..server.serve import serve as run_server
+    from tqops.server.serve import serve as run_server
 
     return run_server(
         _data_dir(args),
@@ -89,8 +89,8 @@ def _misp_address(text: str, tls: bool) -> tuple[str, int]:
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
     _server()
-    from ..server.store import Store
-    from ..server.users import Users
+    from tqops.server.store import Store
+    from tqops.server.users import Users
 
     data = _data_dir(args)
     registry = Users(Store(data / "tqops.db"))

@@ -13,11 +13,11 @@ from typing import Any, Optional
 
 import yaml
 
-from ..csvinput import selections_from_csv
-from ..errors import ConfigError, ManifestError
-from ..files import FileRefused, read_regular_file
-from ..manifest import _StrictLoader
-from ..results import Selection
+from tqops.config.files import FileRefused, read_regular_file
+from tqops.errors import ConfigError, ManifestError
+from tqops.manifest.document import _StrictLoader
+from tqops.running.csvinput import selections_from_csv
+from tqops.running.results import Selection
 
 __all__ = ["UsageError", "count_inputs", "key_values", "raw_config", "selections"]
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from .. import __version__
-from . import commands, hosting
-from .inputs import UsageError
+from tqops import __version__
+from tqops.cli import commands, hosting
+from tqops.cli.inputs import UsageError
 
 __all__ = ["build_parser", "glue"]
 

@@ -14,19 +14,19 @@ from __future__ import annotations
 # ``tqops.http.time`` is the clock RateLimiter reads; tests patch it through this name
 import time as time
 
-from .auth import BearerAuth, HeaderAuth
-from .client import MAX_BODY_BYTES as MAX_BODY_BYTES
-from .client import USER_AGENT as USER_AGENT
-from .client import HttpClient
-from .failures import _vendor_message as _vendor_message
-from .failures import error_for_status, tls_reason, transport_error
-from .pacing import RETRY_STATUSES as RETRY_STATUSES
-from .pacing import RateLimiter
-from .pacing import _make_retry as _make_retry
-from .pacing import _Retry as _Retry
-from .settings import ROLES, HttpSettings
-from .settings import _check_proxy as _check_proxy
-from .settings import _mask_proxy as _mask_proxy
+from tqops.http.auth import BearerAuth, HeaderAuth
+from tqops.http.client import MAX_BODY_BYTES as MAX_BODY_BYTES
+from tqops.http.client import USER_AGENT as USER_AGENT
+from tqops.http.client import HttpClient
+from tqops.http.failures import _vendor_message as _vendor_message
+from tqops.http.failures import error_for_status, tls_reason, transport_error
+from tqops.http.pacing import RETRY_STATUSES as RETRY_STATUSES
+from tqops.http.pacing import RateLimiter
+from tqops.http.pacing import _make_retry as _make_retry
+from tqops.http.pacing import _Retry as _Retry
+from tqops.http.settings import ROLES, HttpSettings
+from tqops.http.settings import _check_proxy as _check_proxy
+from tqops.http.settings import _mask_proxy as _mask_proxy
 
 __all__ = [
     "ROLES",

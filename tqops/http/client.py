@@ -20,11 +20,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from ..config import MASK, redact
-from ..errors import ApiError
-from .failures import error_for_status, transport_error
-from .pacing import RateLimiter, _make_retry
-from .settings import HttpSettings
+from tqops.config.values import MASK, redact
+from tqops.errors import ApiError
+from tqops.http.failures import error_for_status, transport_error
+from tqops.http.pacing import RateLimiter, _make_retry
+from tqops.http.settings import HttpSettings
 
 __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient"]
 

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions as u3
 
-from ..config import redact
-from ..errors import ApiError, AuthenticationError, TransportError
-from .chain import DNS_ERRORS, exception_chain, has, raised_in_tunnel
-from .pacing import RETRY_HISTORY
-from .settings import HttpSettings
+from tqops.config.values import redact
+from tqops.errors import ApiError, AuthenticationError, TransportError
+from tqops.http.chain import DNS_ERRORS, exception_chain, has, raised_in_tunnel
+from tqops.http.pacing import RETRY_HISTORY
+from tqops.http.settings import HttpSettings
 
 __all__ = ["error_for_status", "tls_reason", "transport_error"]
 

@@ -12,8 +12,8 @@ from typing import Any, Optional
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import RequestHistory, Retry
 
-from .chain import retry_cannot_help
-from .settings import HttpSettings
+from tqops.http.chain import retry_cannot_help
+from tqops.http.settings import HttpSettings
 
 __all__ = ["RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter"]
 

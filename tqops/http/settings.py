@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import attrs
 import requests
 
-from ..config import Config
-from ..errors import ConfigError
+from tqops.config.values import Config
+from tqops.errors import ConfigError
 
 __all__ = ["ROLES", "HttpSettings"]
 

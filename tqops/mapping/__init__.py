@@ -14,7 +14,7 @@ whatever the number of rows; that trie is compiled once per manifest into a Pyth
 collects what a run makes, :mod:`.mapper` runs the compiled table over responses.
 """
 
-from .mapper import Mapper
-from .state import MappingResult
+from tqops.mapping.mapper import Mapper
+from tqops.mapping.state import MappingResult
 
 __all__ = ["Mapper", "MappingResult"]

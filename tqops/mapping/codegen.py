@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 from typing import Any, Callable
 
-from ..errors import ManifestError
-from .rows import Node, Relative, Row, depth, name_text, split_pair, subtree
-from .values import apply_transforms, scalar_text
+from tqops.errors import ManifestError
+from tqops.mapping.rows import Node, Relative, Row, depth, name_text, split_pair, subtree
+from tqops.mapping.values import apply_transforms, scalar_text
 
 __all__ = ["MAX_DEPTH", "RecordFunction", "generate"]
 

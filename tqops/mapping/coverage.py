@@ -13,10 +13,10 @@ from typing import Any, Optional
 
 import attrs
 
-from ..paths import walk
-from .drift import ITEMS, KeyNode
-from .table import Table
-from .values import flatten, scalar_text
+from tqops.manifest.feedpath import walk
+from tqops.mapping.drift import ITEMS, KeyNode
+from tqops.mapping.table import Table
+from tqops.mapping.values import flatten, scalar_text
 
 __all__ = ["Coverage", "KeyCoverage", "RowCoverage", "coverage"]
 

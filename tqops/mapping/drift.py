@@ -16,8 +16,8 @@ from typing import Any, Optional
 
 import attrs
 
-from ..paths import EACH, FeedPath, Step
-from .rows import Node
+from tqops.manifest.feedpath import EACH, FeedPath, Step
+from tqops.mapping.rows import Node
 
 __all__ = ["ITEMS", "KeyNode", "describe_json", "envelope_problem", "key_trie", "mark_known"]
 

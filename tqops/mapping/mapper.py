@@ -8,16 +8,16 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from ..mapspec import MappingSpec
-from ..model import Indicator, IndicatorType
-from ..paths import walk
-from ..transforms import Transform
-from .codegen import RecordFunction, generate
-from .drift import envelope_problem
-from .rows import Row, earliest, evaluate, name_text, split_pair
-from .state import Entry, MappingResult, State
-from .table import ResolvedType, Table, compile_table
-from .values import apply_transforms, first, flatten, scalar_text
+from tqops.manifest.feedpath import walk
+from tqops.manifest.mapping_table import MappingSpec
+from tqops.manifest.transforms import Transform
+from tqops.mapping.codegen import RecordFunction, generate
+from tqops.mapping.drift import envelope_problem
+from tqops.mapping.rows import Row, earliest, evaluate, name_text, split_pair
+from tqops.mapping.state import Entry, MappingResult, State
+from tqops.mapping.table import ResolvedType, Table, compile_table
+from tqops.mapping.values import apply_transforms, first, flatten, scalar_text
+from tqops.model import Indicator, IndicatorType
 
 __all__ = ["Mapper", "RowsOfRecord", "emit_items", "map_documents"]
 

@@ -14,10 +14,10 @@ from typing import Any, Optional
 
 import attrs
 
-from ..dates import parse_datetime
-from ..paths import EACH, FeedPath, Step, walk
-from ..transforms import Transform
-from .values import first, scalar_text
+from tqops.dates import parse_datetime
+from tqops.manifest.feedpath import EACH, FeedPath, Step, walk
+from tqops.manifest.transforms import Transform
+from tqops.mapping.values import first, scalar_text
 
 __all__ = [
     "Node",

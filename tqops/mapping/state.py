@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ..model import Attribute, Indicator, IndicatorType, Source
+from tqops.model import Attribute, Indicator, IndicatorType, Source
 
 __all__ = ["Entry", "MappingResult", "State", "earlier", "name_prefix", "name_table"]
 

@@ -7,14 +7,14 @@ from typing import Optional
 
 import attrs
 
-from ..errors import ManifestError
-from ..mapspec import MappingSpec
-from ..model import IndicatorType, Source
-from ..paths import FeedPath, Step
-from ..transforms import BUILTIN_TRANSFORMS, Transform
-from .drift import KeyNode, key_trie, mark_known
-from .rows import Node, Relative, Row, build_trie, relative
-from .state import name_table
+from tqops.errors import ManifestError
+from tqops.manifest.feedpath import FeedPath, Step
+from tqops.manifest.mapping_table import MappingSpec
+from tqops.manifest.transforms import BUILTIN_TRANSFORMS, Transform
+from tqops.mapping.drift import KeyNode, key_trie, mark_known
+from tqops.mapping.rows import Node, Relative, Row, build_trie, relative
+from tqops.mapping.state import name_table
+from tqops.model import IndicatorType, Source
 
 __all__ = ["ResolvedType", "Table", "compile_table"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..transforms import Transform
+from tqops.manifest.transforms import Transform
 
 __all__ = ["apply_transforms", "first", "flatten", "scalar_text"]
 

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
-from . import web
-from .api import cortex, native, threatq
-from .auth import Problem
-from .host import Host
+from tqops.errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
+from tqops.server import web
+from tqops.server.api import cortex, native, threatq
+from tqops.server.auth import Problem
+from tqops.server.host import Host
 
 __all__ = ["BodyLimit", "create_app"]
 

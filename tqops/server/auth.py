@@ -6,8 +6,8 @@ from typing import Callable, Optional
 
 from fastapi import Request
 
-from .host import Host
-from .users import Role, User
+from tqops.server.host import Host
+from tqops.server.users import Role, User
 
 __all__ = ["Problem", "host_of", "requires"]
 

@@ -15,17 +15,17 @@ from typing import Any, Optional
 
 import attrs
 
-from ..config import MASK, StoredConfig, validate_options
-from ..errors import ConfigError, InputError
-from ..indicators import checked_indicator
-from ..model import Indicator, IndicatorType
-from ..registry import Registry
-from ..service import ConnectionReport, Service
-from .installs import Installs
-from .jobs import JobRunner, Pools, job_view, stored_config, tlp_name
-from .store import Store
-from .users import User, Users
-from .vault import Vault
+from tqops.config.values import MASK, StoredConfig, validate_options
+from tqops.errors import ConfigError, InputError
+from tqops.model import Indicator, IndicatorType
+from tqops.operations.registry import Registry
+from tqops.running.inputs import checked_indicator
+from tqops.server.installs import Installs
+from tqops.server.jobs import JobRunner, Pools, job_view, stored_config, tlp_name
+from tqops.server.store import Store
+from tqops.server.users import User, Users
+from tqops.server.vault import Vault
+from tqops.service import ConnectionReport, Service
 
 __all__ = ["Host", "default_data_dir"]
 

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..errors import ConfigError
-from .integrations import (
+from tqops.errors import ConfigError
+from tqops.server.integrations import (
     InstalledIntegration,
     IntegrationError,
     Integrations,
@@ -21,10 +21,10 @@ from .integrations import (
     upgrade_findings,
     version_decision,
 )
-from .users import User
+from tqops.server.users import User
 
 if TYPE_CHECKING:
-    from .host import Host
+    from tqops.server.host import Host
 
 __all__ = ["Installs"]
 

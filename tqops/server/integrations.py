@@ -27,11 +27,11 @@ from typing import Literal, Optional
 import attrs
 from packaging.version import InvalidVersion, Version
 
-from ..errors import OperationError
-from ..manifest import Manifest
-from ..operation import Operation
-from ..upgrade import Change, compare
-from .wheelcheck import (
+from tqops.errors import OperationError
+from tqops.manifest.document import Manifest
+from tqops.operations.operation import Operation
+from tqops.publishing.upgrade import Change, compare
+from tqops.server.wheelcheck import (
     FILE_NAME,
     CheckedWheel,
     IntegrationError,

@@ -21,13 +21,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
-from ..config import StoredConfig
-from ..errors import ConfigError, OperationError
-from ..operation import ConfiguredOperation
-from ..results import CancelToken, Result, Selection, Status
-from ..service import Service
-from .store import Store, now
-from .vault import Vault
+from tqops.config.values import StoredConfig
+from tqops.errors import ConfigError, OperationError
+from tqops.operations.operation import ConfiguredOperation
+from tqops.running.results import CancelToken, Result, Selection, Status
+from tqops.server.store import Store, now
+from tqops.server.vault import Vault
+from tqops.service import Service
 
 __all__ = ["TLPS", "JobRunner", "Pools", "tlp_name"]
 

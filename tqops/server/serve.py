@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from ..errors import ConfigError
-from ..vendor import auth_spec
-from .host import Host
-from .users import Role, User
+from tqops.errors import ConfigError
+from tqops.operations.vendor import auth_spec
+from tqops.server.host import Host
+from tqops.server.users import Role, User
 
 __all__ = ["serve"]
 
@@ -96,7 +96,7 @@ def serve(
     ``misp_modules`` (address, port) turns MISP's modules listener on."""
     import uvicorn
 
-    from .app import create_app
+    from tqops.server.app import create_app
 
     the_host = Host(data)
     scheme = "https" if tls_cert else "http"
@@ -151,7 +151,7 @@ def _misp_listener(
     anything starts."""
     import uvicorn
 
-    from .api.misp import create_app as misp_app
+    from tqops.server.api.misp import create_app as misp_app
 
     address, port = where
     loopback = address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback

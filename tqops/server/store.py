@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
-from .jobrecords import JobRecords, Row, now
-from .schema import MIGRATIONS
+from tqops.server.jobrecords import JobRecords, Row, now
+from tqops.server.migrations import MIGRATIONS
 
 __all__ = ["Store", "now"]
 

@@ -19,8 +19,8 @@ import attrs
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ..errors import ConfigError
-from .store import Store
+from tqops.errors import ConfigError
+from tqops.server.store import Store
 
 __all__ = ["KEY_PREFIX", "NewUser", "Role", "User", "Users"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from ..errors import ConfigError
+from tqops.errors import ConfigError
 
 __all__ = ["KEY_FILE", "SEALED", "Vault"]
 

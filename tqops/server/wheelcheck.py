@@ -31,9 +31,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..errors import ConfigError, OperationError
-from ..manifest import Manifest, load_manifest
-from ..registry import ENTRY_POINT_GROUP
+from tqops.errors import ConfigError, OperationError
+from tqops.manifest.document import Manifest, load_manifest
+from tqops.operations.registry import ENTRY_POINT_GROUP
 
 __all__ = [
     "FILE_NAME",

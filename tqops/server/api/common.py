@@ -21,11 +21,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from ...errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
-from ...manifest import Manifest
-from ..auth import Problem
-from ..host import Host
-from ..jobs import FINISHED
+from tqops.errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
+from tqops.manifest.document import Manifest
+from tqops.server.auth import Problem
+from tqops.server.host import Host
+from tqops.server.jobs import FINISHED
 
 __all__ = [
     "CORTEX_TYPES",

@@ -17,11 +17,8 @@ from typing import Any, Optional
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ... import __version__
-from ..auth import Problem, host_of, requires
-from ..host import Host
-from ..users import Role, User
-from .common import (
+from tqops import __version__
+from tqops.server.api.common import (
     CORTEX_TYPES,
     ActionRef,
     actions,
@@ -35,7 +32,10 @@ from .common import (
     tlp_number,
     wait_for_job,
 )
-from .cortexquery import matches, page
+from tqops.server.api.cortexquery import matches, page
+from tqops.server.auth import Problem, host_of, requires
+from tqops.server.host import Host
+from tqops.server.users import Role, User
 
 __all__ = ["router"]
 

@@ -9,7 +9,7 @@ import fnmatch
 import re
 from typing import Any, Optional
 
-from ..auth import Problem
+from tqops.server.auth import Problem
 
 __all__ = ["matches", "page"]
 

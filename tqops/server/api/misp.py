@@ -29,13 +29,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ... import __version__
-from ...config import StoredConfig
-from ..auth import Problem
-from ..host import Host
-from ..jobs import tlp_name
-from ..users import Role, User
-from .common import (
+from tqops import __version__
+from tqops.config.values import StoredConfig
+from tqops.server.api.common import (
     MISP_TYPES,
     ActionRef,
     actions,
@@ -45,6 +41,10 @@ from .common import (
     protocol_route,
     wait_for_job,
 )
+from tqops.server.auth import Problem
+from tqops.server.host import Host
+from tqops.server.jobs import tlp_name
+from tqops.server.users import Role, User
 
 __all__ = ["MISP_USER", "create_app"]
 

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from ...errors import ConfigError
-from ..auth import Problem, host_of, requires
-from ..host import parse_indicator_csv
-from ..jobs import FINISHED
-from ..users import Role, User
+from tqops.errors import ConfigError
+from tqops.server.auth import Problem, host_of, requires
+from tqops.server.host import parse_indicator_csv
+from tqops.server.jobs import FINISHED
+from tqops.server.users import Role, User
 
 __all__ = ["UPLOAD_PATHS", "router"]
 

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
-from ..auth import Problem
-from ..host import Host
-from ..users import Role, User
-from .common import parsed_json
+from tqops.server.api.common import parsed_json
+from tqops.server.auth import Problem
+from tqops.server.host import Host
+from tqops.server.users import Role, User
 
 __all__ = ["GRANTS", "read_token_request", "token_grant", "token_hash"]
 

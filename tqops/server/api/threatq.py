@@ -26,13 +26,20 @@ from typing import Any, Callable, Optional
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ...dates import isoformat_utc, parse_datetime, platform_format
-from ...model import Attribute, Indicator, IndicatorType, Source
-from ..auth import Problem, host_of
-from ..host import Host
-from ..users import Role, User
-from .common import ActionRef, actions, job_results, parsed_json, protocol_route, wait_for_job
-from .oauth import read_token_request, token_grant, token_hash
+from tqops.dates import isoformat_utc, parse_datetime, platform_format
+from tqops.model import Attribute, Indicator, IndicatorType, Source
+from tqops.server.api.common import (
+    ActionRef,
+    actions,
+    job_results,
+    parsed_json,
+    protocol_route,
+    wait_for_job,
+)
+from tqops.server.api.oauth import read_token_request, token_grant, token_hash
+from tqops.server.auth import Problem, host_of
+from tqops.server.host import Host
+from tqops.server.users import Role, User
 
 __all__ = ["router"]
 

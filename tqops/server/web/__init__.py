@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import account, indicator_pages, job_pages, operations, people, run_page
+from tqops.server.web import account, indicator_pages, job_pages, operations, people, run_page
 
 __all__ = ["UPLOAD_PATHS", "router"]
 

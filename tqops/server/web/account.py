@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...errors import ConfigError
-from ..auth import host_of
-from ..users import Role
-from .rendering import render, static_file
-from .route import ConsoleRoute, safe_next
-from .sessions import (
+from tqops.errors import ConfigError
+from tqops.server.auth import host_of
+from tqops.server.users import Role
+from tqops.server.web.rendering import render, static_file
+from tqops.server.web.route import ConsoleRoute, safe_next
+from tqops.server.web.sessions import (
     VIEWER_FORM,
     VIEWER_PAGE,
     Posted,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..store import Store
+from tqops.server.store import Store
 
 __all__ = ["CSV_COLUMNS", "results_csv", "results_json"]
 

@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import attrs
 
-from ...conditions import ByValue
-from ...config import MASK
+from tqops.config.values import MASK
+from tqops.manifest.conditions import ByValue
 
 __all__ = ["FieldView", "Problems", "draw_fields", "field_values", "problems_of"]
 

@@ -10,14 +10,14 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...model import IndicatorType
-from ..auth import host_of
-from ..host import parse_indicator_csv
-from ..jobs import TLPS
-from .paste import items_from_paste
-from .rendering import render
-from .route import ConsoleRoute
-from .sessions import ANALYST_FORM, VIEWER_PAGE, Posted, Visitor
+from tqops.model import IndicatorType
+from tqops.server.auth import host_of
+from tqops.server.host import parse_indicator_csv
+from tqops.server.jobs import TLPS
+from tqops.server.web.paste import items_from_paste
+from tqops.server.web.rendering import render
+from tqops.server.web.route import ConsoleRoute
+from tqops.server.web.sessions import ANALYST_FORM, VIEWER_PAGE, Posted, Visitor
 
 __all__ = ["PAGE_SIZE", "router"]
 

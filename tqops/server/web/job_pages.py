@@ -12,12 +12,12 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from ..auth import Problem, host_of
-from ..jobs import FINISHED
-from .exports import results_csv, results_json
-from .rendering import render, render_text
-from .route import ConsoleRoute
-from .sessions import ANALYST_FORM, VIEWER_PAGE, Posted, Visitor
+from tqops.server.auth import Problem, host_of
+from tqops.server.jobs import FINISHED
+from tqops.server.web.exports import results_csv, results_json
+from tqops.server.web.rendering import render, render_text
+from tqops.server.web.route import ConsoleRoute
+from tqops.server.web.sessions import ANALYST_FORM, VIEWER_PAGE, Posted, Visitor
 
 __all__ = ["router"]
 

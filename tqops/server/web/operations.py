@@ -10,16 +10,16 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...errors import ConfigError
-from ..auth import Problem, host_of
-from ..host import Host
-from ..jobs import TLPS
-from ..users import User
-from .forms import draw_fields, field_values, problems_of
-from .pending import PendingUpload, pending_uploads
-from .rendering import render
-from .route import ConsoleRoute, error_status
-from .sessions import ADMIN_FORM, ADMIN_PAGE, VIEWER_PAGE, Posted, Visitor
+from tqops.errors import ConfigError
+from tqops.server.auth import Problem, host_of
+from tqops.server.host import Host
+from tqops.server.jobs import TLPS
+from tqops.server.users import User
+from tqops.server.web.forms import draw_fields, field_values, problems_of
+from tqops.server.web.pending import PendingUpload, pending_uploads
+from tqops.server.web.rendering import render
+from tqops.server.web.route import ConsoleRoute, error_status
+from tqops.server.web.sessions import ADMIN_FORM, ADMIN_PAGE, VIEWER_PAGE, Posted, Visitor
 
 __all__ = ["UPLOAD_PATHS", "router"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ...errors import InputError
-from ...indicators import checked_indicator
-from ...model import Indicator, IndicatorType
+from tqops.errors import InputError
+from tqops.model import Indicator, IndicatorType
+from tqops.running.inputs import checked_indicator
 
 __all__ = ["MAX_LINES", "items_from_paste", "recognise"]
 

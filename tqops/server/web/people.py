@@ -8,12 +8,12 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...errors import ConfigError
-from ..auth import Problem, host_of
-from ..users import NewUser, Role
-from .rendering import render
-from .route import ConsoleRoute
-from .sessions import ADMIN_FORM, ADMIN_PAGE, Posted, Visitor
+from tqops.errors import ConfigError
+from tqops.server.auth import Problem, host_of
+from tqops.server.users import NewUser, Role
+from tqops.server.web.rendering import render
+from tqops.server.web.route import ConsoleRoute
+from tqops.server.web.sessions import ADMIN_FORM, ADMIN_PAGE, Posted, Visitor
 
 __all__ = ["router"]
 

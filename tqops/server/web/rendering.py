@@ -17,9 +17,9 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from ... import __version__
-from ..auth import Problem
-from ..users import Role
+from tqops import __version__
+from tqops.server.auth import Problem
+from tqops.server.users import Role
 
 __all__ = ["CSP", "STATIC", "TEMPLATES", "render", "render_text", "static_file"]
 

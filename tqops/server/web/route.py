@@ -14,10 +14,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...errors import AuthenticationError, ConfigError, OperationError
-from ..auth import Problem
-from .rendering import CSP, render
-from .sessions import NeedLogin
+from tqops.errors import AuthenticationError, ConfigError, OperationError
+from tqops.server.auth import Problem
+from tqops.server.web.rendering import CSP, render
+from tqops.server.web.sessions import NeedLogin
 
 __all__ = ["LOGIN", "ConsoleRoute", "error_status", "safe_next"]
 

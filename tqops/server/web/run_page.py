@@ -10,13 +10,13 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...errors import ConfigError, InputError
-from ..auth import Problem, host_of
-from ..host import MAX_INDICATORS_PER_CALL, Host
-from .forms import OPTION_PREFIX, draw_fields, field_values, problems_of
-from .rendering import render
-from .route import ConsoleRoute
-from .sessions import ANALYST_FORM, ANALYST_PAGE, Posted, Visitor
+from tqops.errors import ConfigError, InputError
+from tqops.server.auth import Problem, host_of
+from tqops.server.host import MAX_INDICATORS_PER_CALL, Host
+from tqops.server.web.forms import OPTION_PREFIX, draw_fields, field_values, problems_of
+from tqops.server.web.rendering import render
+from tqops.server.web.route import ConsoleRoute
+from tqops.server.web.sessions import ANALYST_FORM, ANALYST_PAGE, Posted, Visitor
 
 __all__ = ["router"]
 

@@ -19,8 +19,8 @@ import attrs
 from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
-from ..auth import Problem, host_of
-from ..users import Role, User
+from tqops.server.auth import Problem, host_of
+from tqops.server.users import Role, User
 
 __all__ = [
     "ADMIN_FORM",

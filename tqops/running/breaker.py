@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from .errors import ApiError, AuthenticationError, TransportError
-from .results import CancelToken
+from tqops.errors import ApiError, AuthenticationError, TransportError
+from tqops.running.results import CancelToken
 
 __all__ = ["MAX_CONNECTION_FAILURES", "NOT_SENT", "CircuitBreaker"]
 

@@ -8,8 +8,8 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from .paths import FeedPath
-from .typetable import TypeTable
+from tqops.manifest.feedpath import FeedPath
+from tqops.manifest.typetable import TypeTable
 
 __all__ = ["AttributeRule", "IndicatorRule", "MappingSpec", "SourceSpec", "TlpRule"]
 

@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 import attrs
 
-from .errors import InputError, ManifestError, PathSyntaxError
-from .model import IndicatorType
-from .paths import FeedPath
+from tqops.errors import InputError, ManifestError, PathSyntaxError
+from tqops.manifest.feedpath import FeedPath
+from tqops.model import IndicatorType
 
 __all__ = ["TypeEntry", "TypeTable"]
 

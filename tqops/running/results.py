@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from .model import Indicator
+from tqops.model import Indicator
 
 __all__ = ["CancelToken", "Cancelled", "Notice", "Progress", "Result", "Selection", "Status"]
 

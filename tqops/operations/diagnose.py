@@ -14,11 +14,11 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from .config import Config, redact
-from .errors import AuthenticationError, OperationError, TransportError
-from .http import transport_error
-from .operation import Operation
-from .vendor import settings_for
+from tqops.config.values import Config, redact
+from tqops.errors import AuthenticationError, OperationError, TransportError
+from tqops.http import transport_error
+from tqops.operations.operation import Operation
+from tqops.operations.vendor import settings_for
 
 __all__ = ["Step", "diagnose"]
 

@@ -16,9 +16,9 @@ from typing import Any, Union
 import attrs
 import yaml
 
-from .conditions import context_for
-from .errors import ManifestError
-from .manifest import ConfigField, Manifest, load_manifest
+from tqops.errors import ManifestError
+from tqops.manifest.conditions import context_for
+from tqops.manifest.document import ConfigField, Manifest, load_manifest
 
 __all__ = ["Change", "compare", "content_digest", "manifest_from"]
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from .defang import refang
-from .errors import InputError
-from .model import Indicator, IndicatorType
+from tqops.errors import InputError
+from tqops.model import Indicator, IndicatorType
+from tqops.running.defang import refang
 
 __all__ = ["CheckedIndicator", "check_indicator", "check_value", "checked_indicator"]
 
@@ -202,7 +202,7 @@ def checked_indicator(indicator: Indicator) -> CheckedIndicator:
     """The indicator as it is sent, checked and normalised, with notes for the user.
 
     A pure function (the CLI and the host share it): defanged values are refanged
-    (:func:`tqops.defang.refang`); a URL's ``user:password@`` is taken out; an IPv4-mapped
+    (:func:`tqops.running.defang.refang`); a URL's ``user:password@`` is taken out; an IPv4-mapped
     IPv6 address is searched as the IPv4 address it carries (one form on every Python: 3.13
     writes ``::ffff:203.0.113.7``, earlier versions ``::ffff:cb00:7107``)."""
     kind, value = indicator.type, indicator.value

@@ -14,7 +14,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
 
-from .results import Cancelled, CancelToken, Progress, ProgressCounter, Result, Selection
+from tqops.running.results import (
+    Cancelled,
+    CancelToken,
+    Progress,
+    ProgressCounter,
+    Result,
+    Selection,
+)
 
 __all__ = ["Job", "ProgressCallback"]
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from .dates import isoformat_utc, parse_datetime
+from tqops.dates import isoformat_utc, parse_datetime
 
 __all__ = ["BUILTIN_TRANSFORMS", "Transform", "hash_type", "ip_type"]
 

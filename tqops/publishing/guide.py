@@ -18,13 +18,13 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Optional
 
-from .guide_tables import action_section, applies_with, md_table
-from .manifest import Manifest
+from tqops.manifest.document import Manifest
+from tqops.publishing.guide_tables import action_section, applies_with, md_table
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-    from .operation import Operation
+    from tqops.operations.operation import Operation
 
 __all__ = [
     "changelog_entries",

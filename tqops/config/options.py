@@ -1,7 +1,7 @@
 """An action's checked option values (:class:`Options`), and what they make of the query.
 
 Options are checked against the action's fields (and the configuration they may depend on)
-by :func:`tqops.config.validate_options`; this module only holds the result.
+by :func:`tqops.config.values.validate_options`; this module only holds the result.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any, Optional
 
 import attrs
 
-from .errors import InputError
-from .fields import OptionField
+from tqops.errors import InputError
+from tqops.manifest.fields import OptionField
 
 __all__ = ["Options", "Values"]
 

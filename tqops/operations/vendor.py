@@ -10,11 +10,11 @@ from typing import Any, Optional
 
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from .config import MASK, Config
-from .errors import ConfigError, ManifestError
-from .fields import AuthSpec
-from .http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
-from .manifest import Manifest
+from tqops.config.values import MASK, Config
+from tqops.errors import ConfigError, ManifestError
+from tqops.http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
+from tqops.manifest.document import Manifest
+from tqops.manifest.fields import AuthSpec
 
 __all__ = ["BasicAuth", "VendorClient", "auth_spec", "http_client_for"]
 

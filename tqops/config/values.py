@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import attrs
 
-from .checks import (
+from tqops.config.formats import (
     CONTROL,
     Range,
     check_at_least,
@@ -31,13 +31,13 @@ from .checks import (
     check_range,
     parse_bool,
 )
-from .conditions import Context, context_for
-from .dates import parse_date_option
-from .errors import ConfigError, InputError
-from .fields import ConfigField, OptionField
-from .manifest import Manifest
-from .options import Options, Values
-from .references import header_safe, resolve_reference
+from tqops.config.options import Options, Values
+from tqops.config.references import header_safe, resolve_reference
+from tqops.dates import parse_date_option
+from tqops.errors import ConfigError, InputError
+from tqops.manifest.conditions import Context, context_for
+from tqops.manifest.document import Manifest
+from tqops.manifest.fields import ConfigField, OptionField
 
 __all__ = [
     "MASK",

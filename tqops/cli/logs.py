@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from .config import redact
+from tqops.config.values import redact
 
 __all__ = ["RedactingFilter", "stderr_logging"]
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from .files import FileRefused, read_regular_file
+from tqops.config.files import FileRefused, read_regular_file
 
 __all__ = ["SECRET_FILE_CHARACTERS", "header_safe", "resolve_reference"]
 

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-from .errors import ConfigError, ManifestError, OperationError
-from .operation import Operation
+from tqops.errors import ConfigError, ManifestError, OperationError
+from tqops.operations.operation import Operation
 
 __all__ = ["ENTRY_POINT_GROUP", "Registry", "discover_operations", "load_operation"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .model import IndicatorType
+from tqops.model import IndicatorType
 
 __all__ = ["REFANGED_TYPES", "refang"]
 

@@ -21,7 +21,7 @@ from typing import Any, Union
 
 import attrs
 
-from .errors import PathSyntaxError
+from tqops.errors import PathSyntaxError
 
 __all__ = ["EACH", "FeedPath", "Step"]
 

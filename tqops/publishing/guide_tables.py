@@ -9,9 +9,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .fields import ConfigField
-from .manifest import ActionSpec, ActionVariant, Manifest
-from .paths import FeedPath
+from tqops.manifest.document import ActionSpec, ActionVariant, Manifest
+from tqops.manifest.feedpath import FeedPath
+from tqops.manifest.fields import ConfigField
 
 __all__ = ["action_section", "applies_with", "md_table"]
 

@@ -18,19 +18,22 @@ from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .breaker import NOT_SENT, CircuitBreaker
-from .config import Config, Options, StoredConfig, redact, validate_config, validate_options
-from .errors import ConfigError, InputError, ManifestError, OperationError
-from .fields import ROLES
-from .http import HttpClient
-from .indicators import CheckedIndicator, checked_indicator
-from .manifest import ActionSpec, Manifest, find_packaged_file, load_manifest
-from .mapping import Mapper, MappingResult
-from .model import Indicator, IndicatorType
-from .results import Cancelled, CancelToken, Notice, Result, Selection, Status
-from .runner import Job, ProgressCallback
-from .transforms import Transform
-from .variants import (
+from tqops.config.values import (
+    Config,
+    Options,
+    StoredConfig,
+    redact,
+    validate_config,
+    validate_options,
+)
+from tqops.errors import ConfigError, InputError, ManifestError, OperationError
+from tqops.http import HttpClient
+from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, load_manifest
+from tqops.manifest.fields import ROLES
+from tqops.manifest.transforms import Transform
+from tqops.mapping import Mapper, MappingResult
+from tqops.model import Indicator, IndicatorType
+from tqops.operations.variants import (
     DriftLog,
     client_variant_problems,
     compile_mappers,
@@ -38,11 +41,15 @@ from .variants import (
     envelope_error,
     variant_of,
 )
-from .vendor import auth_spec, http_client_for, settings_for
+from tqops.operations.vendor import auth_spec, http_client_for, settings_for
+from tqops.running.breaker import NOT_SENT, CircuitBreaker
+from tqops.running.inputs import CheckedIndicator, checked_indicator
+from tqops.running.results import Cancelled, CancelToken, Notice, Result, Selection, Status
+from tqops.running.runner import Job, ProgressCallback
 
 __all__ = ["ActionFunction", "ConfiguredOperation", "Operation"]
 
-log = logging.getLogger("tqops.operation")
+log = logging.getLogger("tqops.operations.operation")
 
 #: ``action(client, indicator, options) -> responses`` (each response is parsed JSON)
 ActionFunction = Callable[[Any, Indicator, Options], Iterable[Any]]
@@ -238,10 +245,10 @@ class ConfiguredOperation:
 
         Options are checked now (an :class:`InputError` before anything is sent). At most
         ``concurrency`` (default: the pool size) calls are in flight, and only one until the
-        vendor has answered a call. The run's :class:`~tqops.breaker.CircuitBreaker` stops
+        vendor has answered a call. The run's :class:`~tqops.running.breaker.CircuitBreaker` stops
         sending on a rejected credential or after
-        :data:`~tqops.breaker.MAX_CONNECTION_FAILURES` calls in a row without an answer; each
-        input left is then an ``error`` result that begins ``not sent:`` and gives the reason.
+        :data:`~tqops.running.breaker.MAX_CONNECTION_FAILURES` calls in a row without an answer;
+        each input left is then an ``error`` result that begins ``not sent:`` and gives the reason.
         """
         spec = self.operation.manifest.action(action)
         variant = spec.variant(self.config.variant)

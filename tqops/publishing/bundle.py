@@ -20,11 +20,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
-from .docs import guide_for
-from .errors import ConfigError
-from .manifest import find_packaged_file
-from .operation import Operation
+from tqops import __version__
+from tqops.errors import ConfigError
+from tqops.manifest.document import find_packaged_file
+from tqops.operations.operation import Operation
+from tqops.publishing.guide import guide_for
 
 __all__ = ["build_operation_wheel", "build_runtime_wheel", "bundle"]
 

@@ -19,9 +19,10 @@ import attrs
 import jsonschema
 import yaml
 
-from .conditions import choice_values, two_way
-from .errors import ManifestError, PathSyntaxError
-from .fields import (
+from tqops.errors import ManifestError, PathSyntaxError
+from tqops.manifest.conditions import choice_values, two_way
+from tqops.manifest.feedpath import FeedPath
+from tqops.manifest.fields import (
     AuthSpec,
     ConfigField,
     OptionField,
@@ -29,9 +30,14 @@ from .fields import (
     dependency_problems,
     field_problems,
 )
-from .mapspec import AttributeRule, IndicatorRule, MappingSpec, SourceSpec, TlpRule
-from .model import IndicatorType
-from .paths import FeedPath
+from tqops.manifest.mapping_table import (
+    AttributeRule,
+    IndicatorRule,
+    MappingSpec,
+    SourceSpec,
+    TlpRule,
+)
+from tqops.model import IndicatorType
 
 __all__ = [
     "ActionSpec",
@@ -69,7 +75,8 @@ def find_packaged_file(package: str, filename: str) -> Path:
 @functools.lru_cache(maxsize=1)
 def manifest_schema() -> dict[str, Any]:
     """The closed JSON Schema every manifest must satisfy."""
-    with open(find_packaged_file("tqops", "manifest.schema.json"), encoding="utf-8") as handle:
+    schema_file = find_packaged_file("tqops.manifest", "manifest.schema.json")
+    with open(schema_file, encoding="utf-8") as handle:
         schema = json.load(handle)
     jsonschema.Draft202012Validator.check_schema(schema)
     return schema
@@ -279,7 +286,7 @@ class Manifest:
         return self.field_for_role("variant")
 
     def field_for_role(self, role: str) -> Optional[ConfigField]:
-        """The configuration field that plays ``role`` (see :data:`tqops.fields.ROLES`)."""
+        """The configuration field that plays ``role`` (see :data:`tqops.manifest.fields.ROLES`)."""
         return next((f for f in self.config if f.role == role), None)
 
     @property

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import attrs
 
-from .conditions import ALWAYS, ByValue, When, choice_values, condition_problems
+from tqops.manifest.conditions import ALWAYS, ByValue, When, choice_values, condition_problems
 
 __all__ = ["ROLES", "AuthSpec", "ConfigField", "OptionField", "field_problems"]
 

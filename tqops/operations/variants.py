@@ -18,12 +18,12 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-from .conditions import two_way
-from .config import Config
-from .errors import ApiError, ConfigError, ManifestError
-from .manifest import Manifest
-from .mapping import Mapper
-from .transforms import Transform
+from tqops.config.values import Config
+from tqops.errors import ApiError, ConfigError, ManifestError
+from tqops.manifest.conditions import two_way
+from tqops.manifest.document import Manifest
+from tqops.manifest.transforms import Transform
+from tqops.mapping import Mapper
 
 __all__ = [
     "DriftLog",

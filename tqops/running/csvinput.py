@@ -7,7 +7,7 @@ million rows holds one row at a time. What cannot be taken is told apart:
   no ``type,value`` header is a :class:`~tqops.errors.ConfigError` at once, before anything
   is sent;
 - a row that is not UTF-8, or longer than :data:`MAX_ROW_BYTES`, is that row's ``error``
-  result (a :class:`~tqops.results.Selection` with ``unreadable`` set); the others go on.
+  result (a :class:`~tqops.running.results.Selection` with ``unreadable`` set); the others go on.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import csv
 from collections.abc import Iterator
 from typing import BinaryIO, Optional
 
-from .errors import ConfigError
-from .results import Selection
+from tqops.errors import ConfigError
+from tqops.running.results import Selection
 
 __all__ = ["MAX_ROW_BYTES", "selections_from_csv"]
 

@@ -8,9 +8,9 @@ import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
-from .dates import isoformat_utc
-from .manifest import Manifest
-from .results import Result
+from tqops.dates import isoformat_utc
+from tqops.manifest.document import Manifest
+from tqops.running.results import Result
 
 __all__ = [
     "describe_dict",
