@@ -1,6 +1,6 @@
-"""A loopback fake of the Tego Threat Feed API as we assume it (see shared/vendors/tego.md):
-the ``license`` header, ``GET /api/Main/search?type=&value=`` returning a JSON array of
-camelCase records (``[]`` when unknown), and ``GET /api/Main/get/{n}`` (the feed's pages).
+"""A loopback fake of the Tego Threat Feed API as we assume it (docs/tego.md lists what is
+assumed): the ``license`` header, ``GET /api/Main/search?type=&value=`` returning a JSON array
+of camelCase records (``[]`` when unknown), and ``GET /api/Main/get/{n}`` (the feed's pages).
 The data set: public IPs with geolocation and ASN, domains with registrar and comments,
 URLs, and hashes of all three lengths.
 """

@@ -1,4 +1,5 @@
-"""The mapper's record-relative semantics (DESIGN.md, "The mapping table"), one rule a test."""
+"""The mapper's record-relative semantics (docs/manifest-reference.md, mapping tables), one rule
+a test."""
 
 from __future__ import annotations
 

@@ -83,10 +83,6 @@ class Config(Values):
     manifest: Manifest = attrs.field(eq=False, repr=False)
     _values: Mapping[str, Any] = attrs.field(alias="values", repr=False)
 
-    @property
-    def manifest_name(self) -> str:
-        return self.manifest.name
-
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"Config({self.manifest.name}: {shown})"

@@ -145,11 +145,6 @@ class FeedPath:
     def __str__(self) -> str:
         return _render(self.steps)
 
-    @property
-    def scope_depth(self) -> int:
-        """Number of ``[]`` steps."""
-        return sum(1 for s in self.steps if s is EACH)
-
     def each_prefix(self) -> tuple[Step, ...]:
         """The steps up to and including the last ``[]`` (the record this path is relative to)."""
         for index in range(len(self.steps) - 1, -1, -1):

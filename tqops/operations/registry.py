@@ -92,10 +92,6 @@ class Registry:
         with self._lock:
             return self._added.pop(name, None)
 
-    def installed(self, name: str) -> Optional[Operation]:
-        """The operation of that name installed with tqops (not an added one)."""
-        return self._discover().get(name)
-
     @property
     def operations(self) -> Mapping[str, Operation]:
         """The operations that loaded, by name."""
