@@ -269,3 +269,46 @@ def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(insta
     (result,) = json.loads(ran.stdout)["results"]
     assert [i["type"] for i in result["indicators"]] == ["FQDN"]
     assert sys.prefix not in check.stdout
+
+
+def _extras_in_setup_cfg() -> dict[str, set[str]]:
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(Path(__file__).resolve().parent.parent / "setup.cfg", encoding="utf-8")
+    section = parser["options.extras_require"]
+    return {name: {r.strip() for r in section[name].split("\n") if r.strip()} for name in section}
+
+
+def test_the_runtime_wheel_declares_the_users_extras_and_not_the_developers(dist):
+    (runtime,) = dist.glob("tqops-*.whl")
+    with zipfile.ZipFile(runtime) as archive:
+        meta = archive.read(f"tqops-{__version__}.dist-info/METADATA").decode()
+    lines = meta.splitlines()
+    extras = {line.split(": ", 1)[1] for line in lines if line.startswith("Provides-Extra: ")}
+    requires = [line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist: ")]
+    assert extras == {"cli", "server"}
+    declared = _extras_in_setup_cfg()
+    for extra in extras:
+        carried = {r.split(";")[0].strip() for r in requires if f'extra == "{extra}"' in r}
+        assert carried == declared[extra], extra
+    assert not [r for r in requires if "test" in r.split(";", 1)[-1] or "bench" in r]
+
+
+@pytest.mark.slow
+def test_the_server_extra_installs_from_the_runtime_wheel(dist, tmp_path):
+    home = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(home)
+    python = home / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--find-links",
+         str(dist), "tqops[server]"],
+        capture_output=True, text=True, env=_clean_env(), cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    probe = "import fastapi, uvicorn, tqops.server.app; print(tqops.__version__)"
+    ran = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, env=_clean_env(), cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == __version__

@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +31,9 @@ from tqops.publishing.guide import guide_for
 __all__ = ["build_operation_wheel", "build_runtime_wheel", "bundle"]
 
 THIRD_PARTY = ("requests>=2.28", "attrs>=22.2", "jsonschema>=4.17", "pyyaml>=6.0")
+#: extras of the tqops distribution that only its developers need (not carried by the wheel)
+DEVELOPER_EXTRAS = frozenset({"test", "bench"})
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 _EPOCH = (2020, 1, 1, 0, 0, 0)
 _SKIP = ("__pycache__", ".pyc", ".pyo")
 
@@ -96,7 +101,9 @@ class _Wheel:
         return target
 
 
-def _metadata(name: str, version: str, summary: str, requires: Iterable[str]) -> str:
+def _metadata(
+    name: str, version: str, summary: str, requires: Iterable[str], extras: Iterable[str] = ()
+) -> str:
     lines = [
         "Metadata-Version: 2.1",
         f"Name: {name}",
@@ -105,8 +112,26 @@ def _metadata(name: str, version: str, summary: str, requires: Iterable[str]) ->
         "Requires-Python: >=3.9",
         "License: Apache-2.0",
     ]
+    lines += [f"Provides-Extra: {extra}" for extra in extras]
     lines += [f"Requires-Dist: {r}" for r in requires]
     return "\n".join(lines) + "\n"
+
+
+def runtime_requirements() -> tuple[list[str], list[str]]:
+    """The runtime's requirements and extras, as the installed ``tqops`` distribution declares
+    them (so ``pip install 'tqops[server]'`` works from the wheel), less the extras only its
+    developers need. Without an installed distribution: the bare third-party requirements."""
+    try:
+        installed = metadata.metadata("tqops")
+    except metadata.PackageNotFoundError:
+        return list(THIRD_PARTY), []
+    extras = [e for e in installed.get_all("Provides-Extra") or [] if e not in DEVELOPER_EXTRAS]
+    requires = [
+        requirement
+        for requirement in installed.get_all("Requires-Dist") or []
+        if not set(_EXTRA.findall(requirement)) & DEVELOPER_EXTRAS
+    ]
+    return requires, extras
 
 
 def build_runtime_wheel(out_dir: Path) -> Path:
@@ -115,10 +140,15 @@ def build_runtime_wheel(out_dir: Path) -> Path:
 
     wheel = _Wheel("tqops", __version__)
     wheel.add_tree(Path(tqops.__file__).parent, "tqops")  # with its manifest.schema.json
+    requires, extras = runtime_requirements()
     return wheel.write(
         out_dir,
         _metadata(
-            "tqops", __version__, "Runtime of tqops threat-intelligence operations", THIRD_PARTY
+            "tqops",
+            __version__,
+            "Runtime of tqops threat-intelligence operations",
+            requires,
+            extras,
         ),
         "[console_scripts]\ntqops = tqops.cli:main\n",
         ["tqops"],
