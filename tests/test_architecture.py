@@ -1,5 +1,6 @@
-"""The shape of the house, checked: small modules, no import cycle, a runtime that knows no
-vendor, and vendor field names only in manifests."""
+"""The shape of the house, checked: packages that say what they own, layers that import only
+downwards, no import cycle, a runtime that knows no vendor, and vendor field names only in
+manifests."""
 
 from __future__ import annotations
 
@@ -68,11 +69,118 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m in known and m != name}
 
 
-def test_no_module_passes_400_lines():
-    long = {
-        str(p.relative_to(ROOT)): n for p in MODULES if (n := len(p.read_text().splitlines())) > 400
-    }
-    assert long == {}
+#: what each part of the runtime may import, besides itself: the folder list read as layers.
+#: ``tqops`` is the package root (its ``__version__``); leaves import nothing of ours.
+MAY_IMPORT: dict[str, set[str]] = {
+    "tqops.errors": set(),
+    "tqops.dates": set(),
+    "tqops.model": {"tqops.errors", "tqops.dates"},
+    "tqops.manifest": {"tqops.errors", "tqops.dates", "tqops.model"},
+    "tqops.config": {"tqops.errors", "tqops.dates", "tqops.manifest"},
+    "tqops.http": {"tqops.errors", "tqops.config"},
+    "tqops.mapping": {"tqops.errors", "tqops.dates", "tqops.model", "tqops.manifest"},
+    "tqops.running": {"tqops.errors", "tqops.dates", "tqops.model"},
+    "tqops.operations": {
+        "tqops.errors",
+        "tqops.dates",
+        "tqops.model",
+        "tqops.manifest",
+        "tqops.config",
+        "tqops.http",
+        "tqops.mapping",
+        "tqops.running",
+    },
+    "tqops.publishing": {
+        "tqops",
+        "tqops.errors",
+        "tqops.manifest",
+        "tqops.operations",
+    },
+    "tqops.service": {
+        "tqops.errors",
+        "tqops.dates",
+        "tqops.model",
+        "tqops.manifest",
+        "tqops.config",
+        "tqops.mapping",
+        "tqops.running",
+        "tqops.operations",
+        "tqops.publishing",
+    },
+    "tqops.cli": {
+        "tqops",
+        "tqops.errors",
+        "tqops.dates",
+        "tqops.model",
+        "tqops.manifest",
+        "tqops.config",
+        "tqops.running",
+        "tqops.service",
+        "tqops.server",
+    },
+    "tqops.server": {
+        "tqops",
+        "tqops.errors",
+        "tqops.dates",
+        "tqops.model",
+        "tqops.manifest",
+        "tqops.config",
+        "tqops.running",
+        "tqops.operations",
+        "tqops.publishing",
+        "tqops.service",
+    },
+}
+
+
+def _part(module: str) -> str:
+    """The part of the runtime a module is in: ``tqops.server.api.native`` -> ``tqops.server``."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_each_package_says_what_it_owns():
+    packages = sorted(p.parent for p in (ROOT / "tqops").rglob("__init__.py"))
+    for package in packages:
+        docstring = ast.get_docstring(ast.parse((package / "__init__.py").read_text()))
+        assert docstring and len(docstring.split()) >= 8, f"{package.relative_to(ROOT)}"
+
+
+def test_every_part_of_the_runtime_is_placed_in_the_layers():
+    parts = {_part(_module_name(p)) for p in MODULES if _module_name(p).startswith("tqops.")}
+    assert parts == set(MAY_IMPORT) | {"tqops.cli", "tqops.service"} - {""}, parts ^ set(MAY_IMPORT)
+
+
+def test_each_part_imports_only_the_parts_it_may():
+    wrong = []
+    for path in MODULES:
+        module = _module_name(path)
+        if not module.startswith("tqops."):
+            continue
+        part = _part(module)
+        for target in sorted(_imports(path)):
+            if target.split(".")[0] != "tqops":
+                continue
+            target_part = target if target == "tqops" else _part(target)
+            if target_part != part and target_part not in MAY_IMPORT[part]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert wrong == []
+
+
+def test_the_layers_have_no_cycle():
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(MAY_IMPORT.get(node, ())):
+            if state.get(target) == 1:
+                pytest.fail("layer cycle: " + " -> ".join([*trail, target]))
+            if target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for part in sorted(MAY_IMPORT):
+        if part not in state:
+            visit(part, [part])
 
 
 def test_there_is_no_import_cycle():
