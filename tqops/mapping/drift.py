@@ -4,13 +4,15 @@ Every path of a table that lies in the record (values, types, published dates, n
 TLP) and every ``ignore`` entry make a trie of keys (:class:`KeyNode`). It is laid over the
 rows' trie once (:func:`mark_known`): each object the mapper visits then carries the set of
 keys it may hold, and one ``issuperset`` per object finds a key the vendor added (the drift
-check). :func:`envelope_problem` says when a whole response does not have the shape the table
+check), which a run tells once per key (:func:`drift_warning`, :class:`DriftLog`).
+:func:`envelope_problem` says when a whole response does not have the shape the table
 expects (another API generation's, say), instead of mapping it to nothing.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -19,7 +21,16 @@ import attrs
 from tqops.manifest.feedpath import EACH, FeedPath, Step
 from tqops.mapping.rows import Node
 
-__all__ = ["ITEMS", "KeyNode", "describe_json", "envelope_problem", "key_trie", "mark_known"]
+__all__ = [
+    "ITEMS",
+    "DriftLog",
+    "KeyNode",
+    "describe_json",
+    "drift_warning",
+    "envelope_problem",
+    "key_trie",
+    "mark_known",
+]
 
 #: the child of a KeyNode that stands for a list's elements
 ITEMS = "[]"
@@ -127,3 +138,25 @@ def envelope_problem(document: Any, prefix: tuple[Step, ...]) -> Optional[str]:
     else:
         return None
     return f"expected {_expected(prefix)}, got {got}"
+
+
+def drift_warning(label: str, keys: Iterable[str]) -> str:
+    """The drift check's one warning (each key on one line, at most 20 named)."""
+    names = sorted(json.dumps(key, ensure_ascii=False)[1:-1][:80] for key in keys)
+    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+    return f"{label} returned fields this operation does not map: {', '.join(names[:20])}{more}"
+
+
+class DriftLog:
+    """The record keys a run has already warned about: each is named once per run."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+        self._lock = threading.Lock()
+
+    def new(self, keys: Iterable[str]) -> list[str]:
+        """The keys not told yet (now told)."""
+        with self._lock:
+            fresh = sorted(set(keys) - self._told)
+            self._told.update(fresh)
+        return fresh

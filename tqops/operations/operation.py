@@ -32,12 +32,11 @@ from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, lo
 from tqops.manifest.fields import ROLES
 from tqops.manifest.transforms import Transform
 from tqops.mapping import Mapper, MappingResult
+from tqops.mapping.drift import DriftLog, drift_warning
 from tqops.model import Indicator, IndicatorType
 from tqops.operations.variants import (
-    DriftLog,
     client_variant_problems,
     compile_mappers,
-    drift_warning,
     envelope_error,
     variant_of,
 )

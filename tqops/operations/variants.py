@@ -7,15 +7,13 @@ and what a run says when a vendor's answer does not fit them.
 - :func:`variant_of` reads the variant from a raw configuration for offline mapping, where
   no credential is needed.
 - A response whose envelope does not fit the variant's table is an :class:`ApiError`
-  (:func:`envelope_error`); record keys no row reads nor ignores are one warning per run
-  (:class:`DriftLog`).
+  (:func:`envelope_error`). Record keys no row reads nor ignores are told once per run by
+  :mod:`tqops.mapping.drift`.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from tqops.config.values import Config
@@ -26,10 +24,8 @@ from tqops.manifest.transforms import Transform
 from tqops.mapping import Mapper
 
 __all__ = [
-    "DriftLog",
     "client_variant_problems",
     "compile_mappers",
-    "drift_warning",
     "envelope_error",
     "variant_of",
 ]
@@ -110,25 +106,3 @@ def envelope_error(manifest: Manifest, variant: Optional[str], problem: str) -> 
     field = manifest.variant_field
     fits = f"{field.label} {variant}" if field is not None and variant else "its mapping"
     return ApiError(f"{manifest.label} response does not fit {fits}: {problem}")
-
-
-def drift_warning(label: str, keys: Iterable[str]) -> str:
-    """The drift check's one warning (each key on one line, at most 20 named)."""
-    names = sorted(json.dumps(key, ensure_ascii=False)[1:-1][:80] for key in keys)
-    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
-    return f"{label} returned fields this operation does not map: {', '.join(names[:20])}{more}"
-
-
-class DriftLog:
-    """The record keys a run has already warned about: each is named once per run."""
-
-    def __init__(self) -> None:
-        self._told: set[str] = set()
-        self._lock = threading.Lock()
-
-    def new(self, keys: Iterable[str]) -> list[str]:
-        """The keys not told yet (now told)."""
-        with self._lock:
-            fresh = sorted(set(keys) - self._told)
-            self._told.update(fresh)
-        return fresh
