@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import tqops.http as http
+import tqops.http.pacing as pacing
 from simulators import TieSimulator
 from tqops.cli import main
 from tqops.cli.progress import progress_for
@@ -87,14 +87,14 @@ def test_rate_limiter_spaces_calls_across_threads(monkeypatch):
     slept: list[float] = []
     lock = threading.Lock()
     now = [100.0]
-    monkeypatch.setattr(http.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(pacing.time, "monotonic", lambda: now[0])
 
     def fake_sleep(seconds: float) -> None:
         with lock:
             slept.append(round(seconds, 6))
 
-    monkeypatch.setattr(http.time, "sleep", fake_sleep)
-    limiter = http.RateLimiter(per_second=4)
+    monkeypatch.setattr(pacing.time, "sleep", fake_sleep)
+    limiter = pacing.RateLimiter(per_second=4)
     threads = [threading.Thread(target=limiter.wait) for _ in range(5)]
     for thread in threads:
         thread.start()

@@ -100,12 +100,13 @@ def error_for_status(
     """The error a status means (``None`` for success): the one place statuses are mapped.
 
     ``credential`` names the credential in prose ("access token"); ``credential_field`` is
-    the configuration field that holds it (the prose name when not given).
+    the configuration field that holds it (the prose name when not given). Each of ``secrets``
+    is masked wherever the vendor echoes it (its message, the path).
     """
     status = response.status_code
     if status < 400:
         return None
-    path = urlsplit(response.url).path or "/"
+    path = redact(urlsplit(response.url).path or "/", secrets)
     detail = redact(_vendor_message(response), secrets)
     said = f": {detail}" if detail else ""
     after = f" after {tries} tries" if tries > 1 else ""

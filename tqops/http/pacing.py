@@ -1,23 +1,30 @@
 """When to send: client-side pacing (:class:`RateLimiter`) and the retry policy (urllib3's
-``Retry`` with a ``Retry-After`` cap, jitter, and the tries it made kept on its final error)."""
+``Retry`` with a ``Retry-After`` cap, jitter, and the tries it made kept on its final error),
+chosen per call by :class:`RetryAdapter`: a call that may be sent twice is retried on a
+transient status or a failed read, any other call only when it never reached the server."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Optional
 
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import RequestHistory, Retry
 
 from tqops.http.chain import retry_cannot_help
 from tqops.http.settings import HttpSettings
 
-__all__ = ["RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter"]
+__all__ = ["IDEMPOTENT_METHODS", "RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter", "RetryAdapter"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the methods RFC 9110 calls idempotent: sending one twice has the effect of sending it once
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: the attribute of a ``MaxRetryError`` raised by :class:`_Retry` holding every try it made
 RETRY_HISTORY = "tqops_history"
 
@@ -93,21 +100,56 @@ class _Retry(Retry):
             raise
 
 
-def _make_retry(settings: HttpSettings) -> _Retry:
-    """The retry policy for idempotent calls: transient statuses and connect/read failures."""
+def _make_retry(settings: HttpSettings, idempotent: bool = True) -> _Retry:
+    """The retry policy: transient statuses and connect/read failures for a call that may be
+    sent twice (``idempotent``); for any other call, only a failed connect (it never left)."""
     retries = max(0, settings.max_tries - 1)
+    # a POST that is not idempotent may have been acted on when its answer failed or said 503
+    again = retries if idempotent else 0
     retry = _Retry(
         total=retries,
         connect=retries,
-        read=retries,
-        status=retries,
+        read=again,
+        status=again,
         other=0,  # TLS failures and the like are not transient
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        status_forcelist=RETRY_STATUSES,
+        allowed_methods=None,  # which calls may be sent again is ``idempotent``'s to say
+        status_forcelist=RETRY_STATUSES if idempotent else frozenset(),
         backoff_factor=settings.backoff,
-        respect_retry_after_header=True,
+        respect_retry_after_header=idempotent,
         raise_on_status=False,
         raise_on_redirect=False,
     )
     retry.max_retry_after = settings.max_retry_after
     return retry
+
+
+class RetryAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose retry policy is chosen per call (:meth:`retrying`).
+
+    requests reads the policy from the adapter's ``max_retries``, which every thread of a bulk
+    run shares; the policy chosen here holds for the calling thread only.
+    """
+
+    def __init__(self, settings: HttpSettings, **kw: Any) -> None:
+        self._policies = {again: _make_retry(settings, again) for again in (True, False)}
+        self._chosen = threading.local()
+        super().__init__(max_retries=self._policies[True], **kw)
+
+    @property  # type: ignore[override]
+    def max_retries(self) -> Retry:
+        """The policy of the call this thread is sending (the idempotent one by default)."""
+        chosen = getattr(self._chosen, "retry", None)
+        return self._default if chosen is None else chosen
+
+    @max_retries.setter
+    def max_retries(self, retry: Retry) -> None:
+        self._default = retry
+
+    @contextlib.contextmanager
+    def retrying(self, idempotent: bool) -> Iterator[None]:
+        """Send this thread's calls in the block with the policy for ``idempotent`` calls."""
+        self._chosen.retry = self._policies[idempotent]
+        try:
+            yield
+        finally:
+            self._chosen.retry = None

@@ -1,11 +1,14 @@
 """What every vendor client shares: one :class:`HttpClient` built from the manifest.
 
 The host, TLS, proxy, timeout and pacing come from the fields that play those roles, and the
-credential from the manifest's ``auth`` entry; a vendor client only adds its calls.
+credential from the manifest's ``auth`` entry; a vendor client only adds its calls, through
+:meth:`VendorClient.get` and :meth:`VendorClient.post` (or ``self.http`` for the response
+itself), never a Session of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -75,7 +78,13 @@ def http_client_for(config: Config, settings: HttpSettings) -> HttpClient:
 
 
 class VendorClient:
-    """Base of a vendor's client: the shared HTTP client, its repr and its close.
+    """Base of a vendor's client: the shared HTTP client, its calls, its repr and its close.
+
+    :meth:`get` and :meth:`post` send through :attr:`http`, so every call is paced, retried,
+    capped, kept to the vendor's host, logged and scrubbed of secrets. A POST is retried on a
+    transient failure only when it may be sent twice: a vendor whose POST calls are look-ups
+    (they change nothing) sets :attr:`POST_IS_IDEMPOTENT`; one call can say otherwise with
+    ``idempotent=``.
 
     ``variant`` is the configuration's value of the field with role ``variant``: which of the
     vendor's API generations to speak (None when the manifest has no such field). A client
@@ -85,6 +94,9 @@ class VendorClient:
 
     #: the variant keys this client speaks (empty: it has no variants)
     VARIANTS: frozenset[str] = frozenset()
+    #: whether this vendor's POST calls are look-ups that may be sent twice (then retried
+    #: like a GET on a 429, a 5xx or a failed read)
+    POST_IS_IDEMPOTENT: bool = False
 
     def __init__(self, http: HttpClient, variant: Optional[str] = None) -> None:
         self.http = http
@@ -92,6 +104,29 @@ class VendorClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.http.settings.base_url!r})"
+
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """GET a path on the vendor's host; its JSON answer parsed (None when empty)."""
+        return self.http.get_json(path, params)[0]
+
+    def post(
+        self,
+        path: str,
+        *,
+        data: Optional[Mapping[str, Any]] = None,
+        json: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        idempotent: Optional[bool] = None,
+    ) -> Any:
+        """POST a form (``data``) or a JSON body (``json``) to a path on the vendor's host;
+        its JSON answer parsed (None when empty). ``idempotent`` defaults to
+        :attr:`POST_IS_IDEMPOTENT`."""
+        again = self.POST_IS_IDEMPOTENT if idempotent is None else idempotent
+        document, _ = self.http.post_json(
+            path, data=data, json=json, params=params, headers=headers, idempotent=again
+        )
+        return document
 
     def close(self) -> None:
         self.http.close()
