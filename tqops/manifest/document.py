@@ -121,6 +121,12 @@ def _schema_problems(raw: Any) -> list[str]:
             # "valid under each of" buries the point; an enum miss on the value itself says it
             enum = [e for e in error.context if e.validator == "enum" and not e.relative_path]
             best = enum[0] if enum else best
+            if not enum and "description" in error.schema and isinstance(error.instance, dict):
+                # keys that exclude each other: the schema says which, the manifest gave these
+                given = ", ".join(sorted(map(str, error.instance))) or "none"
+                wanted = error.schema["description"]
+                problems.append(f"{wanted}; got {given} @ {_json_path(list(error.absolute_path))}")
+                continue
         message = best.message
         if best.validator == "pattern" and "description" in best.schema:
             message = f"{best.instance!r} is not valid: expected {best.schema['description']}"

@@ -125,7 +125,7 @@ def _map_record(
                 "no platform type is mapped to it; indicator skipped"
             )
             return
-    elif selected is None:
+    elif table.fixed_type is None and selected is None:
         state.warn("no selected indicator to take the type from; record skipped")
         return
     paths = resolved.values if resolved is not None else table.values
@@ -137,7 +137,9 @@ def _map_record(
         return
     try:
         value = scalar_text(apply_transforms(table.value_transforms, raw_value))
-        if resolved is None:
+        if table.fixed_type is not None:
+            indicator_type = table.fixed_type
+        elif resolved is None:
             indicator_type = selected.type  # type: ignore[union-attr]
         elif resolved.fixed is not None:
             indicator_type = resolved.fixed
