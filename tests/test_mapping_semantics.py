@@ -313,3 +313,11 @@ def test_a_fixed_type_is_read_once_into_the_rule():
         0,
         False,
     )
+
+
+def test_the_indicator_rule_gives_every_indicator_its_status():
+    document = {"iocs": [{"value": "a.example", "data_type": "DomainName"}]}
+    (default,) = mapper([]).map(document).indicators
+    (reviewed,) = mapper([], status="Review").map(document).indicators
+    assert (default.status, reviewed.status) == ("Active", "Review")
+    assert reviewed.to_threatq()["status"] == {"name": "Review"}

@@ -102,7 +102,7 @@ def map_documents(
         for record, _ in walk(document, table.prefix):
             state.records += 1
             _map_record(table, document, record, selected, state, rows_of)
-    return state.result(table.source)
+    return state.result(table.source, table.spec.indicator.status)
 
 
 def _map_record(
