@@ -15,7 +15,7 @@ import yaml
 
 from tests.helpers import cli
 from tqops import ManifestError, Operation, discover_operations
-from tqops.manifest.document import load_manifest
+from tqops.manifest.document import load_manifest, manifest_schema
 from tqops.operations.registry import Registry
 from tqops.service import Service
 
@@ -186,3 +186,24 @@ def test_cli_says_ok_for_every_shipped_manifest(capsys):
         for path, name in zip(files, sorted(OPERATIONS))
     ]
     assert {"dcso_tie", "tego"} <= set(OPERATIONS)
+
+
+def _schema_keys(node: Any) -> set[str]:
+    """Every property name the manifest schema declares, at any depth."""
+    keys: set[str] = set()
+    if isinstance(node, dict):
+        keys.update(node.get("properties", {}))
+        for value in node.values():
+            keys |= _schema_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            keys |= _schema_keys(value)
+    return keys
+
+
+def test_the_manifest_reference_documents_every_key_of_the_schema():
+    reference = (Path(__file__).parent.parent / "docs" / "manifest-reference.md").read_text("utf-8")
+    keys = _schema_keys(manifest_schema())
+    assert {"fixed", "from_input", "name_separator", "default_when", "ignore"} <= keys
+    missing = sorted(k for k in keys if f"`{k}`" not in reference and f"{k}:" not in reference)
+    assert missing == []
