@@ -95,7 +95,9 @@ class TegoClient(VendorClient):
                 "array of records"
             )
         # A record answers the look-up it was asked for: where Tego leaves out its type or
-        # the field of that type, they are the look-up's own.
+        # the field of that type, they are the look-up's own. The mapping cannot say this with
+        # a fixed type: one action looks up four kinds (ip, domain, url, hash), each record
+        # says its own, and a Hostname look-up answers FQDN records.
         for record in body:
             if not record.get("type"):
                 record["type"] = params["type"]

@@ -386,7 +386,7 @@ def test_validate_and_describe_and_list(capsys):
     ]
     broken = Path(__file__).parent / "fixtures" / "broken_manifest.yaml"
     code, out, _ = cli("validate", str(broken), capsys=capsys)
-    assert code == 1 and "$.actions[0]" in out
+    assert code == 2 and "$.actions[0]" in out
 
 
 def test_a_value_starting_with_a_dash_is_a_value_not_an_option(sim, capsys):

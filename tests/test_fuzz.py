@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from dcso_tie_operation import OPERATION as TIE
 from tego_operation import OPERATION as TEGO
 from tests.mapping_oracle import Interpreter, interpret
-from tqops import ApiError, FeedPath, ManifestError, Mapper, MappingSpec, PathSyntaxError
+from tqops import (
+    ApiError,
+    FeedPath,
+    Indicator,
+    IndicatorType,
+    ManifestError,
+    Mapper,
+    MappingSpec,
+    PathSyntaxError,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -180,25 +189,46 @@ abc_documents = st.lists(elements, min_size=1, max_size=4).map(
 )
 
 
+# every way a rule types its indicator: read from the record, fixed, the selected indicator's
+type_specs = st.sampled_from(
+    [
+        {"path": ".r[].t", "table": {"D": "FQDN"}},
+        {"path": ".r[].t", "table": {"D": {"from_value": "ip_type"}}},
+        {"fixed": "FQDN"},
+        {"fixed": "URL"},
+        {"from_input": True},
+    ]
+)
+selections = st.none() | st.sampled_from(
+    [
+        Indicator(value="x.example", type=IndicatorType.FQDN),
+        Indicator("1.2.3.4", IndicatorType.IP_ADDRESS),
+    ]
+)
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(rows(), min_size=1, max_size=5),
     abc_documents,
     st.lists(st.sampled_from(["a", "d", "a[].n", "a[].b", "a[].a[].d"]), unique=True, max_size=2),
+    type_specs,
+    selections,
 )
-def test_generated_code_equals_the_interpreter_for_any_table_and_document(table, document, ignore):
+def test_generated_code_equals_the_interpreter_for_any_table_and_document(
+    table, document, ignore, typed, selected
+):
     spec = MappingSpec.from_dict(
         {
             "ignore": ignore,
-            "indicator": {
-                "path": ".r[].v",
-                "type": {"path": ".r[].t", "table": {"D": "FQDN"}},
-                "published_at": ".r[].d",
-            },
+            "indicator": {"path": ".r[].v", "type": typed, "published_at": ".r[].d"},
             "attributes": table,
         }
     )
-    assert Mapper.compile(spec).map(document) == interpret(spec, None, document)
+    compiled = Mapper.compile(spec).map(document, selected)
+    assert compiled == interpret(spec, None, document, selected)
+    if "fixed" in typed:  # a fixed type holds whatever was selected and whatever the record says
+        assert {i.type.value for i in compiled.indicators} <= {typed["fixed"]}
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_broken_manifest_is_refused_with_its_path(tmp_path, capsys, case):
         raw = _apply(yaml.safe_load(MANIFEST.read_text("utf-8")), case)
         target.write_text(yaml.safe_dump(raw, sort_keys=False))
     code, out, err = cli("validate", str(target), capsys=capsys)
-    assert code == 1 and err == ""
+    assert code == 2 and err == ""
     assert out.startswith(f"INVALID {target}")
     assert case["error"] in out, out
     if "set" in case or "delete" in case:

@@ -8,7 +8,7 @@ from typing import Any, Union
 import pytest
 
 from tests.mapping_oracle import Interpreter
-from tqops import ManifestError, Mapper, MappingSpec
+from tqops import Indicator, IndicatorType, ManifestError, Mapper, MappingSpec
 
 ENGINE: dict[str, Union[type[Mapper], type[Interpreter]]] = {"class": Mapper}
 
@@ -273,3 +273,52 @@ def test_a_type_value_path_outside_the_record_is_refused():
     table = {"DomainName": {"type": "FQDN", "value": ".other[].value"}}
     with pytest.raises(ManifestError, match=r"is not under the record \.iocs\[\]"):
         mapper([], type={"path": ".iocs[].data_type", "table": table})
+
+
+def test_a_fixed_type_types_every_record_whatever_was_selected():
+    document = {
+        "urls": [
+            {"url": "http://a.example/x", "added": "2021-07-08 10:00:00 UTC"},
+            {"url": "http://b.example/y", "kind": "whatever the record says"},
+            {"url": None},
+        ]
+    }
+    spec = MappingSpec.from_dict(
+        {
+            "indicator": {
+                "path": ".urls[].url",
+                "type": {"fixed": "URL"},
+                "published_at": ".urls[].added",
+            },
+            "attributes": [],
+        }
+    )
+    selected = Indicator(value="a.example", type=IndicatorType.FQDN)
+    for chosen in (None, selected):
+        result = ENGINE["class"].compile(spec).map(document, chosen)
+        assert [(i.value, i.type.value) for i in result.indicators] == [
+            ("http://a.example/x", "URL"),
+            ("http://b.example/y", "URL"),
+        ]
+        assert result.indicators[0].published_at.strftime("%Y-%m-%d") == "2021-07-08"
+        assert result.missing == {".urls[].url": 1}
+
+
+def test_a_fixed_type_is_read_once_into_the_rule():
+    rule = MappingSpec.from_dict(
+        {"indicator": {"path": ".r[].v", "type": {"fixed": "SHA-256"}}, "attributes": []}
+    ).indicator
+    assert (rule.fixed_type, rule.type_path, len(rule.type_table), rule.type_from_input) == (
+        IndicatorType.SHA256,
+        None,
+        0,
+        False,
+    )
+
+
+def test_the_indicator_rule_gives_every_indicator_its_status():
+    document = {"iocs": [{"value": "a.example", "data_type": "DomainName"}]}
+    (default,) = mapper([]).map(document).indicators
+    (reviewed,) = mapper([], status="Review").map(document).indicators
+    assert (default.status, reviewed.status) == ("Active", "Review")
+    assert reviewed.to_threatq()["status"] == {"name": "Review"}

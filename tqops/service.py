@@ -15,14 +15,16 @@ import attrs
 
 from tqops.config.values import Config, StoredConfig
 from tqops.errors import ManifestError
+from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
+from tqops.manifest.transforms import BUILTIN_TRANSFORMS
 from tqops.mapping import MappingResult
 from tqops.mapping.coverage import Coverage
 from tqops.mapping.coverage import coverage as coverage_of
 from tqops.model import Indicator
 from tqops.operations.operation import ConfiguredOperation, Input, Operation
 from tqops.operations.registry import Registry
-from tqops.operations.variants import variant_of
+from tqops.operations.variants import compile_mappers, variant_of
 from tqops.running.results import CancelToken
 from tqops.running.runner import Job, ProgressCallback
 
@@ -192,10 +194,23 @@ class Service:
             except ManifestError as exc:
                 out.append(Validation(str(path), problems=exc.problems))
                 continue
+            problems = self._code_free_problems(manifest)
             out.append(
-                Validation(str(path), manifest.name, manifest.version, (), len(manifest.actions))
+                Validation(
+                    str(path), manifest.name, manifest.version, problems, len(manifest.actions)
+                )
             )
         return out
+
+    def _code_free_problems(self, manifest: Manifest) -> tuple[str, ...]:
+        """What loading ``manifest`` as an operation would find, short of its code: the
+        transforms known are the built-in ones and those of an installed operation of its name."""
+        installed = self.registry.operations.get(manifest.name)
+        own = dict(installed.transforms) if installed is not None else {}
+        problems = manifest_problems(manifest, {*BUILTIN_TRANSFORMS, *own})
+        if not problems:  # as Operation.define: tables compile once their transforms are known
+            problems = compile_mappers(manifest, own)[2]
+        return tuple(problems)
 
     # -- configuration ---------------------------------------------------------------------
 

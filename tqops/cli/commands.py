@@ -195,7 +195,8 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
                 f"OK {item.name}: {item.source} {item.version} "
                 f"({item.actions} action(s), code and mappings match)\n"
             )
-    return EXIT_OK if all(item.ok for item in checked) else EXIT_FAILED
+    # an invalid manifest is a usage error, as a bad configuration is: exit 2
+    return EXIT_OK if all(item.ok for item in checked) else EXIT_USAGE
 
 
 def _read_json(name: str) -> Any:

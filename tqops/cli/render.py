@@ -158,7 +158,10 @@ def render_results_table(
 def _mapping_cells(mapping: Any) -> list[tuple[str, str, str]]:
     """A mapping table's rows: feed path, entity and what it makes."""
     rule = mapping.indicator
-    rows = [(str(rule.path), "Indicator value", f"type from {rule.type_path or 'the selection'}")]
+    typed = f"type from {rule.type_path or 'the selection'}"
+    if rule.fixed_type is not None:
+        typed = f"type {rule.fixed_type.value}"
+    rows = [(str(rule.path), "Indicator value", typed)]
     for row in mapping.attributes:
         made = row.name or (
             f"name from {row.name_path}" if row.name_path else f"name{row.name_separator}value"

@@ -37,6 +37,7 @@ from tqops.manifest.mapping_table import (
     SourceSpec,
     TlpRule,
 )
+from tqops.manifest.yamldoc import load_yaml
 from tqops.model import IndicatorType
 
 __all__ = [
@@ -121,6 +122,12 @@ def _schema_problems(raw: Any) -> list[str]:
             # "valid under each of" buries the point; an enum miss on the value itself says it
             enum = [e for e in error.context if e.validator == "enum" and not e.relative_path]
             best = enum[0] if enum else best
+            if not enum and "description" in error.schema and isinstance(error.instance, dict):
+                # keys that exclude each other: the schema says which, the manifest gave these
+                given = ", ".join(sorted(map(str, error.instance))) or "none"
+                wanted = error.schema["description"]
+                problems.append(f"{wanted}; got {given} @ {_json_path(list(error.absolute_path))}")
+                continue
         message = best.message
         if best.validator == "pattern" and "description" in best.schema:
             message = f"{best.instance!r} is not valid: expected {best.schema['description']}"
@@ -302,15 +309,20 @@ def load_manifest(path: Union[str, Path]) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except ManifestError as exc:
-        raise ManifestError(f"{path.name}: {exc}") from None
+        raw, duplicates = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ManifestError(f"{path.name} is not valid YAML{where}: {problem}") from None
-    return Manifest.from_dict(raw, origin=path.name)
+    if not duplicates:
+        return Manifest.from_dict(raw, origin=path.name)
+    try:  # every problem at once: the repeated keys, and what the rest has (the last kept)
+        Manifest.from_dict(raw, origin=path.name)
+        problems = tuple(duplicates)
+    except ManifestError as exc:
+        problems = (*duplicates, *exc.problems)
+    raise ManifestError(f"{path.name} is invalid ({len(problems)} problems)", problems)
 
 
 # --- checks that span fields -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import attrs
 
 from tqops.manifest.feedpath import FeedPath
 from tqops.manifest.typetable import TypeTable
+from tqops.model import IndicatorType
 
 __all__ = ["AttributeRule", "IndicatorRule", "MappingSpec", "SourceSpec", "TlpRule"]
 
@@ -50,6 +51,8 @@ class IndicatorRule:
     type_path: Optional[FeedPath]
     type_table: TypeTable
     type_from_input: bool = False
+    #: the one platform type of every record's indicator (``type: {fixed: URL}``)
+    fixed_type: Optional[IndicatorType] = None
     transforms: tuple[str, ...] = ()
     published_at: tuple[FeedPath, ...] = ()
     status: str = "Active"
@@ -65,6 +68,9 @@ class IndicatorRule:
             type_path=FeedPath.parse(type_spec["path"]) if "path" in type_spec else None,
             type_table=TypeTable.from_dict(type_spec.get("table", {})),
             type_from_input=bool(type_spec.get("from_input", False)),
+            fixed_type=IndicatorType.from_name(type_spec["fixed"])
+            if "fixed" in type_spec
+            else None,
             transforms=tuple(raw.get("transforms", ())),
             published_at=_paths(raw.get("published_at")),
             status=raw.get("status", "Active"),

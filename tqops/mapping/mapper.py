@@ -102,7 +102,7 @@ def map_documents(
         for record, _ in walk(document, table.prefix):
             state.records += 1
             _map_record(table, document, record, selected, state, rows_of)
-    return state.result(table.source)
+    return state.result(table.source, table.spec.indicator.status)
 
 
 def _map_record(
@@ -125,7 +125,7 @@ def _map_record(
                 "no platform type is mapped to it; indicator skipped"
             )
             return
-    elif selected is None:
+    elif table.fixed_type is None and selected is None:
         state.warn("no selected indicator to take the type from; record skipped")
         return
     paths = resolved.values if resolved is not None else table.values
@@ -137,7 +137,9 @@ def _map_record(
         return
     try:
         value = scalar_text(apply_transforms(table.value_transforms, raw_value))
-        if resolved is None:
+        if table.fixed_type is not None:
+            indicator_type = table.fixed_type
+        elif resolved is None:
             indicator_type = selected.type  # type: ignore[union-attr]
         elif resolved.fixed is not None:
             indicator_type = resolved.fixed

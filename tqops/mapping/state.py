@@ -131,13 +131,15 @@ class State:
             found.published = earlier(found.published, published)
         return found
 
-    def result(self, source: Optional[Source]) -> MappingResult:
-        """The collected indicators, each with its attributes in the order they were found."""
+    def result(self, source: Optional[Source], status: str = "Active") -> MappingResult:
+        """The collected indicators, each with its attributes in the order they were found
+        and the ``status`` the table gives them."""
         names = self.names
         indicators = tuple(
             Indicator(
                 value=e.value,
                 type=e.type,
+                status=status,
                 published_at=e.published,
                 attributes=tuple(
                     Attribute(names[k[:2]], k[2:], p) for k, p in e.attributes.items()

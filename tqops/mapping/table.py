@@ -38,6 +38,8 @@ class Table:
     values: tuple[Relative, ...]
     type: Optional[Relative]
     types: Mapping[str, ResolvedType]
+    #: the one type of every indicator, when the rule fixes it (``type`` is then None)
+    fixed_type: Optional[IndicatorType]
     value_transforms: tuple[Transform, ...]
     published: tuple[Relative, ...]
     rows: tuple[Row, ...]
@@ -99,6 +101,7 @@ def compile_table(spec: MappingSpec, transforms: Optional[Mapping[str, Transform
         values=values,
         type=relative(value_steps, rule.type_path, prefix) if rule.type_path else None,
         types=_resolve_types(spec, prefix, values, known),
+        fixed_type=rule.fixed_type,
         value_transforms=tuple(known[t] for t in rule.transforms),
         published=tuple(relative(value_steps, p, prefix) for p in rule.published_at),
         rows=tuple(rows),

@@ -28,9 +28,9 @@ from tqops.config.values import (
 )
 from tqops.errors import ConfigError, InputError, ManifestError, OperationError
 from tqops.http import HttpClient
+from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, load_manifest
-from tqops.manifest.fields import ROLES
-from tqops.manifest.transforms import Transform
+from tqops.manifest.transforms import BUILTIN_TRANSFORMS, Transform
 from tqops.mapping import Mapper, MappingResult
 from tqops.mapping.drift import DriftLog, drift_warning
 from tqops.model import Indicator, IndicatorType
@@ -93,16 +93,14 @@ class Operation:
             f"function for action {name!r} is not in the manifest"
             for name in sorted(set(actions) - declared)
         ]
-        if manifest.field_for_role("host") is None:
-            problems.append(
-                f"no config field has the role 'host' ({ROLES['host'][2]}); the operation "
-                "cannot know where to connect"
-            )
-        if not manifest.auth:
-            problems.append("no 'auth' entry says how the credential is sent")
-        problems += client_variant_problems(manifest, client_factory)
-        mappers, variant_mappers, mapping_problems = compile_mappers(manifest, transforms)
-        problems += mapping_problems
+        # what needs no code is what `tqops validate FILE` checks too
+        checked = manifest_problems(manifest, {*BUILTIN_TRANSFORMS, *(transforms or {})})
+        problems += checked + client_variant_problems(manifest, client_factory)
+        mappers: dict[str, Mapper] = {}
+        variant_mappers: dict[tuple[str, str], Mapper] = {}
+        if not checked:  # a table compiles once its transforms and type paths are sound
+            mappers, variant_mappers, mapping_problems = compile_mappers(manifest, transforms)
+            problems += mapping_problems
         if problems:
             raise ManifestError(
                 f"operation {manifest.name!r} does not match its manifest", tuple(problems)

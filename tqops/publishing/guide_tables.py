@@ -73,6 +73,8 @@ def _mapping_rows(variant: ActionVariant, samples: Sequence[Any]) -> list[list[s
     type_key = f"Indicator (type from `{rule.type_path}`)" if rule.type_path else "Indicator"
     if rule.type_from_input:
         type_key = "Indicator (the selected indicator's type)"
+    if rule.fixed_type is not None:
+        type_key = f"Indicator (always {rule.fixed_type.value})"
     indicator_published = _published(rule.published_at)
     value = _example(rule.path, samples)
     rows = [[f"`{rule.path}`", "Value", type_key, indicator_published, value, rule.notes]]
