@@ -3,9 +3,9 @@ configuration, for everything that shows them (the host's REST API and console, 
 describe``).
 
 A view is built from a manifest and the values of a configuration; each field's condition
-(``when``) and each value chosen by another field (``default_when``, ``format_when``,
-``parameter_when``) is evaluated once, here, by :mod:`tqops.manifest.conditions`, the same
-code that checks a configuration and an action's options. Nothing that shows a field decides
+(``when``) and each value chosen by another field (``default_when``, ``format_when``) is
+evaluated once, here, by :mod:`tqops.manifest.conditions`, the same code that checks a
+configuration and an action's options. Nothing that shows a field decides
 for itself whether it applies.
 """
 
@@ -33,7 +33,7 @@ class FieldView:
 
     #: the field as the manifest declares it
     declared: ConfigField = attrs.field(repr=False)
-    #: the field with what other fields choose for it (default, format, parameter) picked
+    #: the field with the default and format other fields choose for it picked
     field: ConfigField = attrs.field(repr=False)
     #: why it does not apply (``API Version v3``); None when it applies
     excluded_by: Optional[str] = None
@@ -118,7 +118,8 @@ class FieldView:
         return {k: v for k, v in shown.items() if _shown(v)}
 
 
-#: an action option as it stands for one configuration (its ``parameter`` picked too)
+#: an action option as it stands for one configuration (a view does not send: the query
+#: parameter an option goes in is the run's to pick)
 OptionView = FieldView
 
 
