@@ -7,19 +7,25 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
 from tqops.config.values import MASK
 from tqops.errors import ConfigError, InputError
+from tqops.manifest.document import Manifest
 from tqops.server.app import create_app
 from tqops.server.host import Host
 from tqops.server.web.exports import _cell
 from tqops.server.web.forms import draw_fields, field_values, problems_of
 from tqops.server.web.paste import items_from_paste, recognise
 from tqops.server.web.route import safe_next
+from tqops.views import OperationView
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PASSWORD = "a password long enough"
 
@@ -136,38 +142,49 @@ def test_pasted_lines_are_typed_recognised_or_told_apart():
     assert "the type of 'what is this' is not recognised" in items[3]["error"]
 
 
+#: fields a manifest may declare, added to a real manifest so that it still loads
 FIELDS = [
-    {"name": "host", "label": "Host", "type": "text", "required": True, "default": "a.example"},
-    {"name": "token", "label": "Token", "type": "password", "required": True, "secret": True},
-    {"name": "proxy", "label": "Proxy", "type": "checkbox", "default": False},
-    {"name": "level", "label": "Level", "type": "select", "choices": ["v1", "v2"],
-     "choice_labels": ["one", ""], "default": "v1"},
-    {"name": "user", "label": "User", "type": "text",
-     "when": {"terms": [["level", ["v2"]]]}},
+    {"name": "t_host", "label": "Host", "type": "text", "required": True, "default": "a.example"},
+    {"name": "t_token", "label": "Token", "type": "password", "required": True},
+    {"name": "t_proxy", "label": "Proxy", "type": "checkbox", "default": False},
+    {"name": "t_level", "label": "Level", "type": "select", "default": "v1",
+     "choices": [{"value": "v1", "label": "one"}, "v2"]},
+    {"name": "t_user", "label": "User", "type": "text", "when": {"t_level": ["v2"]}},
 ]  # fmt: skip
 
 
+def drawn_fields(values, secrets_set=None, errors=None, prefix=""):
+    """FIELDS as a form draws them for ``values``, through the operation's read model."""
+    raw = yaml.safe_load((ROOT / "manifests" / "tego.yaml").read_text(encoding="utf-8"))
+    raw["config"] += FIELDS
+    view = OperationView.of(Manifest.from_dict(raw), values)
+    ours = [field for field in view.config if field.name.startswith("t_")]
+    return ours, draw_fields(ours, values, secrets_set or {}, errors or {}, prefix)
+
+
 def test_a_posted_form_keeps_an_untyped_secret_and_what_it_did_not_show():
+    fields, _ = drawn_fields({})
     form = FormData(
-        [("shown", "c.host"), ("shown", "c.token"), ("shown", "c.proxy"), ("c.host", " ")]
+        [("shown", "c.t_host"), ("shown", "c.t_token"), ("shown", "c.t_proxy"), ("c.t_host", " ")]
     )
-    assert field_values(FIELDS, form, "c.") == {"host": None, "token": MASK, "proxy": False}
-    typed = FormData([("shown", "c.token"), ("c.token", "s3cret"), ("shown", "c.level")])
-    assert field_values(FIELDS, typed, "c.") == {"token": "s3cret", "level": None}
+    assert field_values(fields, form, "c.") == {"t_host": None, "t_token": MASK, "t_proxy": False}
+    typed = FormData([("shown", "c.t_token"), ("c.t_token", "s3cret"), ("shown", "c.t_level")])
+    assert field_values(fields, typed, "c.") == {"t_token": "s3cret", "t_level": None}
 
 
 def test_fields_are_drawn_from_the_manifest_alone_and_never_show_a_secret():
-    drawn = {
-        f.name: f for f in draw_fields(FIELDS, {"token": MASK}, {"token": True}, {"host": ["bad"]})
-    }
-    assert drawn["token"].value is None and drawn["token"].secret_set is True
-    assert not drawn["token"].browser_required  # set: blank keeps it
-    assert drawn["host"].errors == ("bad",) and drawn["host"].default == "a.example"
-    assert drawn["level"].choices == (("v1", "one"), ("v2", "v2"))
-    assert drawn["level"].current == "v1" and drawn["proxy"].checked is False
-    assert drawn["user"].when == "level=v2" and not drawn["user"].applies  # level is v1
-    again = draw_fields(FIELDS, {"level": "v2"}, {}, {})
-    assert next(f for f in again if f.name == "user").applies
+    _, inputs = drawn_fields({"t_token": MASK}, {"t_token": True}, {"t_host": ["bad"]})
+    drawn = {f.name: f for f in inputs}
+    assert drawn["t_token"].value is None and drawn["t_token"].secret_set is True
+    assert not drawn["t_token"].browser_required  # set: blank keeps it
+    assert drawn["t_host"].errors == ("bad",) and drawn["t_host"].default == "a.example"
+    assert drawn["t_level"].choices == (("v1", "one"), ("v2", "v2"))
+    assert drawn["t_level"].current == "v1" and drawn["t_proxy"].checked is False
+    assert drawn["t_user"].when == "t_level=v2" and not drawn["t_user"].applies  # level is v1
+    _, again = drawn_fields({"t_level": "v2"})
+    assert next(f for f in again if f.name == "t_user").applies
+    _, unknown = drawn_fields({"t_level": "v9"})  # not a choice: the default, as a run reads it
+    assert not next(f for f in unknown if f.name == "t_user").applies
 
 
 def test_problems_are_placed_at_the_fields_they_name():

@@ -31,8 +31,8 @@ def post_csv(client, body):
 @pytest.mark.parametrize(
     ("row", "why"),
     [
-        ("FQDN,a\x00b.example", "CSV row 3 cannot be read: it holds a NUL character"),
-        ("FQDN," + "a" * 300_000, "CSV row 3 cannot be read: it is over"),
+        ("FQDN,a\x00b.example", "CSV line 3 holds a NUL character"),
+        ("FQDN," + "a" * 300_000, "CSV line 3 is longer than 16384 bytes"),
         ('FQDN,"unclosed.example', ""),
         ("No Such Type,x.example", "unknown indicator type"),
         ("FQDN,", "needs a type and a value"),

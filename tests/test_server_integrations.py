@@ -514,7 +514,7 @@ def test_remove_touches_nothing_outside_the_root(integrations, tmp_path):
 
 
 def test_members_are_inflated_with_a_cap_whatever_their_headers_say(dist):
-    from tqops.server.wheelcheck import inflate
+    from tqops.server.integrations.wheel import inflate
 
     with zipfile.ZipFile(wheel_of(dist)) as archive:
         info = archive.getinfo(f"{PACKAGE}/{NAME}.yaml")

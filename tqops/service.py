@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Optional, Union
 
 import attrs
 
-from tqops.config.values import Config, StoredConfig
+from tqops.config.values import Config, StoredConfig, validate_options
 from tqops.errors import ManifestError
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
@@ -23,19 +24,39 @@ from tqops.mapping.coverage import Coverage
 from tqops.mapping.coverage import coverage as coverage_of
 from tqops.model import Indicator
 from tqops.operations.operation import ConfiguredOperation, Input, Operation
-from tqops.operations.registry import Registry
+from tqops.operations.registry import ENTRY_POINT_GROUP, Registry
 from tqops.operations.variants import compile_mappers, variant_of
-from tqops.running.results import CancelToken
+from tqops.running.csvinput import rows_from_csv
+from tqops.running.inputs import checked_indicator
+from tqops.running.results import CancelToken, Result, Selection, Status
 from tqops.running.runner import Job, ProgressCallback
+from tqops.views import ActionView, FieldView, OperationView, OptionView
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "ActionView",
+    "CancelToken",
+    "ConfiguredOperation",
     "ConnectionReport",
+    "FieldView",
+    "Job",
+    "Manifest",
     "MapReport",
+    "Operation",
     "OperationInfo",
+    "OperationView",
+    "OptionView",
+    "Result",
+    "Selection",
     "Service",
+    "Status",
     "UpgradeReport",
     "Validation",
 ]
+
+
+#: a configuration a view is drawn for: stored, or the values a form shows
+Shown = Union[StoredConfig, Mapping[str, Any], None]
 
 
 @attrs.frozen
@@ -326,3 +347,69 @@ class Service:
         before, after = manifest_from(old), manifest_from(new)
         digests = content_digest(old), content_digest(new)
         return UpgradeReport(before, after, tuple(compare(before, after, *digests)))
+
+    # -- what the host shows and checks (the host reaches the runtime only through these) --
+
+    def view(self, name: str, config: Shown = None) -> OperationView:
+        """An operation's fields, actions and options as they stand for ``config`` (a stored
+        configuration, or the values a form shows), every condition evaluated."""
+        entered = config.to_json() if isinstance(config, StoredConfig) else config
+        return OperationView.of(self.operation(name).manifest, entered)
+
+    def stored_config(self, name: str, entered: Mapping[str, Any]) -> StoredConfig:
+        """What was stored for an operation (values of fields it no longer has dropped)."""
+        return StoredConfig.load(self.operation(name).manifest, entered)
+
+    def check_options(
+        self, name: str, action: str, options: Mapping[str, Any], config: Shown = None
+    ) -> None:
+        """Check an action's options as a run with ``config`` will, before anything is
+        queued: an :class:`InputError` naming each option that is wrong or not taken."""
+        spec = self.operation(name).manifest.action(action)
+        view = self.view(name, config)
+        # options depend on the select fields only: a configuration of those (as the view
+        # evaluated them) checks them as the resolved one will, without reading a secret
+        selects = Config(view.manifest, dict(view.values))
+        validate_options(spec.options, options, spec.label, selects)
+
+    #: an indicator as it will be searched (refanged, trimmed), with notes on what changed
+    check_indicator = staticmethod(checked_indicator)
+    #: the rows of an indicator CSV, each with its line in the file (the header is line 1)
+    indicator_rows = staticmethod(rows_from_csv)
+    #: a manifest file, loaded and validated (a ManifestError lists every problem)
+    load_manifest = staticmethod(load_manifest)
+
+    @staticmethod
+    def upgrade_report(old: Manifest, new: Manifest) -> UpgradeReport:
+        """What installing ``new`` over ``old`` (manifests already loaded) changes."""
+        from tqops.publishing.upgrade import compare
+
+        return UpgradeReport(old, new, tuple(compare(old, new)))
+
+    @staticmethod
+    def exported_operation(module: ModuleType, name: str) -> Operation:
+        """The operation a module exports as ``OPERATION``; a :class:`ManifestError` saying
+        what it exports instead when that is not an operation named ``name``."""
+        found = getattr(module, "OPERATION", None)
+        if not isinstance(found, Operation):
+            kind = type(found).__name__
+            raise ManifestError(f"its OPERATION is not an Operation (a {kind} object)")
+        if found.name != name:
+            raise ManifestError(f"its OPERATION is an operation named {found.name!r}")
+        return found
+
+    def demo_config(
+        self, name: str, hostname: str, ca_file: str, credential: str
+    ) -> dict[str, Any]:
+        """The values that configure an operation against a loopback fake vendor: its
+        fields with roles ``host`` and ``ca_file``, and its credential (through its auth)."""
+        from tqops.operations.vendor import auth_spec
+
+        manifest = self.operation(name).manifest
+        values: dict[str, Any] = {}
+        for role, value in (("host", hostname), ("ca_file", ca_file)):
+            field = manifest.field_for_role(role)
+            if field is not None:
+                values[field.name] = value
+        values[auth_spec(manifest).secret] = credential
+        return values

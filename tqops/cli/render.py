@@ -11,6 +11,7 @@ from typing import Any, Optional
 from tqops.dates import isoformat_utc
 from tqops.manifest.document import Manifest
 from tqops.running.results import Result
+from tqops.views import FieldView, OperationView
 
 __all__ = [
     "describe_dict",
@@ -179,47 +180,53 @@ def _mapping_dicts(mapping: Any) -> list[dict[str, str]]:
 
 
 def describe_dict(manifest: Manifest) -> dict[str, Any]:
-    """An operation's fields, actions, options and mapping rows, as JSON data."""
+    """An operation's fields, actions, options and mapping rows, as JSON data (from the same
+    read model the host's API and console show)."""
+    view = OperationView.of(manifest)
 
-    def field(f: Any) -> dict[str, Any]:
+    def field(f: FieldView) -> dict[str, Any]:
         return {
             k: v
             for k, v in {
                 "name": f.name,
                 "label": f.label,
-                "type": f.type,
+                "type": f.kind,
                 "required": f.required,
-                "default": f.default,
+                "default": f.declared.default,
                 "advanced": f.advanced,
-                "format": f.format,
+                "format": f.declared.format,
                 "description": f.description,
-                "applies_with": {name: list(v) for name, v in f.when.terms},
+                "applies_with": {name: list(values) for name, values in f.when},
             }.items()
             if v not in (None, "", (), {})
         }
 
     return {
-        "name": manifest.name,
-        "label": manifest.label,
-        "version": manifest.version,
-        "vendor": manifest.vendor,
-        "description": manifest.description,
-        "config": [field(f) for f in manifest.config],
+        "name": view.name,
+        "label": view.label,
+        "version": view.version,
+        "vendor": view.vendor,
+        "description": view.description,
+        "config": [field(f) for f in view.config],
         "actions": [
             {
                 "name": a.name,
                 "label": a.label,
                 "description": a.description,
-                "indicator_types": [t.value for t in a.indicator_types],
+                "indicator_types": list(a.indicator_types),
                 "options": [field(o) for o in a.options],
-                "mapping": _mapping_dicts(a.mapping),
+                "mapping": _mapping_dicts(a.declared.mapping),
                 **(
-                    {"variants": {str(v.key): _mapping_dicts(v.mapping) for v in a.variants}}
-                    if a.variants
+                    {
+                        "variants": {
+                            str(v.key): _mapping_dicts(v.mapping) for v in a.declared.variants
+                        }
+                    }
+                    if a.declared.variants
                     else {}
                 ),
             }
-            for a in manifest.actions
+            for a in view.actions
         ],
         "assumed": list(manifest.assumed),
     }

@@ -10,12 +10,11 @@ from typing import Any, Optional
 import attrs
 
 from tqops.model import Attribute, Indicator, IndicatorType, Source
+from tqops.tlp import strictness
 
 __all__ = ["Entry", "MappingResult", "State", "earlier", "name_prefix", "name_table"]
 
 _MAX_WARNINGS = 25
-#: how strict each TLP is, to keep the strictest when records of one indicator differ
-_STRICTNESS = {"WHITE": 0, "CLEAR": 0, "GREEN": 1, "AMBER": 2, "AMBER+STRICT": 3, "RED": 4}
 
 
 @attrs.frozen
@@ -67,7 +66,7 @@ class Entry:
 
     def set_tlp(self, name: str) -> None:
         """Take ``name`` as the TLP, or keep a stricter one already given."""
-        if self.tlp is None or _STRICTNESS.get(name, 0) > _STRICTNESS.get(self.tlp, 0):
+        if self.tlp is None or strictness(name) > strictness(self.tlp):
             self.tlp = name
 
     def add(self, key: str, published: Optional[datetime]) -> None:

@@ -6,28 +6,26 @@ one :class:`Host`; none of them reaches the store or the vault another way.
 
 from __future__ import annotations
 
-import csv
+import io
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-import attrs
-
-from tqops.config.values import MASK, StoredConfig, validate_options
+from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
-from tqops.operations.registry import Registry
-from tqops.running.inputs import checked_indicator
-from tqops.server.installs import Installs
-from tqops.server.jobs import JobRunner, Pools, job_view, stored_config, tlp_name
+from tqops.server.hosted import BrokenOperation, HostedOperation
+from tqops.server.integrations import Installer
+from tqops.server.jobs import JobRunner, Pools, job_view
 from tqops.server.store import Store
 from tqops.server.users import User, Users
 from tqops.server.vault import Vault
-from tqops.service import ConnectionReport, Service
+from tqops.service import ConfiguredOperation, ConnectionReport, Service
+from tqops.tlp import tlp_name
 
-__all__ = ["Host", "default_data_dir"]
+__all__ = ["Host", "default_data_dir", "parse_indicator_csv"]
 
 MAX_INDICATORS_PER_CALL = 10_000
 
@@ -50,16 +48,17 @@ class Host:
         self.store = Store(self.data / "tqops.db")
         self.vault = Vault.for_data_dir(self.data)
         self.users = Users(self.store)
-        self.registry = Registry()
-        self.service = Service(self.registry)
+        self.service = Service()
+        #: the installed operations (the service's, which the installer adds to)
+        self.registry = self.service.registry
         self.pools = Pools(self._configure)
         self.jobs = JobRunner(self.store, self.service, self.pools, concurrency)
-        self.installs = Installs(self)
+        self.installer = Installer(self)
 
     def start(self) -> list[int]:
         """At start: the uploaded integrations are activated again, and jobs a stop left
         running are marked ``interrupted``."""
-        self.installs.load_all()
+        self.installer.load_all()
         return self.store.interrupt_running_jobs()
 
     def stop(self) -> None:
@@ -68,41 +67,50 @@ class Host:
 
     # -- operations ------------------------------------------------------------------------
 
-    def operation_view(self, name: str) -> dict[str, Any]:
-        operation = self.service.operation(name)
-        manifest = operation.manifest
+    def hosted(self, name: str, values: Optional[Mapping[str, Any]] = None) -> HostedOperation:
+        """An operation as this host shows it; its fields and options as they stand for
+        ``values`` (the values a form shows), else for the stored configuration."""
+        stored = self.config(name)
         settings = self.store.settings(name)
-        uploaded = self.installs.uploaded(name)
-        return {
-            "name": name,
-            "label": manifest.label,
-            "version": manifest.version,
-            "vendor": manifest.vendor,
-            "source": "uploaded" if uploaded else "installed with tqops",
-            "installed_at": uploaded["installed_at"] if uploaded else None,
-            "enabled": bool(settings["enabled"]),
-            "max_tlp": settings["max_tlp"],
-            "cache_ttl": settings["cache_ttl"],
-            "misp_allowed": bool(settings["misp_allowed"]),
-            "configured": self._configured(name),
-            "actions": [_action_view(action) for action in manifest.actions],
-            "config": [_field_view(f) for f in manifest.config],
-        }
+        uploaded = self.installer.uploaded(name)
+        return HostedOperation(
+            self.service.view(name, stored if values is None else values),
+            "uploaded" if uploaded else "installed with tqops",
+            uploaded["installed_at"] if uploaded else None,
+            bool(settings["enabled"]),
+            settings["max_tlp"],
+            settings["cache_ttl"],
+            bool(settings["misp_allowed"]),
+            self._configured(stored),
+        )
 
-    def operations(self) -> list[dict[str, Any]]:
-        found = [self.operation_view(name) for name in self.registry.operations]
-        found += [{"name": n, "error": why} for n, why in self.registry.broken.items()]
+    def hosted_operations(self) -> list[Union[HostedOperation, BrokenOperation]]:
+        """Every operation, those that failed to load included (with the reason)."""
+        found: list[Union[HostedOperation, BrokenOperation]] = [
+            self.hosted(name) for name in self.registry.operations
+        ]
+        found += [BrokenOperation(n, why) for n, why in self.registry.broken.items()]
         return found
 
-    def _configured(self, name: str) -> bool:
+    def operation_view(self, name: str) -> dict[str, Any]:
+        """An operation as the REST API gives it."""
+        return self.hosted(name).to_dict()
+
+    def operations(self) -> list[dict[str, Any]]:
+        return [found.to_dict() for found in self.hosted_operations()]
+
+    @staticmethod
+    def _configured(stored: StoredConfig) -> bool:
         try:
-            self.config(name).resolve()
+            stored.resolve()
         except ConfigError:
             return False
         return True
 
     def config(self, name: str) -> StoredConfig:
-        return stored_config(self.store, self.vault, self.service, name)
+        """An operation's stored configuration, its secrets opened (only to check or run)."""
+        sealed = json.loads(self.store.settings(name)["config"])
+        return self.service.stored_config(name, self.vault.open(sealed))
 
     def masked_config(self, name: str) -> dict[str, Any]:
         stored = self.config(name)
@@ -145,7 +153,7 @@ class Host:
         self.store.audit(user.name, "settings", name, json.dumps(checked, sort_keys=True))
         return self.operation_view(name)
 
-    def _configure(self, name: str) -> Any:
+    def _configure(self, name: str) -> ConfiguredOperation:
         return self.service.configure(name, self.config(name), pool_size=self.jobs.concurrency)
 
     def test_connection(self, name: str, user: User) -> ConnectionReport:
@@ -231,9 +239,9 @@ class Host:
     ) -> dict[str, Any]:
         """Queue a job and start it; ``config`` is a configuration the request carried (the
         job then runs with it instead of the stored one)."""
-        found = self.service.operation(operation)
-        spec = found.manifest.action(action)
-        validate_options(spec.options, options, spec.label)  # bad options: nothing queued
+        # options are checked as the run will check them, against the configuration it
+        # will run with: an option that configuration does not take is refused now
+        self.service.check_options(operation, action, options, config or self.config(operation))
         rows: list[tuple[str, str, str, Optional[int]]] = []
         if indicator_ids is not None:
             for indicator_id in indicator_ids:
@@ -287,55 +295,34 @@ def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:
     """(type, value, note): the platform's type name and the value as it is searched."""
     if not isinstance(kind, str) or not isinstance(value, str) or not value.strip():
         raise InputError("an indicator needs a type and a value (text)")
-    checked = checked_indicator(Indicator(value=value, type=IndicatorType.from_name(kind)))
+    indicator = Indicator(value=value, type=IndicatorType.from_name(kind))
+    checked = Service.check_indicator(indicator)
     found = checked.indicator
     return found.type.value, found.value, "; ".join(checked.notes)
 
 
-MAX_CSV_LINE = 65_536
-
-
-def parse_indicator_csv(text: str) -> list[dict[str, Any]]:
-    """``type,value[,tlp]`` rows (a header line is optional) as indicator items; a row that
-    cannot be read is an item with its one-line ``error``, and the others go on."""
+def parse_indicator_csv(data: Union[str, bytes], source: str = "CSV") -> list[dict[str, Any]]:
+    """``type,value[,tlp]`` rows (a header line is optional) as indicator items, each with
+    its ``line`` in the file (the header is line 1); a row that cannot be read is an item
+    with its one-line ``error``, and the others go on. A file that is no CSV at all is one
+    such item."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     items: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            if len(line) > MAX_CSV_LINE:
-                raise ValueError(f"it is over {MAX_CSV_LINE} characters")
-            if "\x00" in line:
-                raise ValueError("it holds a NUL character")
-            row = next(csv.reader([line], strict=True))
-        except (csv.Error, ValueError) as exc:
-            items.append({"error": f"CSV row {number} cannot be read: {exc}"})
-            continue
-        if number == 1 and [c.strip().lower() for c in row[:2]] == ["type", "value"]:
-            continue
-        items.append(
-            {
-                "type": row[0].strip(),
-                "value": row[1] if len(row) > 1 else "",
-                "tlp": row[2].strip() if len(row) > 2 else None,
-            }
-        )
+    try:
+        rows = Service.indicator_rows(io.BytesIO(raw), source, header_required=False)
+        for row in rows:
+            if row.error is not None:
+                items.append({"error": row.error, "line": row.line})
+            else:
+                items.append(
+                    {"type": row.type, "value": row.value, "tlp": row.tlp, "line": row.line}
+                )
+            if len(items) > MAX_INDICATORS_PER_CALL:
+                break  # add_indicators refuses the call; no need to read further
+    except ConfigError as exc:
+        items.append({"error": str(exc)})
     return items
 
 
 def _indicator_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("id", "type", "value", "tlp", "note", "source", "created_at")}
-
-
-def _field_view(field: Any) -> dict[str, Any]:
-    """A field as a form draws it: everything its manifest says, but what is empty."""
-    view = attrs.asdict(field, recurse=True)
-    view["secret"] = field.secret
-    return {k: v for k, v in view.items() if v not in (None, [], (), "", {})}
-
-
-def _action_view(action: Any) -> dict[str, Any]:
-    view = {key: getattr(action, key) for key in ("name", "label", "description")}
-    view["indicator_types"] = [t.value for t in action.indicator_types]
-    view["options"] = [_field_view(option) for option in action.options]
-    return view

@@ -23,35 +23,13 @@ from typing import Any, Callable, Optional
 
 from tqops.config.values import StoredConfig
 from tqops.errors import ConfigError, OperationError
-from tqops.operations.operation import ConfiguredOperation
-from tqops.running.results import CancelToken, Result, Selection, Status
 from tqops.server.store import Store, now
-from tqops.server.vault import Vault
-from tqops.service import Service
+from tqops.service import CancelToken, ConfiguredOperation, Result, Selection, Service, Status
+from tqops.tlp import Tlp
 
-__all__ = ["TLPS", "JobRunner", "Pools", "tlp_name"]
+__all__ = ["JobRunner", "Pools"]
 
-#: the TLP levels in order (2.0 names; WHITE is read as CLEAR)
-TLPS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
 FINISHED = ("done", "cancelled", "failed", "interrupted")
-
-
-def tlp_name(text: Optional[str], default: str = "AMBER") -> str:
-    """A TLP level's name, checked (``WHITE`` is ``CLEAR``); ConfigError otherwise."""
-    if text is None or not str(text).strip():
-        return default
-    name = str(text).strip().upper().replace("TLP:", "")
-    name = "CLEAR" if name == "WHITE" else name
-    if name not in TLPS:
-        raise ConfigError(f"unknown TLP {str(text)[:20]!r}; expected one of {', '.join(TLPS)}")
-    return name
-
-
-def stored_config(store: Store, vault: Vault, service: Service, operation: str) -> StoredConfig:
-    """An operation's stored configuration, its secrets opened (only to check or run)."""
-    manifest = service.operation(operation).manifest
-    sealed = json.loads(store.settings(operation)["config"])
-    return StoredConfig.load(manifest, vault.open(sealed))
 
 
 class Pools:
@@ -193,19 +171,20 @@ class JobRunner:
             return
         self.store.set_job(job_id, status="running", started_at=job["started_at"] or now())
         name, action = job["operation"], job["action"]
-        operation = self.service.operation(name)
-        operation.manifest.action(action)
+        manifest = self.service.describe(name)
+        manifest.action(action)  # one the operation no longer has fails the job, named
+        label = manifest.label
         settings = self.store.settings(name)
         if not settings["enabled"]:
-            raise ConfigError(f"{operation.manifest.label} is disabled; an admin can enable it")
+            raise ConfigError(f"{label} is disabled; an admin can enable it")
         options: dict[str, Any] = json.loads(job["options"])
         groups: dict[tuple[str, str], list[int]] = {}
-        highest: dict[tuple[str, str], str] = {}
+        levels: dict[tuple[str, str], list[Tlp]] = {}
         for row in self.store.pending_inputs(job_id):
             key = (row["type"], row["value"])
             groups.setdefault(key, []).append(row["seq"])
-            if TLPS.index(row["tlp"]) > TLPS.index(highest.get(key, "CLEAR")):
-                highest[key] = row["tlp"]
+            levels.setdefault(key, []).append(Tlp.parse(row["tlp"]))
+        allowed = Tlp.parse(settings["max_tlp"])
         options_key = json.dumps(options, sort_keys=True)
         with self._lock:
             carried = self._carried.get(job_id)
@@ -215,12 +194,9 @@ class JobRunner:
         to_send: list[Selection] = []
         for key, seqs in groups.items():
             selection = Selection(*key)
-            tlp = highest.get(key, "CLEAR")
-            if TLPS.index(tlp) > TLPS.index(settings["max_tlp"]):
-                reason = (
-                    f"not sent: its TLP {tlp} is above {operation.manifest.label}'s maximum, "
-                    f"{settings['max_tlp']}"
-                )
+            tlp = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
+            if tlp > allowed:
+                reason = f"not sent: its TLP {tlp} is above {label}'s maximum, {allowed}"
                 self._save(job_id, seqs, Result(selection, Status.ERROR, error=reason))
                 continue
             hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from tqops.errors import ConfigError
-from tqops.operations.vendor import auth_spec
 from tqops.server.host import Host
 from tqops.server.users import Role, User
 
@@ -70,13 +69,7 @@ def _simulator(vendor: str, token: str) -> Iterator[tuple[str, str]]:
 
 def _configure_demo(host: Host, operation: str, hostname: str, ca: str, token: str) -> None:
     """Configure an operation against a simulator, through its manifest's roles and auth."""
-    manifest = host.service.operation(operation).manifest
-    values: dict[str, Any] = {}
-    for role, value in (("host", hostname), ("ca_file", ca)):
-        field = manifest.field_for_role(role)
-        if field is not None:
-            values[field.name] = value
-    values[auth_spec(manifest).secret] = token
+    values = host.service.demo_config(operation, hostname, ca, token)
     admin = User(0, "demo", Role.ADMIN)
     host.set_config(operation, values, admin)
 

@@ -43,8 +43,8 @@ from tqops.server.api.common import (
 )
 from tqops.server.auth import Problem
 from tqops.server.host import Host
-from tqops.server.jobs import tlp_name
 from tqops.server.users import Role, User
+from tqops.tlp import tlp_name
 
 __all__ = ["MISP_USER", "create_app"]
 

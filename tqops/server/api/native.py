@@ -132,7 +132,7 @@ async def upload_integration(
     if upload is None or isinstance(upload, str):
         raise Problem(400, "expected a multipart/form-data body with a 'file' part")
     data = await upload.read()
-    install = host_of(request).installs.install
+    install = host_of(request).installer.install
     return await asyncio.to_thread(
         lambda: install(data, upload.filename or "", user, confirm=confirm, force=force)
     )
@@ -140,7 +140,7 @@ async def upload_integration(
 
 @router.delete("/integrations/{name}")
 def remove_integration(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
-    return host_of(request).installs.remove(name, user)
+    return host_of(request).installer.remove(name, user)
 
 
 # -- indicators ----------------------------------------------------------------------------

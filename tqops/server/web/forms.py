@@ -1,7 +1,10 @@
-"""Forms drawn from a manifest alone: each configuration field or action option as an input
-(text, password, checkbox, select or number) with its label, description, required mark,
-default and checks; what a posted form means for each; and each problem placed next to the
-field it names (``... @ $.config.<field>``).
+"""Forms drawn from an operation's read model alone: each configuration field or action
+option as an input (text, password, checkbox, select or number) with its label, description,
+required mark, default and checks; what a posted form means for each; and each problem placed
+next to the field it names (``... @ $.config.<field>``).
+
+Whether a field applies is the read model's answer (the runtime's conditions, evaluated once);
+a form only shows it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Any, Optional
 import attrs
 
 from tqops.config.values import MASK
-from tqops.manifest.conditions import ByValue
+from tqops.service import FieldView
 
-__all__ = ["FieldView", "Problems", "draw_fields", "field_values", "problems_of"]
+__all__ = ["FormInput", "Problems", "draw_fields", "field_values", "problems_of"]
 
 #: the form name prefix of action options (so they never meet the form's own fields)
 OPTION_PREFIX = "option."
@@ -23,7 +26,7 @@ _LOCATED = re.compile(r"^(?P<text>.*?)\s*@ \$\.(?P<where>config|options)(?:\.(?P
 
 
 @attrs.frozen
-class FieldView:
+class FormInput:
     """One input as a form draws it."""
 
     name: str
@@ -84,26 +87,12 @@ _HINTS = {
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return "" if value is None else str(value)
 
 
-def _default(raw: Mapping[str, Any], choices: Mapping[str, str]) -> str:
-    default = raw.get("default")
-    by_value = raw.get("default_when")
-    if by_value:
-        cases = tuple((str(k), v) for k, v in by_value.get("cases", ()))
-        return ByValue(str(by_value.get("field", "")), cases).describe(default)
-    if default is None:
-        return ""
-    return choices.get(str(default), _text(default))
-
-
-def _range_hint(raw: Mapping[str, Any]) -> str:
-    low, high = raw.get("minimum"), raw.get("maximum")
+def _range_hint(low: Optional[float], high: Optional[float]) -> str:
     if low is None and high is None:
         return ""
     if high is None:
@@ -113,92 +102,73 @@ def _range_hint(raw: Mapping[str, Any]) -> str:
     return f"{_text(low)} to {_text(high)}"
 
 
-def _hint(raw: Mapping[str, Any]) -> str:
-    parts = [_HINTS.get(str(raw.get("format") or ""), "")]
-    if raw.get("type") in ("text", "number"):
-        parts.append(_range_hint(raw))
+def _hint(field: FieldView) -> str:
+    parts = [_HINTS.get(field.format or "", "")]
+    if field.kind in ("text", "number"):
+        parts.append(_range_hint(field.minimum, field.maximum))
     return "; ".join(p for p in parts if p)
 
 
-def _terms(raw: Mapping[str, Any]) -> Sequence[tuple[str, Sequence[str]]]:
-    return (raw.get("when") or {}).get("terms") or ()
-
-
-def _when(raw: Mapping[str, Any]) -> str:
-    return ";".join(f"{name}={' '.join(values)}" for name, values in _terms(raw))
-
-
-def _applies(raw: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
-    """Whether the field's condition holds for the fields of the same form (a condition on a
-    field the form does not have is the caller's to check)."""
-    return all(current[name] in allowed for name, allowed in _terms(raw) if name in current)
+def _when(field: FieldView) -> str:
+    """``api_version=v2 v3``: what the console's script needs to show and hide the input as
+    the form's select fields change (the view says whether it applies now)."""
+    return ";".join(f"{name}={' '.join(values)}" for name, values in field.when)
 
 
 def draw_fields(
-    raws: Sequence[Mapping[str, Any]],
+    fields: Sequence[FieldView],
     values: Mapping[str, Any],
     secrets_set: Mapping[str, bool],
     errors: Mapping[str, Sequence[str]],
     prefix: str = "",
-) -> list[FieldView]:
-    """The fields of a manifest (as :meth:`Host.operation_view` gives them) as inputs."""
-    current = {
-        str(r["name"]): r.get("default") if values.get(r["name"]) is None else values[r["name"]]
-        for r in raws
-    }
+) -> list[FormInput]:
+    """The fields of an operation's read model (built for the values shown) as inputs."""
     drawn = []
-    for raw in raws:
-        name = str(raw["name"])
-        labels = raw.get("choice_labels") or ()
-        choices = tuple(
-            (str(c), str(labels[i]) if i < len(labels) and labels[i] else str(c))
-            for i, c in enumerate(raw.get("choices") or ())
-        )
-        secret = bool(raw.get("secret"))
+    for field in fields:
+        name = field.name
         value = values.get(name)
         drawn.append(
-            FieldView(
+            FormInput(
                 name=name,
                 input_name=prefix + name,
-                label=str(raw.get("label") or name),
-                kind=str(raw.get("type") or "text"),
-                required=bool(raw.get("required")),
-                description=str(raw.get("description") or ""),
-                default=_default(raw, dict(choices)),
-                advanced=bool(raw.get("advanced")),
-                value=None if secret else value,
-                preset=raw.get("default"),
-                secret_set=bool(secrets_set.get(name)) if secret else None,
-                choices=choices,
-                minimum=raw.get("minimum"),
-                maximum=raw.get("maximum"),
-                hint=_hint(raw),
-                when=_when(raw),
+                label=field.label or name,
+                kind=field.kind,
+                required=field.required,
+                description=field.description,
+                default=field.default_text(),
+                advanced=field.advanced,
+                value=None if field.secret else value,
+                preset=field.default,
+                secret_set=bool(secrets_set.get(name)) if field.secret else None,
+                choices=field.choices,
+                minimum=field.minimum,
+                maximum=field.maximum,
+                hint=_hint(field),
+                when=_when(field),
                 errors=tuple(errors.get(name, ())),
-                applies=_applies(raw, current),
+                applies=field.applies,
             )
         )
     return drawn
 
 
 def field_values(
-    raws: Iterable[Mapping[str, Any]], form: Any, prefix: str = "", only_shown: bool = True
+    fields: Iterable[FieldView], form: Any, prefix: str = "", only_shown: bool = True
 ) -> dict[str, Any]:
     """What a posted form says for each field it showed (``shown`` lists them; an input a
     condition hid is not sent, and leaves its field as it was). A blank password keeps the
     secret; a blank text or number unsets its field; a checkbox is on or off."""
     shown = set(form.getlist("shown")) if only_shown else None
     values: dict[str, Any] = {}
-    for raw in raws:
-        name = str(raw["name"])
+    for field in fields:
+        name = field.name
         if shown is not None and prefix + name not in shown:
             continue
         given = form.get(prefix + name)
         text = given.strip() if isinstance(given, str) else ""
-        kind = raw.get("type")
-        if kind == "checkbox":
+        if field.kind == "checkbox":
             values[name] = given is not None
-        elif raw.get("secret"):
+        elif field.secret:
             values[name] = given if isinstance(given, str) and given else MASK
         else:
             values[name] = text or None

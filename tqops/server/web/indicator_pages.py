@@ -13,11 +13,11 @@ from fastapi.responses import Response
 from tqops.model import IndicatorType
 from tqops.server.auth import host_of
 from tqops.server.host import parse_indicator_csv
-from tqops.server.jobs import TLPS
 from tqops.server.web.paste import items_from_paste
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute
 from tqops.server.web.sessions import ANALYST_FORM, VIEWER_PAGE, Posted, Visitor
+from tqops.tlp import LEVELS
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -36,7 +36,7 @@ def _listing(request: Request, kind: str, text: str, offset: int) -> dict[str, A
         "page_size": PAGE_SIZE,
         "filter": {"type": kind, "q": text},
         "types": TYPES,
-        "tlps": TLPS,
+        "tlps": LEVELS,
     }
 
 
@@ -70,8 +70,10 @@ def _summary(items: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[st
     new = known = 0
     for row in rows:
         item = items[row["index"]]
-        where = item.get("line") or item.get("row") or row["index"] + 1
+        where = item.get("where") or (f"Line {item['line']}" if item.get("line") else "")
         if row.get("error"):
+            if row["error"].startswith(where):  # the error names its line itself
+                where = ""
             lines.append({"line": where, "error": row["error"]})
             continue
         new += bool(row.get("created"))
@@ -90,19 +92,25 @@ async def add(request: Request, sent: Posted = ANALYST_FORM) -> Response:
     upload = sent.form.get("file")
     if upload is not None and not isinstance(upload, str) and upload.filename:
         data = await upload.read()
-        try:
-            rows = parse_indicator_csv(data.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            rows = [{"error": f"{upload.filename} is not UTF-8 text; save it as CSV UTF-8"}]
-        for number, row in enumerate(rows, 1):
-            row.setdefault("row", f"CSV {number}")
+        source = _file_name(upload.filename)
+        rows = parse_indicator_csv(data, source)
+        for row in rows:
+            # each row by its line in the file: 1-based, the header (if any) is line 1
+            row["where"] = f"{source} line {row['line']}" if row.get("line") else source
             if not row.get("tlp") and tlp:
                 row["tlp"] = tlp
         items += rows
     if not items:
         added = {"new": 0, "known": 0, "errors": 1, "lines": [
-            {"line": "-", "error": "paste indicators or choose a CSV file first"}]}  # fmt: skip
+            {"line": "", "error": "paste indicators or choose a CSV file first"}]}  # fmt: skip
         return _indicators_page(request, added=added, status=400)
     host = host_of(request)
     rows = await asyncio.to_thread(host.add_indicators, items, sent.user)
     return _indicators_page(request, added=_summary(items, rows))
+
+
+def _file_name(name: str) -> str:
+    """An uploaded file's name as messages show it (no path, no control character, short)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    shown = "".join(c for c in base if c.isprintable())[:60]
+    return shown or "the CSV file"

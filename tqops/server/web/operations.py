@@ -10,16 +10,16 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tqops.errors import ConfigError
+from tqops.errors import ConfigError, OperationError
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
-from tqops.server.jobs import TLPS
 from tqops.server.users import User
 from tqops.server.web.forms import draw_fields, field_values, problems_of
 from tqops.server.web.pending import PendingUpload, pending_uploads
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute, error_status
 from tqops.server.web.sessions import ADMIN_FORM, ADMIN_PAGE, VIEWER_PAGE, Posted, Visitor
+from tqops.tlp import LEVELS
 
 __all__ = ["UPLOAD_PATHS", "router"]
 
@@ -44,10 +44,11 @@ def _notice(host: Host, notice: Optional[str], name: Optional[str]) -> str:
     if not text:
         return ""
     try:
-        view = host.operation_view(name) if name else {}
-    except LookupError:
-        view = {}
-    return text.format(label=view.get("label", "The operation"), version=view.get("version", ""))
+        view = host.service.view(name) if name else None
+    except (LookupError, OperationError):  # a name in a URL that is no operation (any more)
+        view = None
+    label, version = (view.label, view.version) if view else ("The operation", "")
+    return text.format(label=label, version=version)
 
 
 def _back(where: str, notice: str, name: str = "") -> Response:
@@ -59,7 +60,7 @@ def _list_page(
     request: Request, notice: str = "", error: str = "", status: int = 200, **extra: Any
 ) -> Response:
     host = host_of(request)
-    context = {"operations": host.operations(), "notice": notice, "error": error}
+    context = {"operations": host.hosted_operations(), "notice": notice, "error": error}
     context.update({"forceable": None, **extra})
     return render(request, "integrations.html", context, status)
 
@@ -75,7 +76,7 @@ def integrations(
 
 
 def _installer(host: Host) -> Any:
-    return host.installs.install
+    return host.installer.install
 
 
 async def _install(
@@ -96,7 +97,7 @@ async def _install(
         return _back("/console/integrations", "upgraded" if done.get("upgrade") else "installed",
                      str(done.get("operation", "")))  # fmt: skip
     kept = pending_uploads(request).keep(user.id, upload.filename, upload.data)
-    current = host_of(request).operation_view(str(done["operation"]))
+    current = host_of(request).hosted(str(done["operation"]))
     context = {"report": done, "pending": kept, "current": current}
     return render(request, "upgrade.html", context)
 
@@ -130,7 +131,7 @@ async def answer_pending(token: str, request: Request, sent: Posted = ADMIN_FORM
 def enable(name: str, switch: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
     host = host_of(request)
     if switch == "remove":
-        host.installs.remove(name, sent.user)
+        host.installer.remove(name, sent.user)
         return _back("/console/integrations", "removed")
     if switch not in ("enable", "disable"):
         raise Problem(404, f"no such change: {switch[:20]!r}")
@@ -151,11 +152,12 @@ def _config_page(
     status: int = 200,
 ) -> Response:
     host = host_of(request)
-    view = host.operation_view(name)
     stored = host.masked_config(name)
     values = {**stored["values"], **(entered or {})}
+    # the fields as they stand for the values the form shows (what was typed included)
+    view = host.hosted(name, values)
     fields = draw_fields(
-        view["config"],
+        view.config,
         values,
         stored["secrets_set"],
         problems.by_field if problems else {},
@@ -167,7 +169,7 @@ def _config_page(
         "general": problems.general if problems else (),
         "notice": notice,
         "report": report,
-        "tlps": TLPS,
+        "tlps": LEVELS,
     }
     return render(request, "config.html", context, status)
 
@@ -185,20 +187,17 @@ def configuration(
 @router.post("/console/operations/{name}/config")
 def save_configuration(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
     host = host_of(request)
-    raws = host.operation_view(name)["config"]
-    values = field_values(raws, sent.form, CONFIG_PREFIX)
+    fields = host.service.view(name).config
+    values = field_values(fields, sent.form, CONFIG_PREFIX)
     try:
         host.set_config(name, values, sent.user)
     except ConfigError as exc:
-        problems = problems_of(exc, [str(r["name"]) for r in raws])
+        problems = problems_of(exc, [field.name for field in fields])
         # what was typed stays in the form, but never a secret
-        entered = {k: v for k, v in values.items() if not _secret(raws, k)}
+        secret = {field.name for field in fields if field.secret}
+        entered = {k: v for k, v in values.items() if k not in secret}
         return _config_page(request, name, problems, entered, status=400)
     return _back(f"/console/operations/{name}", "configured", name)
-
-
-def _secret(raws: list[dict[str, Any]], name: str) -> bool:
-    return any(r["name"] == name and r.get("secret") for r in raws)
 
 
 @router.post("/console/operations/{name}/settings")

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from tqops.errors import InputError
 from tqops.model import Indicator, IndicatorType
-from tqops.running.inputs import checked_indicator
+from tqops.service import Service
 
 __all__ = ["MAX_LINES", "items_from_paste", "recognise"]
 
@@ -34,7 +34,7 @@ def recognise(value: str) -> Optional[IndicatorType]:
     """The type a bare value reads as (None when it reads as none of :data:`RECOGNISED`)."""
     for kind in RECOGNISED:
         try:
-            checked_indicator(Indicator(value=value, type=kind))
+            Service.check_indicator(Indicator(value=value, type=kind))
         except InputError:
             continue
         return kind

@@ -19,7 +19,8 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 AUDIT_PAGE = 100
-ROLES = tuple(r.value for r in Role)
+#: the user roles a form offers, least allowed first
+USER_ROLES = tuple(role.value for role in Role)
 NOTICES = {
     "role": "The role is changed.",
     "disabled": "The user is disabled: their sessions and API key stop working.",
@@ -36,7 +37,7 @@ def _users_page(
     status: int = 200,
 ) -> Response:
     users = host_of(request).users.list()
-    context = {"users": users, "roles": ROLES, "made": made, "notice": notice, "error": error}
+    context = {"users": users, "roles": USER_ROLES, "made": made, "notice": notice, "error": error}
     return render(request, "users.html", context, status)
 
 

@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Optional
 
+import attrs
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tqops.errors import ConfigError, InputError
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import MAX_INDICATORS_PER_CALL, Host
+from tqops.server.hosted import HostedOperation
 from tqops.server.web.forms import OPTION_PREFIX, draw_fields, field_values, problems_of
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute
 from tqops.server.web.sessions import ANALYST_FORM, ANALYST_PAGE, Posted, Visitor
+from tqops.service import ActionView, OptionView
 
 __all__ = ["router"]
 
@@ -35,49 +38,43 @@ def _selected(
     return rows, len(rows)
 
 
-def _effective(op: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The operation's configuration as a run sees it: each unset field at its default."""
-    return {
-        f["name"]: values.get(f["name"]) if values.get(f["name"]) is not None else f.get("default")
-        for f in op["config"]
-    }
+@attrs.frozen
+class Choice:
+    """An enabled operation's action, as the Run page offers it for the selection."""
+
+    operation: HostedOperation
+    action: ActionView
+    #: the selected types it takes, and those it does not, with how many of each
+    taken: dict[str, int]
+    not_taken: dict[str, int]
+
+    @property
+    def key(self) -> str:
+        return f"{self.operation.name}/{self.action.name}"
+
+    @property
+    def options(self) -> tuple[OptionView, ...]:
+        """The options the stored configuration takes (as the run will check them)."""
+        return self.action.applicable_options
 
 
-def _applies(option: dict[str, Any], config: dict[str, Any]) -> bool:
-    terms = (option.get("when") or {}).get("terms") or ()
-    return all(config.get(name) in allowed for name, allowed in terms)
-
-
-def _as_configured(option: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """An option with the format the configuration picks for it (``format_when``)."""
-    by_value = option.get("format_when")
-    if not by_value:
-        return option
-    picked = dict(by_value.get("cases") or ()).get(config.get(by_value.get("field")))
-    return {**option, "format": picked} if picked else option
-
-
-def _choices(host: Host, counts: Counter[str]) -> list[dict[str, Any]]:
+def _choices(host: Host, counts: Counter[str]) -> list[Choice]:
     """Each enabled operation's actions, with the selected types each takes and does not."""
     found = []
-    for op in host.operations():
-        if "error" in op or not op["enabled"]:
+    for op in host.hosted_operations():
+        if not isinstance(op, HostedOperation) or not op.enabled:
             continue
-        config = _effective(op, host.masked_config(op["name"])["values"])
-        for action in op["actions"]:
-            takes = set(action["indicator_types"])
-            options = [_as_configured(o, config) for o in action["options"] if _applies(o, config)]
+        for action in op.actions:
+            takes = set(action.indicator_types)
             found.append(
-                {
-                    "key": f"{op['name']}/{action['name']}",
-                    "operation": op,
-                    "action": action,
-                    "options": options,
-                    "taken": {t: n for t, n in sorted(counts.items()) if t in takes},
-                    "not_taken": {t: n for t, n in sorted(counts.items()) if t not in takes},
-                }
+                Choice(
+                    op,
+                    action,
+                    {t: n for t, n in sorted(counts.items()) if t in takes},
+                    {t: n for t, n in sorted(counts.items()) if t not in takes},
+                )
             )
-    found.sort(key=lambda c: -sum(c["taken"].values()))
+    found.sort(key=lambda c: -sum(c.taken.values()))
     return found
 
 
@@ -96,12 +93,12 @@ def _run_page(
     rows, matched = _selected(host, ids, scope, kind, text)
     counts = Counter(row["type"] for row in rows)
     choices = _choices(host, counts)
-    current = next((c for c in choices if c["key"] == chosen), choices[0] if choices else None)
+    current = next((c for c in choices if c.key == chosen), choices[0] if choices else None)
     fields = []
     if current is not None:
-        defaults = {o["name"]: o.get("default") for o in current["options"]}
+        defaults = {o.name: o.default for o in current.options}
         fields = draw_fields(
-            current["options"],
+            current.options,
             {**defaults, **(entered or {})},
             {},
             problems.by_field if problems else {},
@@ -148,15 +145,15 @@ def run(request: Request, sent: Posted = ANALYST_FORM) -> Response:
     rows, _ = _selected(host, ids, scope, kind, text)
     if not rows:
         raise Problem(400, "no indicators are selected: choose some on the Indicators page")
-    choice = next((c for c in _choices(host, Counter()) if c["key"] == key), None)
+    choice = next((c for c in _choices(host, Counter()) if c.key == key), None)
     if choice is None:
         raise Problem(400, f"no enabled operation has the action {key[:80]!r}")
-    values = field_values(choice["options"], sent.form, OPTION_PREFIX, only_shown=False)
+    values = field_values(choice.options, sent.form, OPTION_PREFIX, only_shown=False)
     options = {k: v for k, v in values.items() if v is not None}
-    operation, action = choice["operation"]["name"], choice["action"]["name"]
+    operation, action = choice.operation.name, choice.action.name
     try:
         job = host.create_job(operation, action, options, [r["id"] for r in rows], None, sent.user)
     except (InputError, ConfigError) as exc:
-        problems = problems_of(exc, [str(o["name"]) for o in choice["options"]])
+        problems = problems_of(exc, [o.name for o in choice.options])
         return _run_page(request, ids, scope, kind, text, key, values, problems, 400)
     return RedirectResponse(f"/console/jobs/{job['id']}", status_code=303)

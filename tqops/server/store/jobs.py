@@ -1,45 +1,22 @@
-"""The store's job records: jobs, their inputs and results, and the result cache.
-
-Mixed into :class:`tqops.server.store.Store`; like it, the only place their SQL is written.
-"""
+"""The store's job records: jobs, their inputs and results, and the result cache."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime, timezone
 from typing import Any, Optional
 
-__all__ = ["JobRecords", "Row", "now"]
+from tqops.server.store.database import Database, Row, now
 
-Row = dict[str, Any]
+__all__ = ["JobRecords"]
+
+#: a queued input: (type, value, tlp, indicator id or None)
 Input = tuple[str, str, str, Optional[int]]
 
 
-def now() -> str:
-    """The current time, ISO 8601 UTC to the second."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class JobRecords:
-    """Jobs, inputs, results and cache rows (needs the store's transaction and queries)."""
-
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Optional[Row]:
-        raise NotImplementedError
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        raise NotImplementedError
-
-    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError
-
-    # -- jobs ------------------------------------------------------------------------------
+class JobRecords(Database):
+    """The ``jobs``, ``job_inputs``, ``results`` and ``cache`` tables."""
 
     def create_job(self, run: Row, inputs: Sequence[Input], user: str) -> int:
         """A queued job: ``run`` holds its operation, action and options; each input is
@@ -95,6 +72,14 @@ class JobRecords:
             "ON r.job_id = i.job_id AND r.seq = i.seq WHERE i.job_id = ? AND r.seq IS NULL "
             "ORDER BY i.seq",
             (job_id,),
+        )
+
+    def job_inputs(self, job_id: int, limit: int = 100) -> list[Row]:
+        """A job's first inputs, as they were queued (what Cortex shows as a job's data)."""
+        return self.all(
+            "SELECT seq, type, value, tlp, indicator_id FROM job_inputs WHERE job_id = ? "
+            "ORDER BY seq LIMIT ?",
+            (job_id, limit),
         )
 
     def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> None:

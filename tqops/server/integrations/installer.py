@@ -1,37 +1,36 @@
-"""Installing integration files on the host: check, decide (install, upgrade, refuse), report
-what an upgrade changes, activate without a restart, and remove.
+"""Installing integrations on the host: check an uploaded file, decide (install, upgrade,
+refuse), report what an upgrade changes, activate it without a restart, and remove it.
 
-The files are checked by :mod:`.wheelcheck` and kept by :mod:`.integrations` under the data
-directory; the store remembers which version of each operation is active, so a restart loads
-the same ones again.
+The files are checked by :mod:`.wheel` and kept by :mod:`.files` under the data directory;
+the store remembers which version of each operation is active, so a restart loads the same
+ones again.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from packaging.version import InvalidVersion, Version
 
 from tqops.errors import ConfigError
-from tqops.server.integrations import (
-    InstalledIntegration,
-    IntegrationError,
-    Integrations,
-    check_wheel,
-    upgrade_findings,
-    version_decision,
-)
+from tqops.server.integrations.files import InstalledIntegration, Integrations
+from tqops.server.integrations.wheel import IntegrationError, check_wheel
 from tqops.server.users import User
+from tqops.service import Manifest, Service
 
 if TYPE_CHECKING:
     from tqops.server.host import Host
 
-__all__ = ["Installs"]
+__all__ = ["Decision", "Installer", "upgrade_findings", "version_decision"]
 
-log = logging.getLogger("tqops.server.installs")
+log = logging.getLogger("tqops.server.integrations")
+
+Decision = Literal["install", "upgrade"]
 
 
-class Installs:
+class Installer:
     """The integrations uploaded to one host."""
 
     def __init__(self, host: Host) -> None:
@@ -132,3 +131,43 @@ class Installs:
         self._discard(row)
         self.host.store.audit(user.name, "remove", name, f"version {row['version']}")
         return {"removed": name, "version": row["version"]}
+
+
+def upgrade_findings(old: Manifest, new: Manifest) -> list[Any]:
+    """What installing ``new`` over ``old`` changes for an admin (``tqops upgrade-check``):
+    :class:`tqops.publishing.upgrade.Change` entries, through the service."""
+    return list(Service.upgrade_report(old, new).changes)
+
+
+def version_decision(
+    old_version: Optional[str],
+    new_version: str,
+    same_content: bool,
+    force: bool,
+    *,
+    name: str = "the operation",
+) -> Decision:
+    """``"install"`` when none is installed (or this very file is); ``"upgrade"`` for another
+    version: answer with :func:`upgrade_findings` and install only when confirmed. The same
+    version with other content, or an older one, is refused (409) unless ``force``."""
+    if old_version is None:
+        return "install"
+    try:
+        old, new = Version(old_version), Version(new_version)
+    except InvalidVersion as exc:
+        raise IntegrationError(f"{name}: {exc}; versions are compared as PEP 440") from None
+    if new == old and same_content:
+        return "install"
+    if new > old or force:
+        return "upgrade"
+    if new == old:
+        raise IntegrationError(
+            f"{name} {new_version} is installed already with other content; give the new build "
+            "a higher version, or force the replacement",
+            409,
+        )
+    raise IntegrationError(
+        f"{name} {new_version} is older than the installed {old_version}; force the "
+        "downgrade if it is meant",
+        409,
+    )

@@ -1,9 +1,8 @@
-"""Integrations on the host: install a checked file, activate it, remove it, decide upgrades.
+"""Integration files on disk: extract a checked wheel, import it, remove it.
 
 An installed integration lives in ``<root>/<name>/<version>-<sha256[:12]>/`` (its package, its
 dist-info and the wheel itself), never in site-packages, and is imported under a module name
-of its own: two versions load side by side and none needs a restart. Checking an upload is
-:mod:`tqops.server.wheelcheck`; its names are re-exported here.
+of its own: two versions load side by side and none needs a restart.
 """
 
 from __future__ import annotations
@@ -22,42 +21,26 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
-from typing import Literal, Optional
 
 import attrs
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from tqops.errors import OperationError
-from tqops.manifest.document import Manifest
-from tqops.operations.operation import Operation
-from tqops.publishing.upgrade import Change, compare
-from tqops.server.wheelcheck import (
+from tqops.errors import ManifestError, OperationError
+from tqops.server.integrations.wheel import (
     FILE_NAME,
     CheckedWheel,
     IntegrationError,
-    Limits,
     Source,
-    check_wheel,
     dist_info_of,
     inflate,
     read_upload,
 )
+from tqops.service import Operation, Service
 
-__all__ = [
-    "CheckedWheel",
-    "Decision",
-    "InstalledIntegration",
-    "IntegrationError",
-    "Integrations",
-    "Limits",
-    "check_wheel",
-    "upgrade_findings",
-    "version_decision",
-]
+__all__ = ["InstalledIntegration", "Integrations"]
 
 log = logging.getLogger("tqops.server.integrations")
 
-Decision = Literal["install", "upgrade"]
 RECORD_FILE = "integration.json"
 _SHA = re.compile(r"[0-9a-f]{64}")
 _REBUILD = "rebuild it with `tqops bundle`"
@@ -213,18 +196,11 @@ class Integrations:
                     raise IntegrationError(
                         f"{label} failed to load: {reason}; fix it and upload a new version"
                     ) from None
-            operation = getattr(module, "OPERATION", None)
-            if not isinstance(operation, Operation) or operation.name != installed.name:
+            try:
+                return Service.exported_operation(module, installed.name)
+            except ManifestError as exc:
                 _unregister(alias)
-                what = (
-                    f"an operation named {operation.name!r}"
-                    if isinstance(operation, Operation)
-                    else f"not an Operation (a {type(operation).__name__} object)"
-                )
-                raise IntegrationError(
-                    f"{label} failed to load: its OPERATION is {what}; {_REBUILD}"
-                )
-            return operation
+                raise IntegrationError(f"{label} failed to load: {exc}; {_REBUILD}") from None
 
     def remove(self, installed: InstalledIntegration) -> None:
         """Unregister the integration's modules and delete its directory."""
@@ -249,42 +225,3 @@ class Integrations:
             except ValueError as exc:
                 log.warning("skipping %s", exc)
         return sorted(found, key=lambda i: (i.name, Version(i.version), i.sha256))
-
-
-def upgrade_findings(old: Manifest, new: Manifest) -> list[Change]:
-    """What installing ``new`` over ``old`` changes for an admin (``tqops upgrade-check``)."""
-    return compare(old, new)
-
-
-def version_decision(
-    old_version: Optional[str],
-    new_version: str,
-    same_content: bool,
-    force: bool,
-    *,
-    name: str = "the operation",
-) -> Decision:
-    """``"install"`` when none is installed (or this very file is); ``"upgrade"`` for another
-    version: answer with :func:`upgrade_findings` and install only when confirmed. The same
-    version with other content, or an older one, is refused (409) unless ``force``."""
-    if old_version is None:
-        return "install"
-    try:
-        old, new = Version(old_version), Version(new_version)
-    except InvalidVersion as exc:
-        raise IntegrationError(f"{name}: {exc}; versions are compared as PEP 440") from None
-    if new == old and same_content:
-        return "install"
-    if new > old or force:
-        return "upgrade"
-    if new == old:
-        raise IntegrationError(
-            f"{name} {new_version} is installed already with other content; give the new build "
-            "a higher version, or force the replacement",
-            409,
-        )
-    raise IntegrationError(
-        f"{name} {new_version} is older than the installed {old_version}; force the "
-        "downgrade if it is meant",
-        409,
-    )

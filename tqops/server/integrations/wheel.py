@@ -32,8 +32,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tqops.errors import ConfigError, OperationError
-from tqops.manifest.document import Manifest, load_manifest
-from tqops.operations.registry import ENTRY_POINT_GROUP
+from tqops.service import ENTRY_POINT_GROUP, Manifest, Service
 
 __all__ = [
     "FILE_NAME",
@@ -271,7 +270,7 @@ def _manifest(data: bytes, member: str, where: str) -> Manifest:
         path = Path(scratch, member.rsplit("/", 1)[-1])
         path.write_bytes(data)
         try:
-            return load_manifest(path)
+            return Service.load_manifest(path)
         except OperationError as exc:
             raise IntegrationError(f"{where}: {exc}; fix the manifest and {_REBUILD}") from None
 

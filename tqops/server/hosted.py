@@ -1,0 +1,84 @@
+"""An operation as the host shows it: the runtime's read model of it (fields, actions and
+options as they stand for the stored configuration) with the host's own settings of it.
+
+The REST API gives :meth:`HostedOperation.to_dict`; the console draws the same object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import attrs
+
+from tqops.service import ActionView, FieldView, OperationView
+
+__all__ = ["BrokenOperation", "HostedOperation"]
+
+
+@attrs.frozen
+class HostedOperation:
+    """An installed operation on this host."""
+
+    view: OperationView
+    #: ``uploaded`` or ``installed with tqops``
+    source: str
+    installed_at: Optional[str]
+    enabled: bool
+    max_tlp: str
+    cache_ttl: int
+    misp_allowed: bool
+    #: whether the stored configuration resolves (a run can start)
+    configured: bool
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    @property
+    def label(self) -> str:
+        return self.view.label
+
+    @property
+    def version(self) -> str:
+        return self.view.version
+
+    @property
+    def vendor(self) -> str:
+        return self.view.vendor
+
+    @property
+    def config(self) -> tuple[FieldView, ...]:
+        return self.view.config
+
+    @property
+    def actions(self) -> tuple[ActionView, ...]:
+        return self.view.actions
+
+    def to_dict(self) -> dict[str, Any]:
+        """The operation as the REST API gives it."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "version": self.version,
+            "vendor": self.vendor,
+            "source": self.source,
+            "installed_at": self.installed_at,
+            "enabled": self.enabled,
+            "max_tlp": self.max_tlp,
+            "cache_ttl": self.cache_ttl,
+            "misp_allowed": self.misp_allowed,
+            "configured": self.configured,
+            "actions": [action.to_dict() for action in self.actions],
+            "config": [field.to_dict() for field in self.config],
+        }
+
+
+@attrs.frozen
+class BrokenOperation:
+    """An operation that failed to load, and why."""
+
+    name: str
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "error": self.error}
