@@ -17,13 +17,13 @@ from starlette.datastructures import FormData
 from tqops.config.values import MASK
 from tqops.errors import ConfigError, InputError
 from tqops.manifest.document import Manifest
+from tqops.manifest.views import OperationView
 from tqops.server.app import create_app
 from tqops.server.host import Host
 from tqops.server.web.exports import _cell
 from tqops.server.web.forms import draw_fields, field_values, problems_of
 from tqops.server.web.paste import items_from_paste, recognise
 from tqops.server.web.route import safe_next
-from tqops.views import OperationView
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,11 +18,11 @@ with warnings.catch_warnings():
 
 from tqops.config.values import Config, _validate_fields, validate_options
 from tqops.errors import ConfigError, InputError
+from tqops.manifest.views import OperationView
 from tqops.server.app import create_app
 from tqops.server.host import Host, parse_indicator_csv
 from tqops.service import Service
 from tqops.tlp import LEVELS, Tlp, strictness, tlp_name
-from tqops.views import OperationView
 
 PASSWORD = "a password long enough"
 SERVICE = Service()

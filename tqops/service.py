@@ -19,6 +19,7 @@ from tqops.errors import ManifestError
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
 from tqops.manifest.transforms import BUILTIN_TRANSFORMS
+from tqops.manifest.views import ActionView, FieldView, OperationView, OptionView
 from tqops.mapping import MappingResult
 from tqops.mapping.coverage import Coverage
 from tqops.mapping.coverage import coverage as coverage_of
@@ -30,7 +31,6 @@ from tqops.running.csvinput import rows_from_csv
 from tqops.running.inputs import checked_indicator
 from tqops.running.results import CancelToken, Result, Selection, Status
 from tqops.running.runner import Job, ProgressCallback
-from tqops.views import ActionView, FieldView, OperationView, OptionView
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 from tqops.dates import isoformat_utc
 from tqops.manifest.document import Manifest
+from tqops.manifest.views import FieldView, OperationView
 from tqops.running.results import Result
-from tqops.views import FieldView, OperationView
 
 __all__ = [
     "describe_dict",
