@@ -6,20 +6,11 @@ from typing import Callable, Optional
 
 from fastapi import Request
 
+from tqops.server.errors import Problem
 from tqops.server.host import Host
 from tqops.server.users import Role, User
 
 __all__ = ["Problem", "host_of", "requires"]
-
-
-class Problem(Exception):
-    """An answer with a status and a one-line message (``{"error": message}``)."""
-
-    def __init__(self, status: int, message: str, headers: Optional[dict[str, str]] = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
 
 
 def host_of(request: Request) -> Host:

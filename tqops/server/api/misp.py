@@ -41,7 +41,7 @@ from tqops.server.api.common import (
     protocol_route,
     wait_for_job,
 )
-from tqops.server.auth import Problem
+from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.jobs import tlp_name
 from tqops.server.users import Role, User
@@ -78,7 +78,8 @@ def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        answer = answer_of(exc)  # a path or method the modules do not have: 404, 405
+        return JSONResponse({"error": answer.message}, status_code=answer.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
