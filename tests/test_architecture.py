@@ -79,8 +79,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tqops.manifest": {"tqops.errors", "tqops.dates", "tqops.model"},
     "tqops.config": {"tqops.errors", "tqops.dates", "tqops.manifest"},
     "tqops.http": {"tqops.errors", "tqops.config"},
-    "tqops.mapping": {"tqops.errors", "tqops.dates", "tqops.model", "tqops.manifest"},
-    "tqops.running": {"tqops.errors", "tqops.dates", "tqops.model", "tqops.tlp"},
+    "tqops.mapping": {"tqops.errors", "tqops.dates", "tqops.tlp", "tqops.model", "tqops.manifest"},
+    "tqops.running": {"tqops.errors", "tqops.dates", "tqops.model"},
     "tqops.operations": {
         "tqops.errors",
         "tqops.dates",
@@ -119,16 +119,14 @@ MAY_IMPORT: dict[str, set[str]] = {
         "tqops.service",
         "tqops.server",
     },
+    # the host reaches the runtime through Service, and never imports operation code itself
     "tqops.server": {
         "tqops",
         "tqops.errors",
         "tqops.dates",
+        "tqops.tlp",
         "tqops.model",
-        "tqops.manifest",
         "tqops.config",
-        "tqops.running",
-        "tqops.operations",
-        "tqops.publishing",
         "tqops.service",
     },
 }

@@ -11,13 +11,13 @@ from typing import Any, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tqops.errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
+from tqops.errors import OperationError
 from tqops.server import web
 from tqops.server.api import cortex, native, threatq
-from tqops.server.auth import Problem
+from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
 __all__ = ["BodyLimit", "create_app"]
@@ -82,19 +82,6 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body.encode()})
 
 
-def _status_of(exc: Exception) -> int:
-    status = getattr(exc, "status", None)
-    if isinstance(exc, ConfigError) and isinstance(status, int):
-        return status  # an integration's refusal says its own: 400, 409, 413, 507
-    if isinstance(exc, LookupError):
-        return 404
-    if isinstance(exc, AuthenticationError):
-        return 502  # the vendor refused the operation's credential: not the caller's fault
-    if isinstance(exc, (ConfigError, InputError, ManifestError)):
-        return 400
-    return 502
-
-
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
@@ -121,31 +108,14 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     app.state.host = host
     app.state.secure_cookies = secure_cookies
 
-    @app.exception_handler(Problem)
-    async def problem(request: Request, exc: Problem) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.headers)
+    async def error(request: Request, exc: Exception) -> JSONResponse:
+        answer = answer_of(exc)
+        return _error(answer.status, answer.message, answer.headers)
 
-    @app.exception_handler(OperationError)
-    async def operation_error(request: Request, exc: OperationError) -> JSONResponse:
-        return _error(_status_of(exc), str(exc))
-
-    @app.exception_handler(LookupError)
-    async def not_found(request: Request, exc: LookupError) -> JSONResponse:
-        return _error(404, str(exc.args[0]) if exc.args else "not found")
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _error(422, f"{first.get('msg', 'invalid request')} @ {where or 'body'}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error (a bug): {type(exc).__name__}")
+    # each class its own handler (Exception's runs outside the middleware: a bug's answer)
+    for kind in (Problem, OperationError, LookupError, RequestValidationError, HTTPException):
+        app.add_exception_handler(kind, error)
+    app.add_exception_handler(Exception, error)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Any:

@@ -1,41 +1,54 @@
-"""Who is asking: ``Authorization: Bearer <API key>`` and the role a route needs."""
+"""Who is asking: ``Authorization: Bearer <API key>`` and the role a route needs.
+
+Routes take the user as ``user: CurrentUser`` (any role), ``AnalystUser`` or ``AdminUser``; the
+key is read through :data:`API_KEY`, FastAPI's HTTP bearer scheme, so the OpenAPI document
+declares it and names it on every route that needs it.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
-from fastapi import Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from tqops.server.errors import Problem
 from tqops.server.host import Host
 from tqops.server.users import Role, User
 
-__all__ = ["Problem", "host_of", "requires"]
+__all__ = [
+    "API_KEY",
+    "AdminUser",
+    "AnalystUser",
+    "CurrentUser",
+    "Problem",
+    "host_of",
+    "requires",
+]
 
-
-class Problem(Exception):
-    """An answer with a status and a one-line message (``{"error": message}``)."""
-
-    def __init__(self, status: int, message: str, headers: Optional[dict[str, str]] = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+#: the security scheme of the native API (and Cortex's): an API key of a host user as a bearer
+#: token; it answers None without one, so that :func:`requires` answers 401 in its own words
+API_KEY = HTTPBearer(
+    scheme_name="bearerKey",
+    description="An API key of a host user (an admin makes one with: tqops users add NAME "
+    "--role analyst), sent as Authorization: Bearer <key>.",
+    auto_error=False,
+)
 
 
 def host_of(request: Request) -> Host:
     return request.app.state.host  # type: ignore[no-any-return]
 
 
-def bearer_key(request: Request) -> Optional[str]:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    return key.strip() if scheme.lower() == "bearer" else None
-
-
-def requires(role: Role) -> Callable[[Request], User]:
+def requires(role: Role) -> Callable[..., User]:
     """A dependency that answers 401 without a valid key and 403 without ``role``."""
 
-    def dependency(request: Request) -> User:
-        user = host_of(request).users.by_key(bearer_key(request))
+    def dependency(
+        request: Request,
+        credentials: Annotated[Optional[HTTPAuthorizationCredentials], Security(API_KEY)],
+    ) -> User:
+        key = credentials.credentials.strip() if credentials else None
+        user = host_of(request).users.by_key(key)
         if user is None:
             raise Problem(
                 401,
@@ -52,3 +65,11 @@ def requires(role: Role) -> Callable[[Request], User]:
 
     dependency.__name__ = f"requires_{role.value}"
     return dependency
+
+
+#: the user a valid API key belongs to, whatever the role (viewer and up)
+CurrentUser = Annotated[User, Depends(requires(Role.VIEWER))]
+#: a user who may add indicators and run jobs (analyst and up)
+AnalystUser = Annotated[User, Depends(requires(Role.ANALYST))]
+#: a user who may configure operations, install integrations and read the audit log
+AdminUser = Annotated[User, Depends(requires(Role.ADMIN))]

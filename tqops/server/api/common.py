@@ -17,15 +17,13 @@ from typing import Any, Callable, Optional
 
 import attrs
 from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
-from tqops.errors import AuthenticationError, ConfigError, InputError, ManifestError, OperationError
-from tqops.manifest.document import Manifest
-from tqops.server.auth import Problem
+from tqops.errors import InputError
+from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.jobs import FINISHED
+from tqops.service import Manifest
 
 __all__ = [
     "CORTEX_TYPES",
@@ -216,41 +214,15 @@ def epoch_ms(stamp: Optional[str]) -> Optional[int]:
 
 # -- errors, each protocol in its own format --------------------------------------------------
 
+#: a protocol's error body: (status, one-line message, headers) -> its answer
 Render = Callable[[int, str, Optional[dict[str, str]]], Response]
-
-
-def problem_of(exc: Exception) -> tuple[int, str, Optional[dict[str, str]]]:
-    """The status, one-line message and headers an exception answers with."""
-    status: int = 500
-    headers = None
-    message = f"internal error (a bug): {type(exc).__name__}"
-    if isinstance(exc, Problem):
-        status, message, headers = exc.status, exc.message, exc.headers
-    elif isinstance(exc, RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        status, message = 400, f"{first.get('msg', 'invalid request')} @ {where or 'body'}"
-    elif isinstance(exc, HTTPException):
-        status, message = exc.status_code, str(exc.detail)
-    elif isinstance(exc, LookupError):
-        status, message = 404, str(exc.args[0]) if exc.args else "not found"
-    elif isinstance(exc, OperationError):
-        status, message = _operation_status(exc), str(exc)
-    return status, " ".join(message.split()), headers
-
-
-def _operation_status(exc: OperationError) -> int:
-    own = getattr(exc, "status", None)
-    if isinstance(exc, ConfigError) and isinstance(own, int):
-        return own
-    if isinstance(exc, AuthenticationError):
-        return 502  # the vendor refused the operation's credential, not the caller's
-    return 400 if isinstance(exc, (ConfigError, InputError, ManifestError)) else 502
 
 
 def protocol_route(render: Render) -> type[APIRoute]:
     """A route class whose errors ``render`` answers, whatever the application's own handlers
-    say (each protocol's clients read their own error format)."""
+    say (each protocol's clients read their own error format); the status of each error is
+    the host's one mapping (:func:`tqops.server.errors.answer_of`), with 400 for a request
+    its route cannot read."""
 
     class ProtocolRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -260,7 +232,8 @@ def protocol_route(render: Render) -> type[APIRoute]:
                 try:
                     return await handler(request)
                 except Exception as exc:  # every error, in the protocol's own words
-                    return render(*problem_of(exc))
+                    answer = answer_of(exc, invalid_status=400)
+                    return render(answer.status, answer.message, answer.headers)
 
             return guarded
 

@@ -14,7 +14,7 @@ import asyncio
 import re
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tqops import __version__
@@ -33,9 +33,8 @@ from tqops.server.api.common import (
     wait_for_job,
 )
 from tqops.server.api.cortexquery import matches, page
-from tqops.server.auth import Problem, host_of, requires
+from tqops.server.auth import AnalystUser, CurrentUser, Problem, host_of
 from tqops.server.host import Host
-from tqops.server.users import Role, User
 
 __all__ = ["router"]
 
@@ -48,9 +47,9 @@ def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSO
     return JSONResponse({"type": kind, "message": message}, status_code=status, headers=headers)
 
 
-router = APIRouter(prefix="/api", include_in_schema=False, route_class=protocol_route(_render))
-READ = Depends(requires(Role.VIEWER))
-ANALYZE = Depends(requires(Role.ANALYST))
+router = APIRouter(
+    prefix="/api", tags=["cortex"], include_in_schema=False, route_class=protocol_route(_render)
+)
 #: how long ``waitreport`` waits at the most, whatever ``atMost`` says (``Inf`` included)
 MAX_WAIT = 300.0
 _STATUS = {"queued": "Waiting", "running": "InProgress"}
@@ -100,7 +99,7 @@ def _ref(host: Host, analyzer: str) -> ActionRef:
 
 
 @router.get("/status")
-def status(user: User = READ) -> dict[str, Any]:
+def status(user: CurrentUser) -> dict[str, Any]:
     # versions.Cortex is what TheHive reads to know what it talks to: the API this speaks
     return {
         "versions": {"Cortex": "3.1.8", "tqops": __version__},
@@ -110,14 +109,14 @@ def status(user: User = READ) -> dict[str, Any]:
 
 @router.get("/analyzer")
 def list_analyzers(
-    request: Request, user: User = READ, range: Optional[str] = None, sort: Optional[str] = None
+    request: Request, user: CurrentUser, range: Optional[str] = None, sort: Optional[str] = None
 ) -> list[Any]:
     return page(_analyzers(host_of(request)), range, sort)
 
 
 @router.post("/analyzer/_search")
 async def search_analyzers(
-    request: Request, user: User = READ, range: Optional[str] = None, sort: Optional[str] = None
+    request: Request, user: CurrentUser, range: Optional[str] = None, sort: Optional[str] = None
 ) -> list[Any]:
     body = await _body(request)
     query = body.get("query") or {}
@@ -126,18 +125,18 @@ async def search_analyzers(
 
 
 @router.get("/analyzer/type/{data_type}")
-def analyzers_for_type(data_type: str, request: Request, user: User = READ) -> list[Any]:
+def analyzers_for_type(data_type: str, request: Request, user: CurrentUser) -> list[Any]:
     return [a for a in _analyzers(host_of(request)) if data_type in a["dataTypeList"]]
 
 
 @router.get("/analyzer/{analyzer_id}")
-def get_analyzer(analyzer_id: str, request: Request, user: User = READ) -> dict[str, Any]:
+def get_analyzer(analyzer_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
     return _analyzer(_ref(host_of(request), analyzer_id))
 
 
 @router.post("/analyzer/{analyzer_id}/run")
 async def run_analyzer(
-    analyzer_id: str, request: Request, user: User = ANALYZE, force: Optional[str] = None
+    analyzer_id: str, request: Request, user: AnalystUser, force: Optional[str] = None
 ) -> dict[str, Any]:
     """Run an analyzer on one observable: a job of the host, behind its TLP gate and cache
     (``force`` is taken: every run is a new job; the host's cache TTL decides reuse)."""
@@ -269,20 +268,20 @@ def _artifact(indicator: dict[str, Any], label: str, tlp: int) -> dict[str, Any]
 
 
 @router.get("/job/{job_id}")
-def get_job(job_id: str, request: Request, user: User = READ) -> dict[str, Any]:
+def get_job(job_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
     host = host_of(request)
     return _job(host, _view(host, job_id))
 
 
 @router.get("/job/{job_id}/report")
-def get_report(job_id: str, request: Request, user: User = READ) -> dict[str, Any]:
+def get_report(job_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
     host = host_of(request)
     return _job(host, _view(host, job_id), with_report=True)
 
 
 @router.get("/job/{job_id}/waitreport")
 async def wait_report(
-    job_id: str, request: Request, user: User = READ, atMost: str = Query("1m")
+    job_id: str, request: Request, user: CurrentUser, atMost: str = Query("1m")
 ) -> dict[str, Any]:
     host = host_of(request)
     view = await asyncio.to_thread(_view, host, job_id)
@@ -291,14 +290,14 @@ async def wait_report(
 
 
 @router.get("/job/{job_id}/artifacts")
-def get_artifacts(job_id: str, request: Request, user: User = READ) -> list[Any]:
+def get_artifacts(job_id: str, request: Request, user: CurrentUser) -> list[Any]:
     host = host_of(request)
     report = _job(host, _view(host, job_id), with_report=True)["report"]
     return report.get("artifacts", []) if isinstance(report, dict) else []
 
 
 @router.post("/job/status")
-async def job_statuses(request: Request, user: User = READ) -> dict[str, str]:
+async def job_statuses(request: Request, user: CurrentUser) -> dict[str, str]:
     """``{"jobIds": [...]}``: each job's status, ``NotFound`` for one that is not."""
     ids = (await _body(request)).get("jobIds") or []
     if not isinstance(ids, list):

@@ -26,6 +26,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -41,7 +42,7 @@ from tqops.server.api.common import (
     protocol_route,
     wait_for_job,
 )
-from tqops.server.auth import Problem
+from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.users import Role, User
 from tqops.tlp import tlp_name
@@ -66,7 +67,7 @@ def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSO
     return JSONResponse({"error": message})  # misp-modules answers its errors with 200
 
 
-router = APIRouter(include_in_schema=False, route_class=protocol_route(_render))
+router = APIRouter(tags=["misp"], include_in_schema=False, route_class=protocol_route(_render))
 
 
 def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
@@ -78,7 +79,8 @@ def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        answer = answer_of(exc)  # a path or method the modules do not have: 404, 405
+        return JSONResponse({"error": answer.message}, status_code=answer.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -124,12 +126,20 @@ def modules(request: Request) -> list[Any]:
     return [_module(ref) for ref in _modules(_host(request)).values()]
 
 
-@router.get("/healthcheck")
+class Health(BaseModel):
+    status: bool
+
+
+class Version(BaseModel):
+    version: str
+
+
+@router.get("/healthcheck", response_model=Health)
 def healthcheck() -> dict[str, Any]:
     return {"status": True}
 
 
-@router.get("/version")
+@router.get("/version", response_model=Version)
 def version() -> dict[str, Any]:
     return {"version": __version__}
 

@@ -9,22 +9,54 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from tqops.errors import ConfigError
-from tqops.server.auth import Problem, host_of, requires
+from tqops.server.api.models import (
+    AddedIndicators,
+    AuditLog,
+    ConfigValues,
+    ConfigView,
+    ConnectionReportView,
+    ErrorBody,
+    Imported,
+    ImportIn,
+    IndicatorDetail,
+    IndicatorPage,
+    Indicators,
+    InstallView,
+    JobIn,
+    JobList,
+    JobResults,
+    JobView,
+    OperationList,
+    OperationView,
+    Removed,
+    Settings,
+    UserView,
+)
+from tqops.server.auth import AdminUser, AnalystUser, CurrentUser, Problem, host_of
 from tqops.server.host import parse_indicator_csv
 from tqops.server.jobs import FINISHED
-from tqops.server.users import Role, User
 
 __all__ = ["UPLOAD_PATHS", "router"]
 
-router = APIRouter(prefix="/api/v1")
+#: every error answers ``{"error": ...}``: the caller's (4xx) and the host's or a vendor's (5xx)
+ERRORS: dict[Union[int, str], dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "The request was refused"},
+    "5XX": {"model": ErrorBody, "description": "A vendor or the host failed"},
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 UPLOAD_PATHS = ("/api/v1/integrations",)
+#: each concern's routes, tagged with it in the OpenAPI document (included at the end)
+operations_api = APIRouter(prefix="/operations", tags=["operations"])
+integrations_api = APIRouter(prefix="/integrations", tags=["integrations"])
+indicators_api = APIRouter(prefix="/indicators", tags=["indicators"])
+jobs_api = APIRouter(prefix="/jobs", tags=["jobs"])
+users_api = APIRouter(tags=["users"])
 
 
 class Page:
@@ -37,89 +69,69 @@ class Page:
         self.limit = limit
 
 
-PAGE = Depends(Page)
-VIEWER = Depends(requires(Role.VIEWER))
-ANALYST = Depends(requires(Role.ANALYST))
-ADMIN = Depends(requires(Role.ADMIN))
-
-
-class ConfigValues(BaseModel):
-    values: dict[str, Union[str, int, float, bool, None]] = Field(
-        description="field -> value; '********' leaves a secret unchanged, null unsets"
-    )
-
-
-class Settings(BaseModel):
-    enabled: Optional[bool] = None
-    max_tlp: Optional[str] = Field(None, description="CLEAR, GREEN, AMBER, AMBER+STRICT, RED")
-    cache_ttl: Optional[int] = Field(None, description="seconds; 0 turns the cache off")
-    misp_allowed: Optional[bool] = Field(
-        None, description="MISP's enrichment modules may use the stored configuration"
-    )
-
-
-class IndicatorIn(BaseModel):
-    type: str
-    value: str
-    tlp: Optional[str] = None
-
-
-class Indicators(BaseModel):
-    indicators: list[IndicatorIn]
-
-
-class JobIn(BaseModel):
-    operation: str
-    action: str
-    indicator_ids: Optional[list[int]] = None
-    inputs: Optional[list[IndicatorIn]] = None
-    options: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
-
-
-class ImportIn(BaseModel):
-    seqs: Optional[list[int]] = Field(None, description="result numbers; all when absent")
+Paged = Annotated[Page, Depends(Page)]
 
 
 # -- operations ----------------------------------------------------------------------------
 
 
-@router.get("/operations")
-def operations(request: Request, user: User = VIEWER) -> dict[str, Any]:
+@operations_api.get("", response_model=OperationList, response_model_exclude_unset=True)
+def operations(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Every installed operation; one that failed to load shows its ``error``."""
     return {"operations": host_of(request).operations()}
 
 
-@router.get("/operations/{name}")
-def operation(name: str, request: Request, user: User = VIEWER) -> dict[str, Any]:
+@operations_api.get("/{name}", response_model=OperationView, response_model_exclude_unset=True)
+def operation(name: str, request: Request, user: CurrentUser) -> dict[str, Any]:
     return host_of(request).operation_view(name)
 
 
-@router.get("/operations/{name}/config")
-def get_config(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
+@operations_api.get("/{name}/config", response_model=ConfigView)
+def get_config(name: str, request: Request, user: AdminUser) -> dict[str, Any]:
+    """The stored configuration, secrets masked."""
     return host_of(request).masked_config(name)
 
 
-@router.put("/operations/{name}/config")
-def put_config(name: str, body: ConfigValues, request: Request, user: User = ADMIN) -> Any:
+@operations_api.put("/{name}/config", response_model=ConfigView)
+def put_config(name: str, body: ConfigValues, request: Request, user: AdminUser) -> Any:
+    """Enter values (every invalid field listed); answers the configuration, secrets masked."""
     return host_of(request).set_config(name, body.values, user)
 
 
-@router.put("/operations/{name}/settings")
-def put_settings(name: str, body: Settings, request: Request, user: User = ADMIN) -> Any:
+@operations_api.put(
+    "/{name}/settings", response_model=OperationView, response_model_exclude_unset=True
+)
+def put_settings(name: str, body: Settings, request: Request, user: AdminUser) -> Any:
     values = body.model_dump(exclude_none=True)
     return host_of(request).set_settings(name, values, user)
 
 
-@router.post("/operations/{name}/test-connection")
-def test_connection(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
+@operations_api.post("/{name}/test-connection", response_model=ConnectionReportView)
+def test_connection(name: str, request: Request, user: AdminUser) -> dict[str, Any]:
     return host_of(request).test_connection(name, user).to_dict()
 
 
 # -- integrations --------------------------------------------------------------------------
 
+_WHEEL = {"type": "string", "format": "binary", "description": "the file tqops bundle wrote"}
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"], "properties": {"file": _WHEEL}}
+        }
+    },
+}
 
-@router.post("/integrations")
+
+@integrations_api.post(
+    "",
+    response_model=InstallView,
+    response_model_exclude_unset=True,
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
 async def upload_integration(
-    request: Request, user: User = ADMIN, confirm: bool = False, force: bool = False
+    request: Request, user: AdminUser, confirm: bool = False, force: bool = False
 ) -> dict[str, Any]:
     """Multipart ``file``: the integration file ``tqops bundle`` writes. Another version of an
     installed operation answers with the upgrade report; ``?confirm=true`` installs it;
@@ -138,18 +150,36 @@ async def upload_integration(
     )
 
 
-@router.delete("/integrations/{name}")
-def remove_integration(name: str, request: Request, user: User = ADMIN) -> dict[str, Any]:
+@integrations_api.delete("/{name}", response_model=Removed)
+def remove_integration(name: str, request: Request, user: AdminUser) -> dict[str, Any]:
     return host_of(request).installer.remove(name, user)
 
 
 # -- indicators ----------------------------------------------------------------------------
 
+#: the body is read by the route (JSON or CSV), so the document is told its two forms here
+#: (IndicatorIn is among the document's schemas: JobIn's inputs are IndicatorIn too)
+_INDICATORS_SCHEMA = Indicators.model_json_schema(ref_template="#/components/schemas/{model}")
+_INDICATORS_SCHEMA.pop("$defs", None)
+_INDICATORS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _INDICATORS_SCHEMA},
+        "text/csv": {"schema": {"type": "string", "description": "rows: type,value[,tlp]"}},
+    },
+}
 
-@router.post("/indicators", status_code=201)
-async def add_indicators(request: Request, user: User = ANALYST) -> dict[str, Any]:
+
+@indicators_api.post(
+    "",
+    status_code=201,
+    response_model=AddedIndicators,
+    response_model_exclude_unset=True,
+    openapi_extra={"requestBody": _INDICATORS_BODY},
+)
+async def add_indicators(request: Request, user: AnalystUser) -> dict[str, Any]:
     """JSON ``{"indicators": [{"type", "value", "tlp"?}]}`` or ``text/csv`` rows
-    ``type,value[,tlp]``."""
+    ``type,value[,tlp]``; each indicator answers its ``id`` or its ``error``."""
     body = await request.body()
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
@@ -171,13 +201,13 @@ async def add_indicators(request: Request, user: User = ANALYST) -> dict[str, An
     return {"indicators": rows}
 
 
-@router.get("/indicators")
+@indicators_api.get("", response_model=IndicatorPage)
 def list_indicators(
     request: Request,
-    user: User = VIEWER,
+    user: CurrentUser,
+    page: Paged,
     type: Optional[str] = None,
     q: Optional[str] = None,
-    page: Page = PAGE,
 ) -> dict[str, Any]:
     offset, limit = page.offset, page.limit
     total, rows = host_of(request).store.indicators(type, q, offset, limit)
@@ -190,16 +220,21 @@ def list_indicators(
     }
 
 
-@router.get("/indicators/{indicator_id}")
-def get_indicator(indicator_id: int, request: Request, user: User = VIEWER) -> dict[str, Any]:
+@indicators_api.get("/{indicator_id}", response_model=IndicatorDetail)
+def get_indicator(indicator_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
     found = host_of(request).indicator_view(indicator_id)
     if found is None:
         raise Problem(404, f"no indicator with id {indicator_id}")
     return found
 
 
-@router.delete("/indicators/{indicator_id}", status_code=204)
-def delete_indicator(indicator_id: int, request: Request, user: User = ANALYST) -> None:
+@indicators_api.delete(
+    "/{indicator_id}",
+    status_code=204,
+    response_model=None,
+    responses={204: {"description": "Deleted"}},
+)
+def delete_indicator(indicator_id: int, request: Request, user: AnalystUser) -> None:
     host = host_of(request)
     if not host.store.delete_indicator(indicator_id):
         raise Problem(404, f"no indicator with id {indicator_id}")
@@ -209,8 +244,9 @@ def delete_indicator(indicator_id: int, request: Request, user: User = ANALYST) 
 # -- jobs ------------------------------------------------------------------------------------
 
 
-@router.post("/jobs", status_code=202)
-def create_job(body: JobIn, request: Request, user: User = ANALYST) -> dict[str, Any]:
+@jobs_api.post("", status_code=202, response_model=JobView)
+def create_job(body: JobIn, request: Request, user: AnalystUser) -> dict[str, Any]:
+    """Queue a job on stored indicators (``indicator_ids``) or on ``inputs`` given here."""
     inputs = [i.model_dump() for i in body.inputs] if body.inputs is not None else None
     if body.indicator_ids is None and inputs is None:
         raise ConfigError("a job needs indicator_ids or inputs")
@@ -219,25 +255,26 @@ def create_job(body: JobIn, request: Request, user: User = ANALYST) -> dict[str,
     )
 
 
-@router.get("/jobs")
-def list_jobs(request: Request, user: User = VIEWER, page: Page = PAGE) -> dict[str, Any]:
+@jobs_api.get("", response_model=JobList)
+def list_jobs(request: Request, user: CurrentUser, page: Paged) -> dict[str, Any]:
     host = host_of(request)
     return {"jobs": [host.job(row["id"]) for row in host.store.jobs(page.offset, page.limit)]}
 
 
-@router.get("/jobs/{job_id}")
-def get_job(job_id: int, request: Request, user: User = VIEWER) -> dict[str, Any]:
+@jobs_api.get("/{job_id}", response_model=JobView)
+def get_job(job_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
     return host_of(request).job(job_id)
 
 
-@router.get("/jobs/{job_id}/results")
+@jobs_api.get("/{job_id}/results", response_model=JobResults, response_model_exclude_unset=True)
 def job_results(
     job_id: int,
     request: Request,
-    user: User = VIEWER,
+    user: CurrentUser,
+    page: Paged,
     status: Optional[str] = None,
-    page: Page = PAGE,
 ) -> dict[str, Any]:
+    """A job's results in input order (``status``: ok, not_found, error, ...)."""
     host = host_of(request)
     job = host.job(job_id)
     offset, limit = page.offset, page.limit
@@ -252,8 +289,8 @@ def job_results(
     }
 
 
-@router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: int, request: Request, user: User = ANALYST) -> dict[str, Any]:
+@jobs_api.post("/{job_id}/cancel", response_model=JobView)
+def cancel_job(job_id: int, request: Request, user: AnalystUser) -> dict[str, Any]:
     host = host_of(request)
     job = host.job(job_id)
     if job["status"] in FINISHED:
@@ -264,20 +301,31 @@ def cancel_job(job_id: int, request: Request, user: User = ANALYST) -> dict[str,
     return host.job(job_id)
 
 
-@router.post("/jobs/{job_id}/resume")
-def resume_job(job_id: int, request: Request, user: User = ANALYST) -> dict[str, Any]:
+@jobs_api.post("/{job_id}/resume", response_model=JobView)
+def resume_job(job_id: int, request: Request, user: AnalystUser) -> dict[str, Any]:
     return host_of(request).resume(job_id, user)
 
 
-@router.post("/jobs/{job_id}/import")
+@jobs_api.post("/{job_id}/import", response_model=Imported)
 def import_results(
-    job_id: int, body: ImportIn, request: Request, user: User = ANALYST
+    job_id: int, body: ImportIn, request: Request, user: AnalystUser
 ) -> dict[str, Any]:
+    """What the job's results found (``seqs``: some of them) into the indicator store."""
     return {"added": host_of(request).import_results(job_id, body.seqs, user)}
 
 
-@router.get("/jobs/{job_id}/events")
-async def job_events(job_id: int, request: Request, user: User = VIEWER) -> StreamingResponse:
+_EVENTS = {
+    200: {
+        "description": "``event: progress`` with the job's view while it runs, then ``end``",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@jobs_api.get(
+    "/{job_id}/events", response_class=StreamingResponse, response_model=None, responses=_EVENTS
+)
+async def job_events(job_id: int, request: Request, user: CurrentUser) -> StreamingResponse:
     """Server-sent events: ``progress`` while the job runs, then ``end``."""
     host = host_of(request)
     await asyncio.to_thread(host.job, job_id)  # 404 before the stream starts
@@ -297,14 +345,20 @@ async def job_events(job_id: int, request: Request, user: User = VIEWER) -> Stre
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
-# -- audit -----------------------------------------------------------------------------------
+# -- users and audit -------------------------------------------------------------------------
 
 
-@router.get("/audit")
-def audit(request: Request, user: User = ADMIN, page: Page = PAGE) -> dict[str, Any]:
+@users_api.get("/audit", response_model=AuditLog)
+def audit(request: Request, user: AdminUser, page: Paged) -> dict[str, Any]:
+    """Who did what, newest first."""
     return {"audit": host_of(request).store.audit_log(page.offset, page.limit)}
 
 
-@router.get("/me")
-def me(user: User = VIEWER) -> dict[str, Any]:
+@users_api.get("/me", response_model=UserView)
+def me(user: CurrentUser) -> dict[str, Any]:
+    """The user the API key belongs to."""
     return user.to_dict()
+
+
+for _concern in (operations_api, integrations_api, indicators_api, jobs_api, users_api):
+    router.include_router(_concern)

@@ -21,10 +21,11 @@ import asyncio
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from tqops.dates import isoformat_utc, parse_datetime, platform_format
 from tqops.model import Attribute, Indicator, IndicatorType, Source
@@ -48,7 +49,9 @@ def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSO
     return JSONResponse({"errors": [message]}, status_code=status, headers=headers)
 
 
-router = APIRouter(prefix="/api", include_in_schema=False, route_class=protocol_route(_render))
+router = APIRouter(
+    prefix="/api", tags=["threatq"], include_in_schema=False, route_class=protocol_route(_render)
+)
 ACCESS_TTL = 3600
 REFRESH_TTL = 14 * 86400
 #: how long an execute call waits for its job before answering 504 (the job goes on)
@@ -84,8 +87,9 @@ def _signed_in(role: Role) -> Callable[[Request], User]:
     return dependency
 
 
-READ = Depends(_signed_in(Role.VIEWER))
-RUN = Depends(_signed_in(Role.ANALYST))
+#: the user of an access token, whatever the role; and one who may run plugins and consume
+Reader = Annotated[User, Depends(_signed_in(Role.VIEWER))]
+Runner = Annotated[User, Depends(_signed_in(Role.ANALYST))]
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ def _find_plugin(host: Host, plugin_id: str) -> list[ActionRef]:
 @router.get("/plugins")
 def list_plugins(
     request: Request,
-    user: User = READ,
+    user: Reader,
     with_: Optional[str] = Query(None, alias="with"),
     limit: int = Query(20, ge=1, le=500),
     offset: int = Query(0, ge=0),
@@ -181,14 +185,14 @@ def list_plugins(
 def get_plugin(
     plugin_id: str,
     request: Request,
-    user: User = READ,
+    user: Reader,
     with_: Optional[str] = Query(None, alias="with"),
 ) -> dict[str, Any]:
     return {"data": _plugin(_find_plugin(host_of(request), plugin_id), _with(with_))}
 
 
 @router.post("/plugins/{plugin_id}/execute")
-async def execute(plugin_id: str, request: Request, user: User = RUN) -> dict[str, Any]:
+async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, Any]:
     """Run a plugin's action on an indicator of the store and answer with what it found."""
     host = host_of(request)
     refs = _find_plugin(host, plugin_id)
@@ -259,8 +263,19 @@ def _type_row(kind: IndicatorType) -> dict[str, Any]:
     }
 
 
-@router.get("/indicator/types")
-def indicator_types(user: User = READ) -> dict[str, Any]:
+class IndicatorTypeRow(BaseModel):
+    id: int
+    name: str
+    class_: str = Field(alias="class", description="host or network")
+
+
+class IndicatorTypes(BaseModel):
+    total: int
+    data: list[IndicatorTypeRow]
+
+
+@router.get("/indicator/types", response_model=IndicatorTypes)
+def indicator_types(user: Reader) -> dict[str, Any]:
     rows = [_type_row(kind) for kind in IndicatorType]
     return {"total": len(rows), "data": rows}
 
@@ -270,7 +285,7 @@ def _stamp(iso: Optional[str]) -> Optional[str]:
 
 
 @router.get("/indicators/{indicator_id}")
-def get_indicator(indicator_id: int, request: Request, user: User = READ) -> dict[str, Any]:
+def get_indicator(indicator_id: int, request: Request, user: Reader) -> dict[str, Any]:
     found = host_of(request).indicator_view(indicator_id)
     if found is None:
         raise Problem(404, f"no indicator with id {indicator_id}")
@@ -300,7 +315,7 @@ def get_indicator(indicator_id: int, request: Request, user: User = READ) -> dic
 
 
 @router.post("/indicators/consume")
-async def consume(request: Request, user: User = RUN) -> dict[str, Any]:
+async def consume(request: Request, user: Runner) -> dict[str, Any]:
     """Indicators in the consume payload (one object or a list) into the host's store, each
     with its attributes and its first source (name and TLP)."""
     host = host_of(request)

@@ -14,8 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tqops.errors import AuthenticationError, ConfigError, OperationError
-from tqops.server.auth import Problem
+from tqops.errors import OperationError
+from tqops.server.errors import Problem, status_of
 from tqops.server.web.rendering import CSP, render
 from tqops.server.web.sessions import NeedLogin
 
@@ -34,17 +34,9 @@ def safe_next(target: str) -> str:
 
 
 def error_status(exc: Exception) -> int:
-    """The status of an error a host call raised (what went wrong, not whose call it was)."""
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and 400 <= status < 600:
-        return status  # an integration's refusal says its own: 400, 409, 413, 507
-    if isinstance(exc, LookupError):
-        return 404
-    if isinstance(exc, AuthenticationError):
-        return 502
-    if isinstance(exc, (ConfigError, ValueError)):
-        return 400
-    return 502
+    """The status of an error a host call raised: the host's one mapping, as the REST API and
+    the protocols answer it (:func:`tqops.server.errors.status_of`)."""
+    return status_of(exc)
 
 
 def _to_login(request: Request) -> Response:
