@@ -16,8 +16,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
     from fastapi.testclient import TestClient
 
-from tqops.server.wheelcheck import IntegrationError
-
 from tqops.config.values import MASK
 from tqops.errors import (
     ApiError,
@@ -34,6 +32,7 @@ from tqops.server.api.models import ConfigView
 from tqops.server.app import create_app
 from tqops.server.errors import Problem, answer_of, status_of
 from tqops.server.host import Host
+from tqops.server.integrations.wheel import IntegrationError
 from tqops.server.web.route import error_status
 
 #: operations that need no credential. None in the native API: its users log in with an API

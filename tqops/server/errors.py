@@ -22,7 +22,7 @@ from tqops.errors import (
     OperationError,
     TransportError,
 )
-from tqops.server.wheelcheck import IntegrationError
+from tqops.server.integrations.wheel import IntegrationError
 
 __all__ = ["STATUSES", "Answer", "Problem", "answer_of", "status_of"]
 
