@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
@@ -335,9 +336,29 @@ def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_pat
             steps = session.post(f"{url}/operations/{name}/test-connection").json()
             assert steps["ok"] is True, steps
         assert session.get(f"{url}/indicators").json()["total"] >= 5
+        simulators = _children(process.pid)
+        assert len(simulators) == 2, simulators
     finally:
         process.terminate()
         process.wait(30)
+    # SIGTERM stops the demo's simulators with the host
+    assert wait_for(lambda: not [p for p in simulators if _alive(p)], timeout=15)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found = set()
+    for task in tasks.iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def _answers(session, url):

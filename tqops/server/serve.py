@@ -11,9 +11,11 @@ import ipaddress
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -129,11 +131,31 @@ def serve(
             timeout_graceful_shutdown=30,
         )
         server = uvicorn.Server(config)
-        if misp is None:
-            server.run()
-        else:
-            asyncio.run(_serve_together(server, *misp))
+        with _sigterm_unwinds():
+            if misp is None:
+                server.run()
+            else:
+                asyncio.run(_serve_together(server, *misp))
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM as an orderly exit: uvicorn shuts down, restores the handler it found and raises
+    the signal again; this handler turns it into ``SystemExit``, so every ``finally`` (the demo's
+    simulators) runs instead of the process dying where it stands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    before = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _misp_listener(
