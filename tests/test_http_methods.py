@@ -115,7 +115,7 @@ def test_any_method_goes_through_request_and_get_still_works_as_before() -> None
 
 def test_a_form_and_a_json_body_together_are_refused_before_sending() -> None:
     with pytest.raises(ValueError, match="not both"):
-        client().post(PATH, data={"a": "1"}, json={"a": 1})
+        client().post_json(PATH, data={"a": "1"}, json={"a": 1})
 
 
 # --- retries -------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_a_post_answer_past_the_body_cap_is_refused(
 def test_a_post_to_another_origin_is_never_sent() -> None:
     for url in ("https://evil.example/v1/host/", f"http://{HOST}/v1/host/"):
         with pytest.raises(ApiError, match="another origin"):
-            client().post(url, data={"host": "x"})
+            client().post_json(url, data={"host": "x"})
     assert len(responses.calls) == 0
 
 
@@ -222,7 +222,7 @@ def test_a_post_to_another_origin_is_never_sent() -> None:
 def test_a_redirected_post_is_not_followed() -> None:
     responses.post(URL, status=307, headers={"Location": "https://evil.example/"})
     with pytest.raises(ApiError, match=r"redirect \(HTTP 307\) @ /v1/host/"):
-        client().post(PATH, data={"host": "x"})
+        client().post_json(PATH, data={"host": "x"})
     assert len(responses.calls) == 1
 
 
@@ -298,7 +298,7 @@ def test_an_echoed_basic_authorization_header_is_masked() -> None:
     responses.add_callback(responses.POST, URL, callback=echo)
     http = HttpClient(settings(), BasicAuth("user", KEY), "URLhaus", "auth key", (KEY,))
     with pytest.raises(AuthenticationError) as caught:
-        http.post(PATH, data={"host": "x"})
+        http.post_json(PATH, data={"host": "x"})
     assert sent["authorization"].startswith("Basic ")
     assert sent["authorization"].split()[-1] not in str(caught.value)
     assert f"(HTTP 403: you sent {MASK})" in str(caught.value)
@@ -407,7 +407,7 @@ def test_a_secret_in_a_path_is_masked_in_the_error_and_the_log(
     """Some vendors take the key in the path; the path is in every message."""
     responses.post(f"{BASE}/v1/{KEY}/host/", status=404, json={"message": "no such key"})
     with caplog.at_level(logging.DEBUG, logger="tqops.http"), pytest.raises(ApiError) as caught:
-        client().post(f"/v1/{KEY}/host/", data={"host": "x"})
+        client().post_json(f"/v1/{KEY}/host/", data={"host": "x"})
     assert (
         str(caught.value)
         == f"URLhaus refused the request (HTTP 404: no such key) @ /v1/{MASK}/host/"

@@ -19,7 +19,7 @@ from tqops.errors import ManifestError
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
 from tqops.manifest.transforms import BUILTIN_TRANSFORMS
-from tqops.manifest.views import ActionView, FieldView, OperationView, OptionView
+from tqops.manifest.views import ActionView, FieldView, OperationView, OptionView, passthrough
 from tqops.mapping import MappingResult
 from tqops.mapping.coverage import Coverage
 from tqops.mapping.coverage import coverage as coverage_of
@@ -52,6 +52,7 @@ __all__ = [
     "Status",
     "UpgradeReport",
     "Validation",
+    "passthrough",
 ]
 
 

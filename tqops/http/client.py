@@ -37,10 +37,11 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 class HttpClient:
     """One pooled, authenticated Session to one vendor host; returns parsed JSON.
 
-    :meth:`request` sends a call of any method (:meth:`get` and :meth:`post` are its short
-    forms, :meth:`get_json` and :meth:`post_json` parse the answer), each paced, capped at
-    :data:`MAX_BODY_BYTES`, kept to the vendor's origin, logged at debug level without a
-    secret, and failed with an error that names the configuration field to change.
+    :meth:`request` sends a call of any method (:meth:`get` is its short form;
+    :meth:`request_json`, :meth:`get_json` and :meth:`post_json` parse the answer), each
+    paced, capped at :data:`MAX_BODY_BYTES`, kept to the vendor's origin, logged at debug
+    level without a secret, and failed with an error that names the configuration field to
+    change.
 
     Retries: a call that may be sent twice is retried on a transient status (429, 5xx, with
     ``Retry-After`` honoured) or a failed read; any other call only when it could not connect
@@ -207,27 +208,6 @@ class HttpClient:
         """GET a path (or a same-origin absolute URL); see :meth:`request`."""
         return self.request("GET", path_or_url, params=params, idempotent=idempotent)
 
-    def post(
-        self,
-        path_or_url: str,
-        *,
-        params: Optional[Mapping[str, Any]] = None,
-        data: Optional[Mapping[str, Any]] = None,
-        json: Any = None,
-        headers: Optional[Mapping[str, str]] = None,
-        idempotent: Optional[bool] = None,
-    ) -> requests.Response:
-        """POST a form (``data``) or a JSON body (``json``); see :meth:`request`."""
-        return self.request(
-            "POST",
-            path_or_url,
-            params=params,
-            data=data,
-            json=json,
-            headers=headers,
-            idempotent=idempotent,
-        )
-
     def request_json(
         self, method: str, path_or_url: str, **call: Any
     ) -> tuple[Any, requests.Response]:
@@ -260,27 +240,10 @@ class HttpClient:
         """GET and parse JSON; see :meth:`request_json`."""
         return self.request_json("GET", path_or_url, params=params, idempotent=idempotent)
 
-    def post_json(
-        self,
-        path_or_url: str,
-        *,
-        params: Optional[Mapping[str, Any]] = None,
-        data: Optional[Mapping[str, Any]] = None,
-        json: Any = None,
-        headers: Optional[Mapping[str, str]] = None,
-        idempotent: Optional[bool] = None,
-    ) -> tuple[Any, requests.Response]:
-        """POST a form (``data``) or a JSON body (``json``) and parse JSON; see
-        :meth:`request_json`."""
-        return self.request_json(
-            "POST",
-            path_or_url,
-            params=params,
-            data=data,
-            json=json,
-            headers=headers,
-            idempotent=idempotent,
-        )
+    def post_json(self, path_or_url: str, **call: Any) -> tuple[Any, requests.Response]:
+        """POST and parse JSON; the keywords of :meth:`request` (``data`` for a form, ``json``
+        for a JSON body, ``params``, ``headers``, ``idempotent``); see :meth:`request_json`."""
+        return self.request_json("POST", path_or_url, **call)
 
     def _secrets_of(self, *parts: Any) -> tuple[str, ...]:
         """The secrets of a call: the client's, and the values it sends under a parameter

@@ -20,11 +20,25 @@ from tqops.manifest.conditions import Context, context_for
 from tqops.manifest.document import ActionSpec, Manifest
 from tqops.manifest.fields import ConfigField
 
-__all__ = ["ActionView", "FieldView", "OperationView", "OptionView"]
+__all__ = ["ActionView", "FieldView", "OperationView", "OptionView", "passthrough"]
 
 
 def _shown(value: Any) -> bool:
     return value not in (None, [], (), "", {})
+
+
+def passthrough(source: str, attribute: str, doc: str = "") -> Any:
+    """A read-only property giving ``self.<source>.<attribute>``: a view shows what the
+    manifest declares and adds only what one configuration decides."""
+    return property(
+        lambda view: getattr(getattr(view, source), attribute),
+        doc=doc or f"The {source}'s {attribute}.",
+    )
+
+
+def as_declared(attribute: str, doc: str = "") -> Any:
+    """:func:`passthrough` to what the manifest declares."""
+    return passthrough("declared", attribute, doc)
 
 
 @attrs.frozen
@@ -42,33 +56,13 @@ class FieldView:
     def applies(self) -> bool:
         return self.excluded_by is None
 
-    @property
-    def name(self) -> str:
-        return self.declared.name
-
-    @property
-    def label(self) -> str:
-        return self.declared.label
-
-    @property
-    def kind(self) -> str:
-        return self.declared.type
-
-    @property
-    def secret(self) -> bool:
-        return self.declared.secret
-
-    @property
-    def required(self) -> bool:
-        return self.declared.required
-
-    @property
-    def advanced(self) -> bool:
-        return self.declared.advanced
-
-    @property
-    def description(self) -> str:
-        return self.declared.description
+    name = as_declared("name")
+    label = as_declared("label")
+    kind = as_declared("type", "The field's type (text, password, checkbox, select, number).")
+    secret = as_declared("secret")
+    required = as_declared("required")
+    advanced = as_declared("advanced")
+    description = as_declared("description")
 
     @property
     def default(self) -> Any:
@@ -85,13 +79,8 @@ class FieldView:
         """(value, what a form shows) for each choice of a select field."""
         return tuple((c, self.declared.choice_label(c)) for c in self.declared.choices)
 
-    @property
-    def minimum(self) -> Optional[float]:
-        return self.declared.minimum
-
-    @property
-    def maximum(self) -> Optional[float]:
-        return self.declared.maximum
+    minimum = as_declared("minimum")
+    maximum = as_declared("maximum")
 
     @property
     def when(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -130,17 +119,9 @@ class ActionView:
     declared: ActionSpec = attrs.field(repr=False)
     options: tuple[OptionView, ...]
 
-    @property
-    def name(self) -> str:
-        return self.declared.name
-
-    @property
-    def label(self) -> str:
-        return self.declared.label
-
-    @property
-    def description(self) -> str:
-        return self.declared.description
+    name = as_declared("name")
+    label = as_declared("label")
+    description = as_declared("description")
 
     @property
     def indicator_types(self) -> tuple[str, ...]:
@@ -192,25 +173,11 @@ class OperationView:
         )
         return cls(manifest, config, actions, dict(context.values))
 
-    @property
-    def name(self) -> str:
-        return self.manifest.name
-
-    @property
-    def label(self) -> str:
-        return self.manifest.label
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    @property
-    def vendor(self) -> str:
-        return self.manifest.vendor
-
-    @property
-    def description(self) -> str:
-        return self.manifest.description
+    name = passthrough("manifest", "name")
+    label = passthrough("manifest", "label")
+    version = passthrough("manifest", "version")
+    vendor = passthrough("manifest", "vendor")
+    description = passthrough("manifest", "description")
 
     def action(self, name: str) -> ActionView:
         """The action named ``name``; a :class:`ManifestError` listing the actions if none."""

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import attrs
 
-from tqops.service import ActionView, FieldView, OperationView
+from tqops.service import OperationView, passthrough
 
 __all__ = ["BrokenOperation", "HostedOperation"]
 
@@ -30,29 +30,12 @@ class HostedOperation:
     #: whether the stored configuration resolves (a run can start)
     configured: bool
 
-    @property
-    def name(self) -> str:
-        return self.view.name
-
-    @property
-    def label(self) -> str:
-        return self.view.label
-
-    @property
-    def version(self) -> str:
-        return self.view.version
-
-    @property
-    def vendor(self) -> str:
-        return self.view.vendor
-
-    @property
-    def config(self) -> tuple[FieldView, ...]:
-        return self.view.config
-
-    @property
-    def actions(self) -> tuple[ActionView, ...]:
-        return self.view.actions
+    name = passthrough("view", "name")
+    label = passthrough("view", "label")
+    version = passthrough("view", "version")
+    vendor = passthrough("view", "vendor")
+    config = passthrough("view", "config")
+    actions = passthrough("view", "actions")
 
     def to_dict(self) -> dict[str, Any]:
         """The operation as the REST API gives it."""
