@@ -118,6 +118,17 @@ def test_the_skeleton_is_a_distribution_with_its_entry_point_and_package_data(tm
         compile(path.read_text(), str(path), "exec")  # rendered Python is Python
 
 
+@pytest.mark.parametrize("name", ["ab", NAME, "a_very_long_vendor_name_of_41_characters_"])
+def test_the_skeleton_is_clean_for_ruff_and_valid_for_any_name(name, tmp_path, capsys):
+    assert new(name, "--dir", str(tmp_path), capsys=capsys)[0] == 0
+    for command in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert load_manifest(tmp_path / f"{name}_operation" / f"{name}.yaml").name == name
+
+
 def test_the_template_ships_as_package_data_and_is_no_module():
     """A build carries the templates (setup.cfg's package data), and no template is a `.py`
     file that `packages = find:`, ruff or the architecture tests would take for tqops code."""
