@@ -84,3 +84,34 @@ def test_the_fake_vendor_answers_its_routes_and_keeps_every_request():
     assert form.form() == {"query": ["evil.example"]} and body.json() == {"query": 1}
     assert missing.path == "/nowhere"
     assert not Path(vendor.ca_file).exists()  # its test CA is gone with it
+
+
+def test_the_fake_vendor_runs_from_a_shell_until_stopped(tmp_path):
+    """`python -m tqops.testing.fake_vendor`, as docs/adding-an-operation.md runs it."""
+    import requests
+
+    answer = tmp_path / "status.json"
+    answer.write_text('{"status": "ok"}')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tqops.testing.fake_vendor", "--get", f"/api/status={answer}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        host = process.stdout.readline().split()[-1]
+        ca_file = process.stdout.readline().split()[-1]
+        session = requests.Session()
+        session.trust_env = False
+        got = session.get(f"https://{host}/api/status", verify=ca_file, timeout=10)
+        assert got.json() == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.wait(10)
+    refused = subprocess.run(
+        [sys.executable, "-m", "tqops.testing.fake_vendor", "--get", "no-slash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "PATH=FILE" in refused.stderr

@@ -203,3 +203,51 @@ class FakeVendor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m tqops.testing.fake_vendor --get PATH=FILE.json [--post PATH=FILE.json]``:
+    a fake vendor to try an operation by hand; it prints its host and CA file, and serves until
+    Ctrl-C."""
+    import argparse
+    import signal
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tqops.testing.fake_vendor",
+        description="Serve canned JSON on loopback HTTPS, as a vendor would.",
+    )
+    for method in ("get", "post"):
+        parser.add_argument(
+            f"--{method}",
+            action="append",
+            default=[],
+            metavar="PATH=FILE",
+            help=f"answer {method.upper()} PATH with the JSON document in FILE (repeatable)",
+        )
+    args = parser.parse_args(argv)
+    vendor = FakeVendor()
+    for method in ("get", "post"):
+        for route in getattr(args, method):
+            path, _, file = route.partition("=")
+            if not path.startswith("/") or not file:
+                parser.error(f"--{method} takes PATH=FILE (PATH starting with /)")
+            try:
+                vendor.add(method, path, json.loads(Path(file).read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                parser.error(f"cannot read {file} as JSON: {exc}")
+    # SIGTERM ends it as Ctrl-C does: the server stops and its test CA is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with vendor:
+        sys.stdout.write(f"host {vendor.hostname}\nCA file {vendor.ca_file}\n")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
