@@ -17,13 +17,11 @@ fields from their ``role``, operations from the ``tqops.operations`` entry point
 from __future__ import annotations
 
 import json
-import socket
 import tempfile
-import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 import attrs
 
@@ -31,12 +29,12 @@ from tqops.config.values import StoredConfig, validate_config
 from tqops.errors import ConfigError, InputError, OperationError
 from tqops.manifest.document import ActionSpec, load_manifest
 from tqops.manifest.feedpath import FeedPath
-from tqops.manifest.fields import ConfigField
 from tqops.model import Indicator, IndicatorType
 from tqops.operations.operation import Operation
 from tqops.operations.registry import load_operation
 from tqops.running.inputs import check_indicator
 from tqops.running.results import Status
+from tqops.testing.probes import PLANTED, Listener, config_for
 
 __all__ = [
     "ACTION_CHECKS",
@@ -47,8 +45,6 @@ __all__ = [
     "sample_files",
 ]
 
-#: the secret value every check configures, then looks for where it must never be
-PLANTED = "tq-conformance-secret-5e1d9c"
 #: values no indicator type takes (empty, blank, a control character inside)
 BAD_VALUES = ("", "   ", "bad\x00value")
 
@@ -58,31 +54,6 @@ ActionCheck = Callable[[Operation, str, Path], None]
 
 def _operation(operation: Union[Operation, str]) -> Operation:
     return load_operation(operation) if isinstance(operation, str) else operation
-
-
-def _value_for(field: ConfigField, host: str) -> Any:
-    """A valid value for a required field with no default, by its type and role."""
-    if field.role == "host":
-        return host
-    if field.secret:
-        return PLANTED
-    if field.type == "select":
-        return field.choices[0]
-    if field.type == "checkbox":
-        return False
-    if field.type == "number":
-        return field.minimum if field.minimum is not None else 1
-    return "conformance"
-
-
-def config_for(operation: Operation, host: str = "127.0.0.1:9") -> dict[str, Any]:
-    """Raw configuration values that pass: every required field without a default given a
-    value by its type and role (the host field ``host``, every secret :data:`PLANTED`)."""
-    raw: dict[str, Any] = {}
-    for field in operation.manifest.config:
-        if field.role == "host" or field.secret or (field.required and field.default is None):
-            raw[field.name] = _value_for(field, host)
-    return raw
 
 
 def sample_files(operation: Operation) -> list[Path]:
@@ -254,45 +225,10 @@ def check_samples_map(operation: Operation, tmp: Path) -> None:
 # -- each action -----------------------------------------------------------------------------
 
 
-class _Listener:
-    """A loopback TCP port that counts the connections made to it and answers none."""
-
-    def __init__(self) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(16)
-        self._socket.settimeout(0.2)
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def __enter__(self) -> _Listener:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._socket.close()
-
-
 def _refused(operation: Operation, action: str, inputs: Iterable[tuple[str, str]]) -> list[str]:
     """Run ``action`` on ``inputs`` against a port that counts connections: each must end in
     ``error`` with one line, and nothing may connect. The errors."""
-    with _Listener() as listener:
+    with Listener() as listener:
         with operation.configure(config_for(operation, listener.address)) as configured:
             results = list(configured.run(action, {}, inputs))
         assert listener.connections == 0, "a refused input was sent to the vendor"
@@ -345,7 +281,7 @@ def check_bad_options_are_refused_before_sending(
     spec = operation.manifest.action(action)
     accepted = next(iter(spec.indicator_types))
     bad = [("no_such_option", "x"), *_bad_option_values(spec)]
-    with _Listener() as listener:
+    with Listener() as listener:
         with operation.configure(config_for(operation, listener.address)) as configured:
             for name, value in bad:
                 try:
