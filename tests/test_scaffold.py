@@ -77,6 +77,8 @@ def test_a_folder_in_the_way_is_one_line_and_left_as_it_was(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert new(NAME, "--dir", str(afile), capsys=capsys)[0] == 2
+    code, _, err = new(NAME, "--dir", str(afile / "below"), capsys=capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "cannot write" in err
 
 
 def test_the_skeleton_goes_into_an_empty_folder_or_dot_name(tmp_path, capsys, monkeypatch):

@@ -87,7 +87,10 @@ def scaffold(name: str, target: Path) -> list[Path]:
     for relative, template in _templates(resources.files("tqops.publishing") / "template"):
         path = target / relative.replace("{name}", name)
         text = Template(template.read_text(encoding="utf-8")).substitute(values)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
         written.append(path)
     return written
