@@ -226,7 +226,7 @@ def wheelhouse(tmp_path_factory) -> Path:
     """tqops' runtime wheel built from the checkout, and the installed third-party packages it
     and the skeleton's tests need, repacked as wheels."""
     if not any(canonicalize_name(d.metadata["Name"]) == "wheel" for d in metadata.distributions()):
-        pytest.skip("needs the `wheel` package installed (setuptools < 70.1 builds with it)")
+        pytest.skip("needs `wheel` installed: setuptools < 70.1 builds editable installs with it")
     out = tmp_path_factory.mktemp("wheelhouse")
     build_runtime_wheel(out)
     for dist in _closure(NEEDED):
