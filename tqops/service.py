@@ -341,6 +341,17 @@ class Service:
 
         return bundle(self.operation(name), Path(out_dir))
 
+    def new_operation(self, name: str, where: Optional[Union[str, Path]] = None) -> list[Path]:
+        """Write the skeleton of a new operation ``name`` (its own distribution) into the
+        folder ``where`` (missing or empty; default ``./name``); the files written. A name that is
+        not an identifier or is installed already, or a folder in the way, is a
+        :class:`ConfigError` and nothing is written."""
+        from tqops.publishing.scaffold import check_name, scaffold, target_dir
+
+        taken = {*self.registry.operations, *self.registry.broken}
+        check_name(name, taken)
+        return scaffold(name, target_dir(name, Path(where) if where is not None else None))
+
     def upgrade_check(self, old: Union[str, Path], new: Union[str, Path]) -> UpgradeReport:
         """What installing ``new`` (a wheel or manifest) over ``old`` changes for an admin."""
         from tqops.publishing.upgrade import compare, content_digest, manifest_from

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
@@ -252,6 +253,23 @@ def docs(args: argparse.Namespace, ctx: Context) -> int:
 def bundle(args: argparse.Namespace, ctx: Context) -> int:
     for path in ctx.service.bundle(args.operation, Path(args.out)):
         ctx.out.write(f"wrote {path}\n")
+    return EXIT_OK
+
+
+def new(args: argparse.Namespace, ctx: Context) -> int:
+    written = ctx.service.new_operation(args.name, args.dir)
+    root = Path(os.path.commonpath([str(p) for p in written]))
+    shown = str(root) if root.is_absolute() else f"./{root}"  # pip reads `name[test]` as a name
+    package = f"{args.name}_operation"
+    ctx.out.write(f"wrote {len(written)} files in {root}\n")
+    ctx.out.writelines(f"  {p.relative_to(root)}\n" for p in written)
+    ctx.out.write(
+        "next (docs/adding-an-operation.md in tqops walks through each step):\n"
+        f"  pip install -e '{shown}[test]'\n"
+        f"  tqops validate {root / package / (args.name + '.yaml')}\n"
+        f"  pytest {root / 'tests'}\n"
+        f"  tqops bundle {args.name} --out dist/\n"
+    )
     return EXIT_OK
 
 

@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bundler, config=False)
     bundler.set_defaults(handler=commands.bundle)
 
+    new = sub.add_parser("new", help="write the skeleton of a new operation (its own package)")
+    new.add_argument("name", metavar="NAME", help="the operation's name: a lower-case identifier")
+    new.add_argument(
+        "--dir", metavar="DIR", help="the folder to write it in, missing or empty (default: ./NAME)"
+    )
+    _common(new, config=False)
+    new.set_defaults(handler=commands.new)
+
     upgrade = sub.add_parser("upgrade-check", help="what an upgrade changes for an admin")
     upgrade.add_argument("old", metavar="OLD", help="old integration file (.whl) or manifest")
     upgrade.add_argument("new", metavar="NEW", help="new integration file (.whl) or manifest")
