@@ -94,8 +94,9 @@ def test_the_document_is_openapi_3_and_every_reference_resolves(document):
 
 
 def test_the_document_validates(document):
-    validator = pytest.importorskip("openapi_spec_validator")  # used where it is installed
-    validator.validate(document)
+    from openapi_spec_validator import validate
+
+    validate(document)
 
 
 def test_the_bearer_security_scheme_is_declared(document):

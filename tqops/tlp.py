@@ -18,7 +18,9 @@ __all__ = ["DEFAULT", "LEVELS", "Tlp", "strictness", "tlp_name"]
 
 
 class Tlp(str, enum.Enum):
-    """A TLP 2.0 level; levels compare by how restricted they are (``Tlp.RED > Tlp.AMBER``)."""
+    """A TLP 2.0 level. Levels compare by how restricted they are (``Tlp.RED > Tlp.AMBER``),
+    not as strings; each is its TLP 2.0 name (``str(Tlp.AMBER_STRICT) == "AMBER+STRICT"``).
+    """
 
     CLEAR = "CLEAR"
     GREEN = "GREEN"

@@ -260,21 +260,23 @@ class AddedIndicators(View):
 
 
 class JobView(View):
+    """A job: one action run over indicators, with its progress."""
+
     id: int
     operation: str
     action: str
-    options: dict[str, Any]
-    status: str
-    total: int
-    done: int
-    failed: int
+    options: dict[str, Any] = Field(description="the options as given")
+    status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
+    total: int = Field(description="inputs in the job")
+    done: int = Field(description="inputs with a result")
+    failed: int = Field(description="inputs whose result is an error")
     created_by: str
-    created_at: str
+    created_at: str = Field(description="ISO 8601 UTC, as every time here")
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
-    error: Optional[str] = None
+    error: Optional[str] = Field(None, description="why the whole job failed, in one line")
     rate: Optional[float] = Field(None, description="inputs per second")
-    seconds_left: Optional[float] = None
+    seconds_left: Optional[float] = Field(None, description="estimated, while running")
 
 
 class JobList(View):
