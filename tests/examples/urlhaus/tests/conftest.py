@@ -10,7 +10,7 @@ import pytest
 from tqops.testing.fake_vendor import FakeVendor
 
 from urlhaus_operation import OPERATION
-from urlhaus_operation.client import LOOKUP_PATH, STATUS_PATH
+from urlhaus_operation.client import HOST_PATH
 
 SAMPLES = Path(OPERATION.package_dir or ".") / "samples"
 API_KEY = "test-api-key-0a1b2c"
@@ -18,9 +18,9 @@ API_KEY = "test-api-key-0a1b2c"
 
 @pytest.fixture()
 def vendor() -> Iterator[FakeVendor]:
-    """The vendor on 127.0.0.1 over HTTPS: the sample answers every look-up."""
+    """The vendor on 127.0.0.1 over HTTPS: the sample answers every host look-up (a POST)."""
     sample = json.loads((SAMPLES / "lookup.json").read_text(encoding="utf-8"))
-    routes = {("GET", LOOKUP_PATH): sample, ("GET", STATUS_PATH): {"status": "ok"}}
+    routes = {("POST", HOST_PATH): sample}
     with FakeVendor(routes) as fake:
         yield fake
 

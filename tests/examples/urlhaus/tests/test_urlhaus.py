@@ -7,7 +7,7 @@ import pytest
 from tqops.testing import conformance
 
 from urlhaus_operation import OPERATION
-from urlhaus_operation.client import LOOKUP_PATH
+from urlhaus_operation.client import HOST_PATH
 
 
 @pytest.mark.parametrize("case", conformance.cases(OPERATION), ids=str)
@@ -20,12 +20,15 @@ def test_lookup_maps_the_vendors_answer(vendor, config):
         (result,) = configured.run("lookup", {}, [("FQDN", "malware.example.com")])
     assert result.status.value == "ok", result.error
     found = {(i.type.value, i.value) for i in result.indicators}
-    assert ("FQDN", "malware.example.com") in found
+    assert found == {
+        ("URL", "http://malware.example.com/bad.exe"),
+        ("URL", "http://malware.example.com/i.sh"),
+    }
     (request,) = vendor.requests
-    assert (request.method, request.path) == ("GET", LOOKUP_PATH)
-    assert request.query == {"type": ["domain"], "value": ["malware.example.com"]}
+    assert (request.method, request.path) == ("POST", HOST_PATH)
+    assert request.form() == {"host": ["malware.example.com"]}
     secret = OPERATION.manifest.secret_fields[0]
-    assert request.headers["x-api-key"] == config[secret]
+    assert request.headers["auth-key"] == config[secret]
 
 
 def test_connection_test_passes_against_the_fake(vendor, config):

@@ -1,4 +1,4 @@
-"""The Urlhaus operation."""
+"""The URLhaus operation."""
 
 from tqops import Operation
 

@@ -15,13 +15,13 @@ def lookup(
     indicator: Indicator,
     options: Options,
 ) -> Iterable[Any]:
-    """The vendor's responses for the selected indicator."""
+    """URLhaus' answer for the selected host."""
     return client.lookup(indicator, options)
 
 
 def test_connection(client: UrlhausClient) -> str:
-    """Call the status endpoint with the configured key."""
-    return f"{client.http.where} accepted the API key ({client.status()})"
+    """Look up one host with the configured Auth-Key."""
+    return f"{client.http.where} accepted the Auth-Key (query_status {client.status()})"
 
 
 ACTIONS = {"lookup": lookup}

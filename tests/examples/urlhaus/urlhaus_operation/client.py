@@ -1,4 +1,4 @@
-"""The Urlhaus API over the shared HTTP client (``self.http``).
+"""The URLhaus API over the shared HTTP client (``self.http``).
 
 ``self.http`` is built from the manifest: the host, TLS, proxy, timeout and pacing come from
 the fields with those roles, the credential from its ``auth`` entry; it retries, paces, caps
@@ -8,54 +8,41 @@ and knows nothing of indicators beyond turning a selected one into a look-up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from tqops import ApiError, Indicator, IndicatorType, InputError, Options, VendorClient
+from tqops import ApiError, Indicator, InputError, Options, VendorClient
 
 #: the vendor's name in messages
-VENDOR = "Urlhaus"
-#: the look-up by value: GET LOOKUP_PATH?type=<kind>&value=<value>
-LOOKUP_PATH = "/api/v1/lookup"
-#: the connection test: a call that needs a valid key
-STATUS_PATH = "/api/v1/status"
-
-#: platform type -> the vendor's look-up type
-LOOKUP_TYPES: Mapping[IndicatorType, str] = {
-    IndicatorType.FQDN: "domain",
-    IndicatorType.IP_ADDRESS: "ip",
-    IndicatorType.URL: "url",
-    IndicatorType.MD5: "md5",
-    IndicatorType.SHA256: "sha256",
-}
+VENDOR = "URLhaus"
+#: the host look-up: POST HOST_PATH with the form host=<FQDN or IP>
+HOST_PATH = "/v1/host/"
+#: a host the connection test looks up: any answer but a rejected key will do
+CONNECTION_TEST_HOST = "urlhaus.abuse.ch"
 
 
 class UrlhausClient(VendorClient):
-    """The vendor's API (the key goes in the header the manifest's ``auth`` names)."""
+    """The URLhaus API (the Auth-Key goes in the header the manifest's ``auth`` names)."""
 
     def lookup(self, indicator: Indicator, options: Options) -> Iterator[Any]:
-        """The vendor's answer for the indicator: nothing for a 404 or no results. The
-        action's options that name a ``parameter`` in the manifest are sent as such."""
-        kind = LOOKUP_TYPES.get(indicator.type)
-        if kind is None:
-            raise InputError(
-                f"{VENDOR} cannot look up {indicator.type.value} indicators",
-            )
-        try:
-            query = {"type": kind, "value": indicator.value, **options.parameters()}
-            body, _ = self.http.get_json(LOOKUP_PATH, query)
-        except ApiError as exc:
-            if exc.status == 404:
-                return
-            raise
-        if not isinstance(body, dict) or not isinstance(body.get("results", []), list):
-            raise ApiError(
-                f"{VENDOR} answered with an unexpected shape @ {LOOKUP_PATH}",
-            )
-        if body.get("results"):
-            yield body
+        """URLhaus' answer for the host: nothing when it does not know it."""
+        body = self._host(indicator.value)
+        status = body.get("query_status")
+        if status == "no_results":
+            return
+        if status == "invalid_host":
+            raise InputError(f"{VENDOR} does not take {indicator.value!r} as a host")
+        if status != "ok" or not isinstance(body.get("urls", []), list):
+            raise ApiError(f"{VENDOR} answered query_status {status!r} @ {HOST_PATH}")
+        yield body
 
     def status(self) -> str:
-        """What the vendor says of the key (a rejected key is an error)."""
-        body, _ = self.http.get_json(STATUS_PATH)
-        return str(body.get("status", "ok")) if isinstance(body, dict) else "ok"
+        """The query status of one look-up (a rejected key is an error)."""
+        return str(self._host(CONNECTION_TEST_HOST).get("query_status"))
+
+    def _host(self, host: str) -> dict[str, Any]:
+        """One host look-up: a POST, but it changes nothing, so it is retried like a GET."""
+        body, _ = self.http.post_json(HOST_PATH, data={"host": host}, idempotent=True)
+        if not isinstance(body, dict):
+            raise ApiError(f"{VENDOR} answered with an unexpected shape @ {HOST_PATH}")
+        return body
