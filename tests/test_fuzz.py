@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dcso_tie_operation import OPERATION as TIE
 from tego_operation import OPERATION as TEGO
-from tests.mapping_oracle import Interpreter, interpret
+from tests.support.mapping_oracle import Interpreter, interpret
 from tqops import ApiError, FeedPath, ManifestError, Mapper, MappingSpec, PathSyntaxError
 
 json_values = st.recursive(

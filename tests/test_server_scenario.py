@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from simulators import TieSimulator
-from tests.hosting import RunningHost, add_user, tqops, wait_for
+from tests.support.hosting import RunningHost, add_user, tqops, wait_for
 from tqops.service import Service
 
 TOKEN = "scenario-token-5e1d0c"
