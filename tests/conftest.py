@@ -1,5 +1,7 @@
-"""The fixtures the tests share: the vendor simulators over real TLS on loopback (trusting the
-test CA), and a running `tqops serve` configured against one.
+"""The fixtures the tests share: the vendor simulators over real TLS on loopback, a running
+`tqops serve` configured against one, and the console tests' browser. The simulators and the
+hosts take their certificates from one test CA (``simulators.default_ca()``, one per process),
+whose PEM is each simulator's ``ca_pem_path``.
 
 A simulator lives for the whole session (one per xdist worker): it only answers, and the
 function-scoped fixtures (``sim``, ``tego_sim``) give each test an empty request log and take
@@ -10,11 +12,11 @@ data or credentials start their own simulator.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from simulators import SimulatorServer, TegoSimulator, TestCA, TieSimulator, default_ca
+from simulators import SimulatorServer, TegoSimulator, TieSimulator
 from tests.support.hosting import RunningHost
 from tests.support.protocols import protocol_host
 from tests.support.vendors import TEGO_LICENSE, TIE_KEY, TIE_TOKEN, TIE_USER
@@ -24,28 +26,24 @@ if TYPE_CHECKING:
 
     from tests.support.browser import Screenshots
 
-
-@pytest.fixture(scope="session")
-def test_ca() -> TestCA:
-    """The CA the simulators' and the hosts' certificates come from (``ca_pem_path``)."""
-    return default_ca()
+Server = TypeVar("Server", bound=SimulatorServer)
 
 
 @pytest.fixture(scope="session")
-def tie(test_ca: TestCA) -> Iterator[TieSimulator]:
+def tie() -> Iterator[TieSimulator]:
     """DCSO TIE: v1 takes TIE_TOKEN, v2 and v3 TIE_USER and TIE_KEY."""
     with TieSimulator(token=TIE_TOKEN, api_user=TIE_USER, api_key=TIE_KEY) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def tego(test_ca: TestCA) -> Iterator[TegoSimulator]:
+def tego() -> Iterator[TegoSimulator]:
     """Tego: takes TEGO_LICENSE."""
     with TegoSimulator(token=TEGO_LICENSE) as server:
         yield server
 
 
-def _fresh(server: SimulatorServer) -> Iterator[SimulatorServer]:
+def _fresh(server: Server) -> Iterator[Server]:
     server.clear_requests()
     latency = server.latency
     yield server
@@ -56,13 +54,15 @@ def _fresh(server: SimulatorServer) -> Iterator[SimulatorServer]:
 
 @pytest.fixture()
 def sim(tie: TieSimulator) -> Iterator[TieSimulator]:
-    """The TIE simulator with an empty request log."""
+    """The TIE simulator with an empty request log; its latency and unused faults are undone
+    after the test."""
     yield from _fresh(tie)
 
 
 @pytest.fixture()
 def tego_sim(tego: TegoSimulator) -> Iterator[TegoSimulator]:
-    """The Tego simulator with an empty request log."""
+    """The Tego simulator with an empty request log; its latency and unused faults are undone
+    after the test."""
     yield from _fresh(tego)
 
 
