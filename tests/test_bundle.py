@@ -20,6 +20,8 @@ from tests.support.vendors import TIE_TOKEN, tego_config, tie_config
 from tqops import __version__
 from tqops.cli import main
 
+pytestmark = pytest.mark.slow
+
 OPERATIONS = ("dcso_tie", "tego")
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 from tests.support.browser import UNLABELLED, Watched, log_in
 from tests.support.hosting import RunningHost, add_user
 
+pytestmark = pytest.mark.browser
+
 NEW = "carol@example.com"
 NEW_PASSWORD = "a long new password for carol"
 

@@ -24,6 +24,8 @@ from tests.support.browser import UNLABELLED, Watched, log_in
 from tests.support.hosting import RunningHost, add_user, free_port, wait_for
 from tqops.service import Service
 
+pytestmark = pytest.mark.browser
+
 TOKEN = "console-flow-token-4c1e"
 NEXT = "2.0.0"
 ADDED_FIELD = """  - name: region

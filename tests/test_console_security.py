@@ -24,6 +24,8 @@ from tests.support.browser import (
 )
 from tests.support.hosting import RunningHost, add_user
 
+pytestmark = pytest.mark.browser
+
 TOKEN = "console-security-token-77f2"
 SCRIPT = "<script>alert(1)</script>"
 VALUE = f"{SCRIPT}.evil.example"

@@ -13,6 +13,8 @@ from tests.support.protocols import (
     searched,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def cortex(host, role):
     return Api(host.url, host.users[role]["api_key"], verify_cert=host.ca)

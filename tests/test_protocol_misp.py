@@ -19,6 +19,8 @@ from tests.support.protocols import (
 )
 from tests.support.vendors import tie_config
 
+pytestmark = pytest.mark.slow
+
 MODULE = "dcso_tie_search"
 
 

@@ -3,11 +3,15 @@ ThreatQ connector and XSOAR's integration make them, against `tqops serve` over 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.protocols import (
     run_result,
     searched,
 )
 from tqops.model import Indicator, Source
+
+pytestmark = pytest.mark.slow
 
 
 def login(host, role):

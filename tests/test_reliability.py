@@ -49,6 +49,7 @@ def test_retry_after_as_an_http_date_is_honoured(sim, capsys):
     assert len(sim.requests) == 2
 
 
+@pytest.mark.slow
 def test_a_call_that_keeps_failing_says_how_many_tries_it_made(sim, capsys):
     sim.enqueue_faults(*([502] * 5))
     code, out, _ = cli(*run_args(sim), capsys=capsys)

@@ -18,6 +18,8 @@ from simulators import TieSimulator
 from tests.support.hosting import ROOT, RunningHost, add_user, free_port, tqops, wait_for
 from tests.support.vendors import TIE_TOKEN, paced
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _paced_vendor(tie):

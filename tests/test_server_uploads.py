@@ -12,6 +12,8 @@ from tests.support.vendors import TIE_TOKEN
 from tests.test_server_integrations import setting, variant, wheel_of
 from tqops.service import Service
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory):
