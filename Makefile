@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser demo test lint format bench clean
+.PHONY: install browser demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -31,9 +31,17 @@ browser:
 			chromium libnss3-tools >/dev/null; \
 	fi
 
+PYTEST := $(BIN)/python -m pytest -q
+
 test: install browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+# Everything but the tests marked slow (wheels, virtualenvs, `tqops serve` processes, long
+# fuzzing) or browser (Chromium), for the edit-and-check loop.
+test-quick: install
+	$(BIN)/ruff check .
+	$(PYTEST) -m "not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check .

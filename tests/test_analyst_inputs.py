@@ -16,38 +16,19 @@ from typing import Any
 import pytest
 
 from simulators import TieSimulator
-from tests.helpers import cli
+from tests.support.cli import cli, flags, one_input
+from tests.support.vendors import TIE_TOKEN, tie_config
 from tqops import Indicator, IndicatorType
 from tqops.running.inputs import checked_indicator
 
-TOKEN = "analyst-token-2c7e41"
 CANARY = "CANARY-b81e55d0c4a9"
 
 
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
+def config(sim: Any, token: str = TIE_TOKEN) -> list[str]:
+    return flags("--config", tie_config(sim, token))
 
 
-@pytest.fixture()
-def sim(tie):
-    tie.clear_requests()
-    return tie
-
-
-def config(sim: Any, token: str = TOKEN) -> list[str]:
-    return [
-        "--config",
-        f"hostname={sim.hostname}",
-        "--config",
-        f"access_token={token}",
-        "--config",
-        f"ca_bundle={sim.ca_pem_path}",
-    ]
-
-
-def run(sim: Any, capsys: Any, *args: str, token: str = TOKEN) -> tuple[int, str, str]:
+def run(sim: Any, capsys: Any, *args: str, token: str = TIE_TOKEN) -> tuple[int, str, str]:
     return cli("run", "dcso_tie", "search", *args, *config(sim, token), capsys=capsys)
 
 
@@ -122,13 +103,7 @@ def test_input_dash_reads_stdin_as_bytes(sim, capsys, monkeypatch):
         ["run", "dcso_tie", "search", "--confg", f"access_token={CANARY}"],
         ["run", "dcso_tie", "search", "--config-fil", f"access_token={CANARY}"],
         [
-            "run",
-            "dcso_tie",
-            "search",
-            "--type",
-            "FQDN",
-            "--value",
-            "a.com",
+            *one_input("dcso_tie", "FQDN", "a.com"),
             "--config-file",
             CANARY,
         ],
@@ -199,11 +174,11 @@ def test_a_file_reference_is_read_no_further_than_the_field_takes(sim, capsys, t
 
 def test_a_token_file_with_a_byte_order_mark_and_a_newline_works(sim, capsys, tmp_path):
     token = tmp_path / "token.txt"
-    token.write_bytes(b"\xef\xbb\xbf" + TOKEN.encode() + b"\r\n")
+    token.write_bytes(b"\xef\xbb\xbf" + TIE_TOKEN.encode() + b"\r\n")
     args = ("--type", "FQDN", "--value", "www.microsoft.com", "--format", "json")
     code, _out, err = run(sim, capsys, *args, token=f"file:{token}")
     assert code == 0, err
-    assert sim.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
+    assert sim.requests[0].headers["authorization"] == f"Bearer {TIE_TOKEN}"
 
 
 @pytest.mark.parametrize("token", ["tök€n-value", "file"])

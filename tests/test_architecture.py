@@ -268,7 +268,7 @@ def test_importing_tqops_changes_nothing_process_wide():
 def test_running_the_cli_in_process_leaves_logging_as_it_found_it(capsys):
     import logging
 
-    from tests.helpers import cli
+    from tests.support.cli import cli
 
     root = logging.getLogger()
     before = (list(root.handlers), root.level, logging.getLogger("urllib3").level)

@@ -11,17 +11,16 @@ from typing import Any
 import pytest
 
 import tqops.http.pacing as pacing
-from simulators import TieSimulator
+from tests.support.cli import one_input
+from tests.support.vendors import TIE_TOKEN, paced
 from tqops.cli import main
 from tqops.cli.progress import progress_for
 
-TOKEN = "bulk-token-51c0"
 
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN, latency=0.02) as sim:
-        yield sim
+@pytest.fixture(scope="module", autouse=True)
+def _paced_vendor(tie):
+    with paced(tie, 0.02):  # answers that take time, for concurrency to show
+        yield
 
 
 def write_inputs(tmp_path: Any, count: int) -> str:
@@ -46,7 +45,7 @@ def run(tie: Any, path: str, fmt: str, concurrency: int, *extra: str) -> tuple[i
             "--config",
             f"hostname={tie.hostname}",
             "--config",
-            f"access_token={TOKEN}",
+            f"access_token={TIE_TOKEN}",
             "--config",
             f"ca_bundle={tie.ca_pem_path}",
             "--format",
@@ -112,13 +111,7 @@ def test_rate_limit_is_an_advanced_config_field(tie, tmp_path):
     assert (
         main(
             [
-                "run",
-                "dcso_tie",
-                "search",
-                "--type",
-                "FQDN",
-                "--value",
-                "a.com",
+                *one_input("dcso_tie", "FQDN", "a.com"),
                 "--config",
                 "access_token=x",
                 "--config",

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from simulators import TegoSimulator, TieSimulator
+from tests.support.cli import flags, one_input
+from tests.support.vendors import TIE_TOKEN, tego_config, tie_config
 from tqops import __version__
 from tqops.cli import main
 
-TOKEN = "bundle-token-3e9f1a"
+pytestmark = pytest.mark.slow
+
 OPERATIONS = ("dcso_tie", "tego")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +200,7 @@ def test_fresh_virtualenv_renders_the_same_guides_as_the_checkout(installed, dis
         assert found.read_bytes() == (ROOT / "manifests" / found.name).read_bytes()
 
 
-def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(installed):
+def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(installed, tie, tego):
     home, env, elsewhere, run = installed.home, installed.env, installed.cwd, installed.tqops
     python = installed.python
     simulators = subprocess.run(
@@ -225,46 +227,14 @@ def test_fresh_virtualenv_runs_the_installed_operations_without_a_checkout(insta
         timeout=60,
     )
     assert check.returncode == 0 and str(home) in check.stdout.splitlines()[1]
-    with TieSimulator(token=TOKEN) as sim:
-        ran = run(
-            "run",
-            "dcso_tie",
-            "search",
-            "--type",
-            "FQDN",
-            "--value",
-            "www.microsoft.com",
-            "--config",
-            f"hostname={sim.hostname}",
-            "--config",
-            f"access_token={TOKEN}",
-            "--config",
-            f"ca_bundle={sim.ca_pem_path}",
-            "--format",
-            "json",
-        )
+    tie_search = one_input("dcso_tie", "FQDN", "www.microsoft.com")
+    ran = run(*tie_search, *flags("--config", tie_config(tie)), "--format", "json")
     assert ran.returncode == 0, ran.stderr
     (result,) = json.loads(ran.stdout)["results"]
     assert result["status"] == "ok" and result["indicators"]
-    assert TOKEN not in ran.stdout + ran.stderr
-    with TegoSimulator(token=TOKEN) as sim:
-        ran = run(
-            "run",
-            "tego",
-            "search",
-            "--type",
-            "Hostname",
-            "--value",
-            "paypa1-secure.com",
-            "--config",
-            f"hostname={sim.hostname}",
-            "--config",
-            f"license_key={TOKEN}",
-            "--config",
-            f"ca_bundle={sim.ca_pem_path}",
-            "--format",
-            "json",
-        )
+    assert TIE_TOKEN not in ran.stdout + ran.stderr
+    tego_search = one_input("tego", "Hostname", "paypa1-secure.com")
+    ran = run(*tego_search, *flags("--config", tego_config(tego)), "--format", "json")
     assert ran.returncode == 0, ran.stderr
     (result,) = json.loads(ran.stdout)["results"]
     assert [i["type"] for i in result["indicators"]] == ["FQDN"]

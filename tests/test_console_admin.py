@@ -8,10 +8,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
-from tests.browser import UNLABELLED, Screenshots, Watched, chromium, log_in
-from tests.hosting import RunningHost, add_user
+from tests.support.browser import UNLABELLED, Watched, log_in
+from tests.support.hosting import RunningHost, add_user
+
+pytestmark = pytest.mark.browser
 
 NEW = "carol@example.com"
 NEW_PASSWORD = "a long new password for carol"
@@ -25,15 +27,8 @@ def host(tmp_path_factory) -> Iterator[tuple[RunningHost, dict]]:
         yield running, admin
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[Browser]:
-    with chromium(tmp_path_factory.mktemp("chromium")) as found:
-        yield found
-
-
-def test_an_admin_manages_a_user_who_changes_their_password(browser, host, tmp_path_factory):
+def test_an_admin_manages_a_user_who_changes_their_password(browser, host, shots):
     running, admin = host
-    shots = Screenshots(tmp_path_factory.getbasetemp() / "console-screenshots")
     watched, theirs = Watched(browser, running.url), Watched(browser, running.url)
     page, other = watched.page, theirs.page
     log_in(page, "admin", admin["password"])

@@ -20,9 +20,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from simulators import TieSimulator
-from tests.browser import UNLABELLED, Screenshots, Watched, chromium, log_in
-from tests.hosting import RunningHost, add_user, free_port, wait_for
+from tests.support.browser import UNLABELLED, Watched, log_in
+from tests.support.hosting import RunningHost, add_user, free_port, wait_for
 from tqops.service import Service
+
+pytestmark = pytest.mark.browser
 
 TOKEN = "console-flow-token-4c1e"
 NEXT = "2.0.0"
@@ -80,17 +82,6 @@ def console(tmp_path_factory) -> Iterator[Console]:
     users = {role: add_user(root / "data", role, role) for role in ("admin", "analyst")}
     with TieSimulator(token=TOKEN) as tie, RunningHost(root / "data") as host:
         yield Console(host, tie, users, dist)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[Browser]:
-    with chromium(tmp_path_factory.mktemp("chromium")) as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Screenshots:
-    return Screenshots(tmp_path_factory.getbasetemp() / "console-screenshots")
 
 
 @pytest.fixture()

@@ -11,20 +11,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from simulators import TieSimulator
 from simulators.tie_data import DATA_FILE
-from tests.browser import (
+from tests.support.browser import (
     UNLABELLED,
-    Screenshots,
     Watched,
-    chromium,
     csrf_of,
     log_in,
     post_from,
 )
-from tests.hosting import RunningHost, add_user
+from tests.support.hosting import RunningHost, add_user
+
+pytestmark = pytest.mark.browser
 
 TOKEN = "console-security-token-77f2"
 SCRIPT = "<script>alert(1)</script>"
@@ -54,17 +54,6 @@ def setup(tmp_path_factory) -> Iterator[dict[str, Any]]:
         url = f"{host.url}/api/v1/operations/dcso_tie/config"
         assert admin.put(url, json={"values": values}).status_code == 200
         yield {"host": host, "users": users}
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[Browser]:
-    with chromium(tmp_path_factory.mktemp("chromium")) as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Screenshots:
-    return Screenshots(tmp_path_factory.getbasetemp() / "console-screenshots")
 
 
 @pytest.fixture()

@@ -21,39 +21,24 @@ import pytest
 import urllib3.util.connection as u3_connection
 
 from simulators import SimulatorServer, TieSimulator
-from tests.forward_proxy import ForwardProxy
-from tests.helpers import cli
+from tests.support.cli import cli, flags, one_input
+from tests.support.forward_proxy import ForwardProxy
+from tests.support.vendors import TIE_TOKEN
 from tqops.cli import main
 from tqops.http import HttpClient, HttpSettings
 from tqops.http.auth import BearerAuth
 from tqops.running.breaker import MAX_CONNECTION_FAILURES
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "dead-vendor-token-77a1"
 
 
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
+def config(hostname: str, ca: str, token: str = TIE_TOKEN) -> list[str]:
+    return flags("--config", {"hostname": hostname, "access_token": token, "ca_bundle": ca})
 
 
-@pytest.fixture()
-def sim(tie):
-    tie.clear_requests()
-    tie.latency = 0.0
-    return tie
-
-
-def config(hostname: str, ca: str, token: str = TOKEN) -> list[str]:
-    return [
-        "--config",
-        f"hostname={hostname}",
-        "--config",
-        f"access_token={token}",
-        "--config",
-        f"ca_bundle={ca}",
-    ]
+def through_proxy(sim: Any, url: str) -> list[str]:
+    """The configuration against ``sim`` with the proxy on, and the proxy at ``url``."""
+    return [*config(sim.hostname, sim.ca_pem_path), "--config", "use_proxy=true", "--proxy", url]
 
 
 def inputs(tmp_path: Path, count: int) -> str:
@@ -117,7 +102,7 @@ def test_a_rejected_credential_is_sent_exactly_once_in_a_bulk_run(sim, capsys, t
         "search",
         "--input",
         inputs(tmp_path, 200),
-        *config(sim.hostname, sim.ca_pem_path, "wrong" if status == 401 else TOKEN),
+        *config(sim.hostname, sim.ca_pem_path, "wrong" if status == 401 else TIE_TOKEN),
         "--concurrency",
         "16",
         "--format",
@@ -147,14 +132,14 @@ def test_vv_logs_each_request_with_its_query_and_never_a_secret(sim, capsys, cap
     code, _, err = cli("-vv", *args, *config(sim.hostname, sim.ca_pem_path), capsys=capsys)
     assert code == 0
     assert "GET /api/v1/iocs-with-context?value=www.microsoft.com&exact=false" in err
-    assert TOKEN not in err
+    assert TIE_TOKEN not in err
 
 
 def test_parameters_declared_secret_are_masked_in_the_debug_log(sim, caplog):
     settings = HttpSettings(
         base_url=sim.base_url, verify=sim.ca_pem_path, secret_parameters=frozenset({"value"})
     )
-    client = HttpClient(settings, BearerAuth(TOKEN), "DCSO TIE", "access token")
+    client = HttpClient(settings, BearerAuth(TIE_TOKEN), "DCSO TIE", "access token")
     with caplog.at_level(logging.DEBUG, logger="tqops.http"):
         client.get("/api/v1/iocs-with-context", {"value": "hidden-option-value", "limit": "1"})
     client.close()
@@ -189,24 +174,14 @@ def _not_http_proxy() -> tuple[socket.socket, str]:
 def test_a_407_with_credentials_in_the_url_says_they_were_rejected(sim, capsys):
     with ForwardProxy(mode="auth", auth="Basic eDp5") as proxy:
         url = proxy.url.replace("http://", "http://alice:wrong-pass@")
-        args = ["run", "dcso_tie", "search", "--type", "FQDN", "--value", "a.com"]
-        args += [*config(sim.hostname, sim.ca_pem_path), "--config", "use_proxy=true"]
-        code, out, err = cli(*args, "--proxy", url, "--format", "json", capsys=capsys)
+        args = [*one_input("dcso_tie", "FQDN", "a.com"), *through_proxy(sim, url)]
+        code, out, err = cli(*args, "--format", "json", capsys=capsys)
         (result,) = json.loads(out)["results"]
         assert "rejected the credentials in the proxy URL (407)" in result["error"]
         assert "tries" not in result["error"] and "wrong-pass" not in out + err
         assert len(proxy.seen) == 1
-        code, out, _ = cli(
-            "test-connection",
-            "dcso_tie",
-            *config(sim.hostname, sim.ca_pem_path),
-            "--config",
-            "use_proxy=true",
-            "--proxy",
-            url,
-            "--steps",
-            capsys=capsys,
-        )
+        connection = ["test-connection", "dcso_tie", *through_proxy(sim, url)]
+        code, out, _ = cli(*connection, "--steps", capsys=capsys)
     assert code == 1 and "reached through" not in out
     assert "FAILED   proxy" in out and "rejected the credentials in the proxy URL" in out
     assert sim.requests == []
@@ -215,24 +190,15 @@ def test_a_407_with_credentials_in_the_url_says_they_were_rejected(sim, capsys):
 def test_a_proxy_that_does_not_speak_http_is_named_not_the_vendor(sim, capsys):
     server, url = _not_http_proxy()
     with server:
-        args = ["run", "dcso_tie", "search", "--type", "FQDN", "--value", "a.com"]
-        args += [*config(sim.hostname, sim.ca_pem_path), "--config", "use_proxy=true"]
+        args = [*one_input("dcso_tie", "FQDN", "a.com"), *through_proxy(sim, url)]
         started = time.monotonic()
-        code, out, _ = cli(*args, "--proxy", url, "--format", "json", capsys=capsys)
+        code, out, _ = cli(*args, "--format", "json", capsys=capsys)
         (result,) = json.loads(out)["results"]
         assert time.monotonic() - started < 5  # not retried: it cannot help
         assert "the proxy did not answer as an HTTP proxy" in result["error"]
         assert "closed the connection" not in result["error"]
-        code, out, _ = cli(
-            "test-connection",
-            "dcso_tie",
-            *config(sim.hostname, sim.ca_pem_path),
-            "--config",
-            "use_proxy=true",
-            "--proxy",
-            url,
-            capsys=capsys,
-        )
+        connection = ["test-connection", "dcso_tie", *through_proxy(sim, url)]
+        code, out, _ = cli(*connection, capsys=capsys)
     assert code == 1 and "did not answer as an HTTP proxy" in out
 
 
@@ -330,9 +296,9 @@ def test_tables_fit_the_terminal_and_are_unchanged_without_one(sim, capsys, monk
 
 
 def test_the_simulators_verbose_flag_logs_each_request(capfd):
-    with TieSimulator(token=TOKEN, verbose=True) as verbose:
+    with TieSimulator(token=TIE_TOKEN, verbose=True) as verbose:
         settings = HttpSettings(base_url=verbose.base_url, verify=verbose.ca_pem_path)
-        client = HttpClient(settings, BearerAuth(TOKEN), "DCSO TIE", "access token")
+        client = HttpClient(settings, BearerAuth(TIE_TOKEN), "DCSO TIE", "access token")
         client.get("/api/v1/iocs-with-context", {"value": "x", "limit": "1"})
         client.close()
     assert '"GET /api/v1/iocs-with-context?value=x&limit=1 HTTP/1.1" 200' in capfd.readouterr().err

@@ -14,7 +14,7 @@ import yaml
 from dcso_tie_operation import OPERATION as TIE
 from dcso_tie_operation.client import SEARCH_PATH
 from tego_operation import OPERATION as TEGO
-from tests.mapping_oracle import interpret
+from tests.support.mapping_oracle import interpret
 from tqops import ApiError, ManifestError, Mapper, MappingSpec, Operation
 from tqops.manifest.document import Manifest
 from tqops.mapping.coverage import coverage

@@ -7,59 +7,52 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
 import dcso_tie_operation.client as tie_client
-from simulators import TieSimulator
-from tests.helpers import cli
-
-TOKEN = "e2e-token-5f0c9a7d31"
+from tests.support.cli import cli, flags, one_input
+from tests.support.vendors import TIE_TOKEN, tie_config
 
 
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
+def config_args(sim: Any, token: str = TIE_TOKEN, **extra: Optional[str]) -> list[str]:
+    return flags("--config", tie_config(sim, token, **extra))
 
 
-@pytest.fixture()
-def sim(tie):
-    tie.clear_requests()
-    return tie
-
-
-def config_args(sim: Any, token: str = TOKEN, **extra: str) -> list[str]:
-    args = ["--config", f"hostname={sim.hostname}", "--config", f"access_token={token}"]
-    fields = {"ca_bundle": sim.ca_pem_path, **extra}
-    for name, value in fields.items():
-        if value is not None:
-            args += ["--config", f"{name}={value}"]
-    return args
+def search(
+    sim: Any,
+    capsys: Any,
+    kind: str,
+    value: str,
+    *more: str,
+    fmt: Optional[str] = "json",
+    **config: Optional[str],
+) -> tuple[int, str, str]:
+    """``tqops run dcso_tie search MORE --format FMT`` of one input against ``sim``
+    (``config`` as :func:`config_args` takes it)."""
+    formats = ("--format", fmt) if fmt else ()
+    args = [*one_input("dcso_tie", kind, value), *config_args(sim, **config), *more, *formats]
+    return cli(*args, capsys=capsys)
 
 
 def search_requests(sim: Any) -> list[Any]:
     return [r for r in sim.requests if r.path == "/api/v1/iocs-with-context"]
 
 
+#: the options of the guide's example
+GUIDE_OPTIONS = {"severity": "1-4", "category": "!parking, !spam"}
+
+
 def test_guide_example_sends_tie_parameters_and_maps_the_guide_table(sim, capsys):
-    code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
+    code, out, err = search(
+        sim,
+        capsys,
         "FQDN",
-        "--value",
         "www.microsoft.com",
-        *config_args(sim, ca_bundle=None, verify_ssl="false"),
-        "--option",
-        "severity=1-4",
-        "--option",
-        "category=!parking, !spam",
-        "--format",
-        "json",
-        capsys=capsys,
+        *flags("--option", GUIDE_OPTIONS),
+        ca_bundle=None,
+        verify_ssl="false",
     )
     assert code == 0, err
     document = json.loads(out)
@@ -68,7 +61,7 @@ def test_guide_example_sends_tie_parameters_and_maps_the_guide_table(sim, capsys
     assert result["input"] == {"type": "FQDN", "value": "www.microsoft.com"}
     assert result["status"] == "ok" and result["error"] is None
     (request,) = search_requests(sim)
-    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["authorization"] == f"Bearer {TIE_TOKEN}"
     assert request.query["value"] == ["www.microsoft.com"]
     assert request.query["data_type"] == ["DomainName"]
     assert request.query["exact"] == ["false"]
@@ -86,36 +79,24 @@ def test_guide_example_sends_tie_parameters_and_maps_the_guide_table(sim, capsys
         ("Gamma", "3.85e-06"),
         ("First Seen", "2020-03-16T14:56:56Z"),
     } <= attributes
-    assert TOKEN not in out + err
+    assert TIE_TOKEN not in out + err
+
+
+#: the options of the issue's example, as an analyst types them
+ISSUE_OPTIONS = {
+    "severity": "2-4",
+    "category": "phishing, c2-server",
+    "confidence": "70",
+    "last_seen_since": "2020-01-29",
+    "family": "guload",
+    "actor": " TA505 ",
+    "wildcard_suffix": "yes",
+}
 
 
 def test_issue_example_options_become_tie_parameters(sim, capsys):
-    code, _, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "www.microsoft.com",
-        *config_args(sim),
-        "--option",
-        "severity=2-4",
-        "--option",
-        "category=phishing, c2-server",
-        "--option",
-        "confidence=70",
-        "--option",
-        "last_seen_since=2020-01-29",
-        "--option",
-        "family=guload",
-        "--option",
-        "actor= TA505 ",
-        "--option",
-        "wildcard_suffix=yes",
-        "--format",
-        "json",
-        capsys=capsys,
+    code, _, err = search(
+        sim, capsys, "FQDN", "www.microsoft.com", *flags("--option", ISSUE_OPTIONS)
     )
     assert code == 0, err
     (request,) = search_requests(sim)
@@ -134,19 +115,7 @@ def test_issue_example_options_become_tie_parameters(sim, capsys):
 
 
 def test_observation_attributes_are_published_at_their_observation(sim, capsys):
-    code, out, _ = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "software-download.trillium.cam",
-        *config_args(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "FQDN", "software-download.trillium.cam")
     assert code == 0
     (result,) = json.loads(out)["results"]
     indicator = next(
@@ -162,19 +131,7 @@ def test_observation_attributes_are_published_at_their_observation(sim, capsys):
 
 def test_every_page_is_followed(sim, capsys, monkeypatch):
     monkeypatch.setattr(tie_client, "PAGE_SIZE", 50)
-    code, out, _ = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "evil-cdn.com",
-        *config_args(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "FQDN", "evil-cdn.com")
     assert code == 0
     (result,) = json.loads(out)["results"]
     pages = search_requests(sim)
@@ -196,19 +153,7 @@ def test_every_page_is_followed(sim, capsys, monkeypatch):
     ],
 )
 def test_bad_option_is_one_line_and_sends_nothing(sim, capsys, option, expected):
-    code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "example.com",
-        *config_args(sim),
-        "--option",
-        option,
-        capsys=capsys,
-    )
+    code, out, err = search(sim, capsys, "FQDN", "example.com", "--option", option, fmt=None)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and expected in err
@@ -218,25 +163,13 @@ def test_bad_option_is_one_line_and_sends_nothing(sim, capsys, option, expected)
 
 def test_rejected_token_is_reported_clearly_and_never_shown(sim, capsys):
     wrong = "wrong-token-a8d1e0c2f4"
-    code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "example.com",
-        *config_args(sim, token=wrong),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, err = search(sim, capsys, "FQDN", "example.com", token=wrong)
     assert code == 1
     (result,) = json.loads(out)["results"]
     assert result["status"] == "error"
     assert "rejected the access token (HTTP 401" in result["error"]
     assert "check the access_token field" in result["error"]
-    assert wrong not in out + err and TOKEN not in out + err
+    assert wrong not in out + err and TIE_TOKEN not in out + err
     assert len(search_requests(sim)) == 1  # a 401 is not retried
 
 
@@ -253,7 +186,7 @@ def test_untrusted_certificate_is_refused_in_one_line(sim, capsys):
 def test_test_connection_succeeds_with_the_test_ca(sim, capsys):
     code, out, _ = cli("test-connection", "dcso_tie", *config_args(sim), capsys=capsys)
     assert code == 0
-    assert out.startswith("OK ") and TOKEN not in out
+    assert out.startswith("OK ") and TIE_TOKEN not in out
 
 
 def test_one_bad_indicator_does_not_stop_the_others(sim, capsys, tmp_path):
@@ -293,13 +226,7 @@ def test_one_bad_indicator_does_not_stop_the_others(sim, capsys, tmp_path):
 
 def test_jsonl_streams_one_line_per_input(sim, capsys):
     code, out, _ = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "www.microsoft.com",
+        *one_input("dcso_tie", "FQDN", "www.microsoft.com"),
         "--type",
         "IP Address",
         "--value",
@@ -317,17 +244,7 @@ def test_jsonl_streams_one_line_per_input(sim, capsys):
 
 
 def test_table_output_is_readable(sim, capsys):
-    code, out, _ = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "www.microsoft.com",
-        *config_args(sim),
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "FQDN", "www.microsoft.com", fmt=None)
     assert code == 0
     assert "www.microsoft.com.msonlinemicrosoft.com" in out
     assert "Severity: 2" in out
@@ -336,19 +253,13 @@ def test_table_output_is_readable(sim, capsys):
 
 def test_console_script_runs_in_a_subprocess(sim, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY")}
-    env["TIE_TOKEN_FOR_TEST"] = TOKEN
+    env["TIE_TOKEN_FOR_TEST"] = TIE_TOKEN
     completed = subprocess.run(
         [
             sys.executable,
             "-m",
             "tqops.cli",
-            "run",
-            "dcso_tie",
-            "search",
-            "--type",
-            "IP Address",
-            "--value",
-            "203.0.113.7",
+            *one_input("dcso_tie", "IP Address", "203.0.113.7"),
             "--config",
             f"hostname={sim.hostname}",
             "--config",
@@ -367,7 +278,7 @@ def test_console_script_runs_in_a_subprocess(sim, tmp_path):
     assert completed.returncode == 0, completed.stderr
     (result,) = json.loads(completed.stdout)["results"]
     assert result["status"] == "ok"
-    assert TOKEN not in completed.stdout + completed.stderr
+    assert TIE_TOKEN not in completed.stdout + completed.stderr
 
 
 def test_validate_and_describe_and_list(capsys):
@@ -390,19 +301,7 @@ def test_validate_and_describe_and_list(capsys):
 
 
 def test_a_value_starting_with_a_dash_is_a_value_not_an_option(sim, capsys):
-    code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "Filename",
-        "--value",
-        "-dropper.exe",
-        *config_args(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, err = search(sim, capsys, "Filename", "-dropper.exe")
     assert code == 0, err
     (result,) = json.loads(out)["results"]
     assert result["input"] == {"type": "Filename", "value": "-dropper.exe"}

@@ -7,33 +7,22 @@ from typing import Any
 
 import pytest
 
-from simulators import TegoSimulator
-from tests.helpers import cli
-
-LICENSE = "tego-license-77c1e2b9"
-
-
-@pytest.fixture(scope="module")
-def tego():
-    with TegoSimulator(token=LICENSE) as sim:
-        yield sim
+from tests.support.cli import cli, flags, one_input
+from tests.support.vendors import TEGO_LICENSE, tego_config
 
 
 @pytest.fixture()
-def sim(tego):
-    tego.clear_requests()
-    return tego
+def sim(tego_sim):
+    return tego_sim
 
 
-def config(sim: Any, license_key: str = LICENSE) -> list[str]:
-    return [
-        "--config",
-        f"hostname={sim.hostname}",
-        "--config",
-        f"license_key={license_key}",
-        "--config",
-        f"ca_bundle={sim.ca_pem_path}",
-    ]
+def config(sim: Any, license_key: str = TEGO_LICENSE) -> list[str]:
+    return flags("--config", tego_config(sim, license_key))
+
+
+def search(sim: Any, capsys: Any, kind: str, value: str) -> tuple[int, str, str]:
+    """``tqops run tego search`` of one input against ``sim``, in JSON."""
+    return cli(*one_input("tego", kind, value), *config(sim), "--format", "json", capsys=capsys)
 
 
 def attributes(indicator: dict[str, Any]) -> dict[str, list[str]]:
@@ -49,28 +38,16 @@ def test_test_connection_passes_with_the_license_and_fails_clearly_without(sim, 
     )
     assert code == 0 and out.startswith("OK Tego")
     assert sim.requests[-1].path == "/api/Main/get/1"
-    assert sim.requests[-1].headers["license"] == LICENSE
+    assert sim.requests[-1].headers["license"] == TEGO_LICENSE
     wrong = "not-the-license-0000"
     code, out, err = cli("test-connection", "tego", *config(sim, wrong), capsys=capsys)
     assert code == 1
     assert out.count("\n") == 1 and "rejected the license key (HTTP 401" in out
-    assert wrong not in out + err and LICENSE not in out + err
+    assert wrong not in out + err and TEGO_LICENSE not in out + err
 
 
 def test_ip_lookup_maps_geolocation_reputation_and_each_comment(sim, capsys):
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        "IP Address",
-        "--value",
-        "8.8.8.8",
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "IP Address", "8.8.8.8")
     assert code == 0
     (result,) = json.loads(out)["results"]
     (indicator,) = result["indicators"]
@@ -88,23 +65,11 @@ def test_ip_lookup_maps_geolocation_reputation_and_each_comment(sim, capsys):
     assert comment["published_at"] == "2024-01-05T09:00:00Z"
     (request,) = sim.requests
     assert request.query == {"type": ["ip"], "value": ["8.8.8.8"]}
-    assert LICENSE not in out
+    assert TEGO_LICENSE not in out
 
 
 def test_hostname_is_searched_as_a_domain_and_comes_back_as_fqdn(sim, capsys):
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        "Hostname",
-        "--value",
-        "login.paypa1-secure.com",
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "Hostname", "login.paypa1-secure.com")
     assert code == 0
     (result,) = json.loads(out)["results"]
     assert [(i["type"], i["value"]) for i in result["indicators"]] == [
@@ -123,19 +88,7 @@ def test_hostname_is_searched_as_a_domain_and_comes_back_as_fqdn(sim, capsys):
     ],
 )
 def test_hash_type_comes_from_its_length(sim, capsys, kind, digest, expected):
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        kind,
-        "--value",
-        digest.upper(),
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, kind, digest.upper())
     assert code == 0
     (result,) = json.loads(out)["results"]
     assert [(i["type"], i["value"]) for i in result["indicators"]] == [(expected, digest)]
@@ -160,19 +113,7 @@ def test_hash_type_comes_from_its_length(sim, capsys, kind, digest, expected):
     ],
 )
 def test_what_tego_cannot_look_up_is_refused_and_nothing_is_sent(sim, capsys, kind, value, reason):
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        kind,
-        "--value",
-        value,
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, kind, value)
     assert code == 1
     (result,) = json.loads(out)["results"]
     assert result["status"] == "error" and reason in result["error"]
@@ -181,19 +122,7 @@ def test_what_tego_cannot_look_up_is_refused_and_nothing_is_sent(sim, capsys, ki
 
 
 def test_unknown_value_is_no_results_not_an_error(sim, capsys):
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "unknown-site.org",
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "FQDN", "unknown-site.org")
     assert code == 0
     (result,) = json.loads(out)["results"]
     assert result["status"] == "no_results" and result["indicators"] == []
@@ -201,17 +130,5 @@ def test_unknown_value_is_no_results_not_an_error(sim, capsys):
 
 def test_a_404_and_an_empty_body_are_no_results(sim, capsys):
     sim.enqueue_faults(404)
-    code, out, _ = cli(
-        "run",
-        "tego",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "paypa1-secure.com",
-        *config(sim),
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+    code, out, _ = search(sim, capsys, "FQDN", "paypa1-secure.com")
     assert code == 0 and json.loads(out)["results"][0]["status"] == "no_results"

@@ -12,49 +12,37 @@ from typing import Any
 import pytest
 
 import dcso_tie_operation.client as tie_client
-from simulators import TieSimulator
-from tests.helpers import cli
+from tests.support.cli import cli, flags, one_input
+from tests.support.vendors import TIE_KEY, TIE_TOKEN, TIE_USER
 
-USER = "e2e-idm-client"
-KEY = "CANARY-KEY-51c0de7e9a"
-TOKEN = "e2e-v1-token-0a9b8c"
-FORMS = (KEY, KEY.lower(), base64.b64encode(f"{USER}:{KEY}".encode()).decode(), KEY[7:])
+FORMS = (
+    TIE_KEY,
+    TIE_KEY.lower(),
+    base64.b64encode(f"{TIE_USER}:{TIE_KEY}".encode()).decode(),
+    TIE_KEY[7:],
+)
 SAMPLES = Path(tie_client.__file__).parent / "samples"
 
 
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN, api_user=USER, api_key=KEY) as sim:
-        yield sim
-
-
-@pytest.fixture()
-def sim(tie, monkeypatch):
-    tie.clear_requests()
-    monkeypatch.setenv("TQOPS_E2E_TIE_KEY", KEY)
-    return tie
+@pytest.fixture(autouse=True)
+def _key_in_the_environment(monkeypatch):
+    monkeypatch.setenv("TQOPS_E2E_TIE_KEY", TIE_KEY)
 
 
 def config_args(sim: Any, version: str, key: str = "env:TQOPS_E2E_TIE_KEY") -> list[str]:
     fields = {
         "api_version": version,
         "hostname": sim.hostname,
-        "api_user": USER,
+        "api_user": TIE_USER,
         "api_key": key,
         "ca_bundle": sim.ca_pem_path,
     }
-    return [arg for name, value in fields.items() for arg in ("--config", f"{name}={value}")]
+    return flags("--config", fields)
 
 
 def run(sim: Any, version: str, capsys: Any, *extra: str, value: str = "evil-cdn.com"):
     return cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        value,
+        *one_input("dcso_tie", "FQDN", value),
         *config_args(sim, version),
         *extra,
         capsys=capsys,
@@ -75,7 +63,7 @@ def test_v3_sends_basic_auth_and_the_ioc_parameter_and_follows_next_pages(sim, c
     assert result["warnings"] == []
     requests = [r for r in sim.requests if r.path == "/tie/v3/iocs"]
     assert len(requests) == 3
-    expected = "Basic " + base64.b64encode(f"{USER}:{KEY}".encode()).decode()
+    expected = "Basic " + base64.b64encode(f"{TIE_USER}:{TIE_KEY}".encode()).decode()
     assert all(r.headers["authorization"] == expected for r in requests)
     assert requests[0].query == {"ioc": ["evil-cdn.com"], "limit": ["50"]}
     assert (
@@ -92,13 +80,7 @@ def test_v3_sends_basic_auth_and_the_ioc_parameter_and_follows_next_pages(sim, c
 def test_v3_looks_hashes_up_without_their_prefix(sim, capsys):
     sha1 = "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
     code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "SHA-1",
-        "--value",
-        sha1,
+        *one_input("dcso_tie", "SHA-1", sha1),
         *config_args(sim, "v3"),
         "--option",
         "confidence=60-",
@@ -154,13 +136,7 @@ def test_what_the_version_does_not_take_is_one_line_exit_2_and_nothing_sent(
         del args[at - 1 : at + 1]
         extra = []
     code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "a.example",
+        *one_input("dcso_tie", "FQDN", "a.example"),
         *args,
         *extra,
         capsys=capsys,
@@ -176,7 +152,7 @@ def test_test_connection_speaks_the_configured_version(sim, capsys):
     assert "(API v3) accepted the credential" in out
     assert {r.path for r in sim.requests} == {"/tie/v3/iocs"}
     code, out, err = cli(
-        "test-connection", "dcso_tie", *config_args(sim, "v2", key=KEY + "x"), capsys=capsys
+        "test-connection", "dcso_tie", *config_args(sim, "v2", key=TIE_KEY + "x"), capsys=capsys
     )
     assert code == 1 and "rejected the api user and api key (HTTP 401" in out
     assert_no_credential(out, err)
@@ -187,14 +163,8 @@ def test_the_credential_appears_in_no_output_even_at_debug(sim, capsys):
         for fmt in ("json", "jsonl", "table"):
             code, out, err = cli(
                 "-vv",
-                "run",
-                "dcso_tie",
-                "search",
-                "--type",
-                "FQDN",
-                "--value",
-                "www.microsoft.com",
-                *config_args(sim, version, key=KEY),
+                *one_input("dcso_tie", "FQDN", "www.microsoft.com"),
+                *config_args(sim, version, key=TIE_KEY),
                 "--format",
                 fmt,
                 capsys=capsys,
@@ -213,7 +183,7 @@ def test_a_drifted_record_is_one_warning_in_a_run(sim, capsys):
             "search",
             *("--type", "FQDN", "--value", extra["value"]),
             *("--type", "FQDN", "--value", extra["value"]),
-            *("--config", f"hostname={sim.hostname}", "--config", f"access_token={TOKEN}"),
+            *("--config", f"hostname={sim.hostname}", "--config", f"access_token={TIE_TOKEN}"),
             *("--config", f"ca_bundle={sim.ca_pem_path}", "--format", "json"),
             capsys=capsys,
         )

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dcso_tie_operation import OPERATION as TIE
 from tego_operation import OPERATION as TEGO
-from tests.mapping_oracle import Interpreter, interpret
+from tests.support.mapping_oracle import Interpreter, interpret
 from tqops import (
     ApiError,
     FeedPath,
@@ -79,6 +79,7 @@ def test_path_parser_raises_only_path_syntax_errors(text):
     assert FeedPath.parse(str(path)) == path
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.text(path_alphabet, min_size=1, max_size=20), json_values)
 def test_path_evaluation_never_raises(text, document):
@@ -89,6 +90,7 @@ def test_path_evaluation_never_raises(text, document):
     assert isinstance(path.values(document), list)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values | st.dictionaries(st.just("iocs"), st.lists(tie_like, max_size=4)))
 def test_mappers_turn_any_json_into_indicators_or_warnings(document):
@@ -117,6 +119,7 @@ def test_every_shipped_mapping_is_compiled_into_a_function():
         assert "def _mapped(" in operation.mappers["search"].generated_source
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values | st.dictionaries(st.just("iocs"), st.lists(tie_like, max_size=4)))
 def test_generated_mappers_equal_the_interpreter_on_any_json(document):
@@ -207,6 +210,7 @@ selections = st.none() | st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(rows(), min_size=1, max_size=5),

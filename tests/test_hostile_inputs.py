@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from simulators import TegoSimulator, TieSimulator
-from tests.helpers import cli
+from tests.support.cli import cli, one_input
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "hostile.yaml").read_text("utf-8"))
 MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "dcso_tie.yaml"
@@ -22,10 +21,9 @@ def test_the_corpus_holds_at_least_150_cases():
     assert sum(len(CASES[kind]) for kind in CASES) >= 150
 
 
-@pytest.fixture(scope="module")
-def servers():
-    with TieSimulator(token="t") as tie, TegoSimulator(token="t") as tego:
-        yield {"dcso_tie": tie, "tego": tego}
+@pytest.fixture()
+def servers(sim, tego_sim):
+    return {"dcso_tie": sim, "tego": tego_sim}
 
 
 def base(sim: Any, operation: str) -> list[str]:
@@ -77,13 +75,7 @@ def test_bad_option_stops_the_run_before_anything_is_sent(servers, capsys, case)
     sim.clear_requests()
     value = "www.microsoft.com"
     code, out, err = cli(
-        "run",
-        case["operation"],
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        value,
+        *one_input(case["operation"], "FQDN", value),
         *base(sim, case["operation"]),
         "--option",
         case["option"],

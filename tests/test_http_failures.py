@@ -19,7 +19,7 @@ import requests
 import urllib3.exceptions as u3
 
 from simulators._server import RecordedRequest, SimulatorServer, TestCA
-from tests.forward_proxy import ForwardProxy, dead_proxy_url
+from tests.support.forward_proxy import ForwardProxy, dead_proxy_url
 from tqops.errors import TransportError
 from tqops.http import HttpClient, HttpSettings, tls_reason, transport_error
 from tqops.http.auth import BearerAuth

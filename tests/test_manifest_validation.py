@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import cli
+from tests.support.cli import cli
 from tqops import ManifestError, Operation, discover_operations
 from tqops.manifest.document import load_manifest, manifest_schema
 from tqops.operations.registry import Registry

@@ -7,7 +7,7 @@ from typing import Any, Union
 
 import pytest
 
-from tests.mapping_oracle import Interpreter
+from tests.support.mapping_oracle import Interpreter
 from tqops import Indicator, IndicatorType, ManifestError, Mapper, MappingSpec
 
 ENGINE: dict[str, Union[type[Mapper], type[Interpreter]]] = {"class": Mapper}

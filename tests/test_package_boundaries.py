@@ -151,6 +151,7 @@ def test_every_file_a_package_holds_is_declared_package_data(package):
         )
 
 
+@pytest.mark.slow
 def test_a_regular_build_carries_the_files_and_not_the_simulators(tmp_path):
     """`pip wheel .` from a copy of the checkout: the linked manifests arrive as their
     content, each package's change log and samples too, and no simulators."""

@@ -8,33 +8,20 @@ from cortex4py.api import Api
 from cortex4py.exceptions import AuthenticationError, AuthorizationError, NotFoundError
 from cortex4py.query import Eq
 
-from simulators import TieSimulator
-from tests.protocol_host import (
-    TOKEN,
-    protocol_host,
+from tests.support.protocols import (
     run_result,
     searched,
 )
 
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory, tie):
-    with protocol_host(tmp_path_factory.mktemp("cortex") / "data", tie) as running:
-        yield running
+pytestmark = pytest.mark.slow
 
 
 def cortex(host, role):
     return Api(host.url, host.users[role]["api_key"], verify_cert=host.ca)
 
 
-def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(host, tie):
-    api = cortex(host, "analyst")
+def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie):
+    api = cortex(tie_host, "analyst")
     tie.clear_requests()
     observable = {"data": "www.microsoft.com", "dataType": "domain", "tlp": 1, "message": "e2e"}
     job = api.analyzers.run_by_name("DCSO_TIE_Search", observable, force=1)
@@ -57,8 +44,8 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(host, tie):
     assert {a.data for a in api.jobs.get_artifacts(job.id)} == {i[1] for i in artifacts}
 
 
-def test_analyzers_are_listed_searched_and_found_by_data_type(host):
-    api = cortex(host, "viewer")
+def test_analyzers_are_listed_searched_and_found_by_data_type(tie_host):
+    api = cortex(tie_host, "viewer")
     analyzer = api.analyzers.get_by_name("DCSO_TIE_Search")
     assert analyzer.id == "DCSO_TIE_Search_1_1"
     assert {"ip", "domain", "fqdn", "url", "mail", "hash", "filename"} <= set(analyzer.dataTypeList)
@@ -72,8 +59,8 @@ def test_analyzers_are_listed_searched_and_found_by_data_type(host):
     assert api.status().json()["versions"]["Cortex"]
 
 
-def test_a_tlp_above_the_gate_is_a_failed_job_and_nothing_is_sent(host, tie):
-    api = cortex(host, "analyst")
+def test_a_tlp_above_the_gate_is_a_failed_job_and_nothing_is_sent(tie_host, tie):
+    api = cortex(tie_host, "analyst")
     tie.clear_requests()
     observable = {"data": "red.example", "dataType": "fqdn", "tlp": 3}
     job = api.analyzers.run_by_name("DCSO_TIE_Search", observable)
@@ -84,40 +71,40 @@ def test_a_tlp_above_the_gate_is_a_failed_job_and_nothing_is_sent(host, tie):
     assert searched(tie) == []
 
 
-def test_a_wrong_key_is_refused_as_cortex_does_and_the_vendor_sees_nothing(host, tie):
+def test_a_wrong_key_is_refused_as_cortex_does_and_the_vendor_sees_nothing(tie_host, tie):
     tie.clear_requests()
-    wrong = Api(host.url, "tqk_" + "x" * 43, verify_cert=host.ca)
+    wrong = Api(tie_host.url, "tqk_" + "x" * 43, verify_cert=tie_host.ca)
     with pytest.raises(AuthenticationError):
         wrong.analyzers.run_by_name("DCSO_TIE_Search", {"data": "x.example", "dataType": "fqdn"})
-    answer = host.api().post(f"{host.url}/api/analyzer/DCSO_TIE_Search_1_1/run", json={})
+    answer = tie_host.api().post(f"{tie_host.url}/api/analyzer/DCSO_TIE_Search_1_1/run", json={})
     assert answer.status_code == 401 and answer.json()["type"] == "AuthenticationError"
     with pytest.raises(AuthorizationError):  # a viewer reads, and runs nothing
-        cortex(host, "viewer").analyzers.run_by_id(
+        cortex(tie_host, "viewer").analyzers.run_by_id(
             "DCSO_TIE_Search_1_1", {"data": "x.example", "dataType": "fqdn"}
         )
     assert searched(tie) == []
 
 
-def test_unknown_jobs_and_analyzers_are_not_found(host):
-    api = cortex(host, "viewer")
+def test_unknown_jobs_and_analyzers_are_not_found(tie_host):
+    api = cortex(tie_host, "viewer")
     with pytest.raises(NotFoundError):
         api.jobs.get_by_id("999999")
     with pytest.raises(NotFoundError):
         api.analyzers.get_by_id("Nothing_1_0")
-    answer = host.api(host.users["viewer"]["api_key"]).post(
-        f"{host.url}/api/job/status", json={"jobIds": ["999999", "1"]}
+    answer = tie_host.api(tie_host.users["viewer"]["api_key"]).post(
+        f"{tie_host.url}/api/job/status", json={"jobIds": ["999999", "1"]}
     )
     assert answer.json()["999999"] == "NotFound" and answer.json()["1"] in ("Success", "Failure")
 
 
-def test_a_run_is_a_job_of_the_host_with_its_audit_entry(host):
-    api = cortex(host, "analyst")
+def test_a_run_is_a_job_of_the_host_with_its_audit_entry(tie_host):
+    api = cortex(tie_host, "analyst")
     job = api.analyzers.run_by_name("DCSO_TIE_Search", {"data": "8.8.8.8", "dataType": "ip"})
     api.jobs.get_report_async(job.id, "30seconds")
-    admin = host.api(host.users["admin"]["api_key"])
-    native = admin.get(f"{host.url}/api/v1/jobs/{job.id}").json()
+    admin = tie_host.api(tie_host.users["admin"]["api_key"])
+    native = admin.get(f"{tie_host.url}/api/v1/jobs/{job.id}").json()
     assert native["operation"] == "dcso_tie" and native["created_by"] == "analyst@example.com"
-    results = admin.get(f"{host.url}/api/v1/jobs/{job.id}/results").json()["results"]
+    results = admin.get(f"{tie_host.url}/api/v1/jobs/{job.id}/results").json()["results"]
     assert results[0]["input"] == {"type": "IP Address", "value": "8.8.8.8"}
-    audit = admin.get(f"{host.url}/api/v1/audit").json()["audit"]
+    audit = admin.get(f"{tie_host.url}/api/v1/audit").json()["audit"]
     assert any(e["action"] == "run" and f"job {job.id}," in e["detail"] for e in audit)

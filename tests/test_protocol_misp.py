@@ -11,23 +11,17 @@ import uuid
 import pytest
 import requests
 
-from simulators import TieSimulator
-from tests.hosting import free_port, tqops, wait_for
-from tests.protocol_host import (
-    TOKEN,
+from tests.support.hosting import free_port, tqops, wait_for
+from tests.support.protocols import (
     protocol_host,
     run_result,
     searched,
-    tie_config,
 )
+from tests.support.vendors import tie_config
+
+pytestmark = pytest.mark.slow
 
 MODULE = "dcso_tie_search"
-
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")

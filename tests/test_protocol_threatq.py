@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from simulators import TieSimulator
-from tests.protocol_host import (
-    TOKEN,
-    protocol_host,
+from tests.support.protocols import (
     run_result,
     searched,
 )
 from tqops.model import Indicator, Source
 
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory, tie):
-    with protocol_host(tmp_path_factory.mktemp("threatq") / "data", tie) as running:
-        yield running
+pytestmark = pytest.mark.slow
 
 
 def login(host, role):
@@ -44,11 +31,11 @@ def session(host, token):
     return client
 
 
-def test_every_grant_answers_a_token_pair(host):
-    analyst = host.users["analyst"]
-    tokens = [login(host, "analyst")]
-    kibana = host.api().post(  # Kibana's connector: everything in a JSON body
-        f"{host.url}/api/token",
+def test_every_grant_answers_a_token_pair(tie_host):
+    analyst = tie_host.users["analyst"]
+    tokens = [login(tie_host, "analyst")]
+    kibana = tie_host.api().post(  # Kibana's connector: everything in a JSON body
+        f"{tie_host.url}/api/token",
         json={
             "email": analyst["name"],
             "password": analyst["password"],
@@ -56,12 +43,12 @@ def test_every_grant_answers_a_token_pair(host):
             "grant_type": "password",
         },
     )
-    xsoar = host.api().post(  # XSOAR's integration: the same, form-encoded
-        f"{host.url}/api/token",
+    xsoar = tie_host.api().post(  # XSOAR's integration: the same, form-encoded
+        f"{tie_host.url}/api/token",
         data={"grant_type": "password", "email": analyst["name"], "password": analyst["password"]},
     )
-    client = host.api().post(  # client credentials: HTTP Basic name and API key
-        f"{host.url}/api/token",
+    client = tie_host.api().post(  # client credentials: HTTP Basic name and API key
+        f"{tie_host.url}/api/token",
         data={"grant_type": "client_credentials"},
         auth=(analyst["name"], analyst["api_key"]),
     )
@@ -71,76 +58,78 @@ def test_every_grant_answers_a_token_pair(host):
     for token in tokens:
         assert set(token) == {"access_token", "refresh_token", "token_type", "expires_in"}
         assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
-        assert session(host, token).get(f"{host.url}/api/plugins").status_code == 200
-    refreshed = host.api().post(
-        f"{host.url}/api/token",
+        assert session(tie_host, token).get(f"{tie_host.url}/api/plugins").status_code == 200
+    refreshed = tie_host.api().post(
+        f"{tie_host.url}/api/token",
         json={"grant_type": "refresh_token", "refresh_token": tokens[0]["refresh_token"]},
     )
     assert refreshed.status_code == 200 and refreshed.json()["access_token"] not in str(tokens)
-    again = host.api().post(  # a refresh token is used once
-        f"{host.url}/api/token",
+    again = tie_host.api().post(  # a refresh token is used once
+        f"{tie_host.url}/api/token",
         json={"grant_type": "refresh_token", "refresh_token": tokens[0]["refresh_token"]},
     )
     assert again.status_code == 401 and again.json() == {
         "errors": ["the credentials were not accepted"]
     }
-    database = (host.data / "tqops.db").read_bytes()
+    database = (tie_host.data / "tqops.db").read_bytes()
     assert not any(t["access_token"].encode() in database for t in tokens)
 
 
-def test_wrong_credentials_and_tokens_are_refused_and_the_vendor_sees_nothing(host, tie):
+def test_wrong_credentials_and_tokens_are_refused_and_the_vendor_sees_nothing(tie_host, tie):
     tie.clear_requests()
-    analyst = host.users["analyst"]
-    bad = host.api().post(
-        f"{host.url}/api/token?grant_type=password&client_id=x",
+    analyst = tie_host.users["analyst"]
+    bad = tie_host.api().post(
+        f"{tie_host.url}/api/token?grant_type=password&client_id=x",
         json={"email": analyst["name"], "password": "not-the-password"},
     )
     assert bad.status_code == 401 and "errors" in bad.json()
-    swapped = host.api().post(  # another user's key is not this client's secret
-        f"{host.url}/api/token",
+    swapped = tie_host.api().post(  # another user's key is not this client's secret
+        f"{tie_host.url}/api/token",
         data={"grant_type": "client_credentials"},
-        auth=(analyst["name"], host.users["viewer"]["api_key"]),
+        auth=(analyst["name"], tie_host.users["viewer"]["api_key"]),
     )
     assert swapped.status_code == 401
-    forged = session(host, {"access_token": "tqa_" + "x" * 43})
+    forged = session(tie_host, {"access_token": "tqa_" + "x" * 43})
     answer = forged.post(
-        f"{host.url}/api/plugins/dcso_tie/execute",
+        f"{tie_host.url}/api/plugins/dcso_tie/execute",
         json={"action": "search", "id": 1, "type": "Indicator"},
     )
     assert answer.status_code == 401 and answer.json()["errors"][0].startswith("an access token")
-    key_as_token = session(host, {"access_token": analyst["api_key"]})  # keys are not tokens
-    assert key_as_token.get(f"{host.url}/api/plugins").status_code == 401
-    viewer = session(host, login(host, "viewer"))
+    key_as_token = session(tie_host, {"access_token": analyst["api_key"]})  # keys are not tokens
+    assert key_as_token.get(f"{tie_host.url}/api/plugins").status_code == 401
+    viewer = session(tie_host, login(tie_host, "viewer"))
     refused = viewer.post(
-        f"{host.url}/api/plugins/dcso_tie/execute",
+        f"{tie_host.url}/api/plugins/dcso_tie/execute",
         json={"action": "search", "id": 1, "type": "Indicator"},
     )
     assert refused.status_code == 403 and "analyst" in refused.json()["errors"][0]
     assert searched(tie) == []
 
 
-def test_list_consume_and_execute_return_the_enrichment(host, tie):
-    client = session(host, login(host, "analyst"))
-    listed = client.get(f"{host.url}/api/plugins?with=action.objectType&limit=10&offset=0").json()
+def test_list_consume_and_execute_return_the_enrichment(tie_host, tie):
+    client = session(tie_host, login(tie_host, "analyst"))
+    listed = client.get(
+        f"{tie_host.url}/api/plugins?with=action.objectType&limit=10&offset=0"
+    ).json()
     assert listed["total"] >= 2
     plugin = next(p for p in listed["data"] if p["name"] == "dcso_tie")
     (action,) = plugin["action"]
     assert action["name"] == "search" and plugin["enabled"] is True
     assert action["object_type"] == [{"object_type_id": 1, "object_type": "Indicator"}]
-    detail = client.get(f"{host.url}/api/plugins/{plugin['id']}?with=action,objectType").json()
+    detail = client.get(f"{tie_host.url}/api/plugins/{plugin['id']}?with=action,objectType").json()
     assert detail["data"]["id"] == plugin["id"] and detail["data"]["action"][0]["name"] == "search"
 
     payload = Indicator("www.microsoft.com", "FQDN", sources=[Source("tests", "GREEN")])
-    consumed = client.post(f"{host.url}/api/indicators/consume", json=[payload.to_threatq()])
+    consumed = client.post(f"{tie_host.url}/api/indicators/consume", json=[payload.to_threatq()])
     assert consumed.status_code == 200, consumed.text
     indicator_id = consumed.json()["data"][0]["id"]
-    stored = client.get(f"{host.url}/api/indicators/{indicator_id}").json()["data"]
+    stored = client.get(f"{tie_host.url}/api/indicators/{indicator_id}").json()["data"]
     assert stored["value"] == "www.microsoft.com" and stored["type"]["name"] == "FQDN"
     assert stored["tlp"] == {"name": "GREEN"}
 
     tie.clear_requests()
     executed = client.post(
-        f"{host.url}/api/plugins/{plugin['id']}/execute",
+        f"{tie_host.url}/api/plugins/{plugin['id']}/execute",
         json={"action": "search", "id": str(indicator_id), "type": "Indicator"},
     )
     assert executed.status_code == 200, executed.text
@@ -155,17 +144,17 @@ def test_list_consume_and_execute_return_the_enrichment(host, tie):
     assert searched(tie).count("www.microsoft.com") == 2  # the host's job, then `tqops run`
 
 
-def test_indicator_types_and_a_missing_indicator(host):
-    client = session(host, login(host, "viewer"))
-    types = client.get(f"{host.url}/api/indicator/types").json()
+def test_indicator_types_and_a_missing_indicator(tie_host):
+    client = session(tie_host, login(tie_host, "viewer"))
+    types = client.get(f"{tie_host.url}/api/indicator/types").json()
     assert {"FQDN", "IP Address", "SHA-256"} <= {t["name"] for t in types["data"]}
-    missing = client.get(f"{host.url}/api/indicators/999999")
+    missing = client.get(f"{tie_host.url}/api/indicators/999999")
     assert missing.status_code == 404 and missing.json() == {
         "errors": ["no indicator with id 999999"]
     }
-    analyst = session(host, login(host, "analyst"))
+    analyst = session(tie_host, login(tie_host, "analyst"))
     wrong = analyst.post(
-        f"{host.url}/api/plugins/dcso_tie/execute",
+        f"{tie_host.url}/api/plugins/dcso_tie/execute",
         json={"action": "search", "id": 999999, "type": "Indicator"},
     )
     assert wrong.status_code == 404 and wrong.json()["errors"]

@@ -14,44 +14,17 @@ import trustme
 
 from simulators import TieSimulator
 from simulators._server import TestCA
-from tests.forward_proxy import ForwardProxy, dead_proxy_url
-from tests.helpers import cli
-
-TOKEN = "reliability-token-9b2c"
-
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-@pytest.fixture()
-def sim(tie):
-    tie.clear_requests()
-    yield tie
-    while tie.next_fault() is not None:  # leave no fault behind for the next test
-        pass
+from tests.support.cli import cli, flags, one_input
+from tests.support.forward_proxy import ForwardProxy, dead_proxy_url
+from tests.support.vendors import TIE_TOKEN, tie_config
 
 
 def run_args(sim: Any, *extra: str, hostname: str = "") -> list[str]:
+    config = tie_config(sim, hostname=hostname or sim.hostname)
     return [
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "IP Address",
-        "--value",
-        "203.0.113.7",
-        "--config",
-        f"hostname={hostname or sim.hostname}",
-        "--config",
-        f"access_token={TOKEN}",
-        "--config",
-        f"ca_bundle={sim.ca_pem_path}",
-        "--format",
-        "json",
-        *extra,
+        *one_input("dcso_tie", "IP Address", "203.0.113.7"),
+        *flags("--config", config),
+        *("--format", "json", *extra),
     ]
 
 
@@ -76,6 +49,7 @@ def test_retry_after_as_an_http_date_is_honoured(sim, capsys):
     assert len(sim.requests) == 2
 
 
+@pytest.mark.slow
 def test_a_call_that_keeps_failing_says_how_many_tries_it_made(sim, capsys):
     sim.enqueue_faults(*([502] * 5))
     code, out, _ = cli(*run_args(sim), capsys=capsys)
@@ -123,32 +97,19 @@ def test_bad_certificates_are_refused_in_one_line_naming_the_cause(capsys, kind,
     elif kind == "wrong-host":
         ca.server_cert = ca.ca.issue_cert("tie.example.org")
     sim = TieSimulator.__new__(TieSimulator)
-    TieSimulator.__init__(sim, token=TOKEN)
+    TieSimulator.__init__(sim, token=TIE_TOKEN)
     sim.ca = ca
     sim._context = ca.server_context()
     with sim:
         bundle = ca.ca_pem_path if kind != "self-signed" else None
-        args = [
-            "test-connection",
-            "dcso_tie",
-            "--config",
-            f"hostname={sim.hostname}",
-            "--config",
-            f"access_token={TOKEN}",
-        ]
-        if bundle:
-            args += ["--config", f"ca_bundle={bundle}"]
-        code, out, _ = cli(*args, capsys=capsys)
+        config = {"hostname": sim.hostname, "access_token": TIE_TOKEN, "ca_bundle": bundle}
+        code, out, _ = cli("test-connection", "dcso_tie", *flags("--config", config), capsys=capsys)
         assert code == 1
         assert out.count("\n") == 1 and "tls" in out and expected in out, out
         assert "ca_bundle" in out
         code, out, _err = cli(
             *run_args(sim)[:7],
-            "--config",
-            f"hostname={sim.hostname}",
-            "--config",
-            f"access_token={TOKEN}",
-            *(["--config", f"ca_bundle={bundle}"] if bundle else []),
+            *flags("--config", config),
             "--format",
             "json",
             capsys=capsys,
@@ -166,7 +127,7 @@ def test_verify_ssl_off_accepts_an_untrusted_certificate(sim, capsys):
         "--config",
         f"hostname={sim.hostname}",
         "--config",
-        f"access_token={TOKEN}",
+        f"access_token={TIE_TOKEN}",
         "--config",
         "verify_ssl=false",
     ]
@@ -300,23 +261,8 @@ def test_paging_stops_on_a_repeated_page_and_at_its_cap(sim, capsys, monkeypatch
 
     monkeypatch.setattr(tie_client, "PAGE_SIZE", 10)
     monkeypatch.setattr(tie_client, "MAX_PAGES", 3)
-    args = [
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        "FQDN",
-        "--value",
-        "evil-cdn.com",
-        "--config",
-        f"hostname={sim.hostname}",
-        "--config",
-        f"access_token={TOKEN}",
-        "--config",
-        f"ca_bundle={sim.ca_pem_path}",
-        "--format",
-        "json",
-    ]
+    args = [*one_input("dcso_tie", "FQDN", "evil-cdn.com"), *flags("--config", tie_config(sim))]
+    args += ["--format", "json"]
     code, out, _ = cli(*args, capsys=capsys)
     (result,) = json.loads(out)["results"]
     assert code == 0 and len(sim.requests) == 3 and len(result["indicators"]) == 30

@@ -20,7 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.hosting import RunningHost, add_user, wait_for
+from tests.support.hosting import RunningHost, add_user, wait_for
 from tqops import __version__, load_manifest
 from tqops.cli import main
 from tqops.publishing.bundle import build_runtime_wheel

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from simulators import TegoSimulator, TieSimulator
+from tests.support.cli import one_input
 from tqops import BasicAuth, Secret, validate_config
 from tqops.cli import main
 
@@ -102,13 +103,7 @@ def surface(tie: Any, tego: Any, tmp_path: Path) -> list[list[str]]:
         ["-vv", "test-connection", "tego", *tego_cfg, "--config", f"license_key={CANARY}"],
         [
             "-vv",
-            "run",
-            "tego",
-            "search",
-            "--type",
-            "IP Address",
-            "--value",
-            "8.8.8.8",
+            *one_input("tego", "IP Address", "8.8.8.8"),
             *tego_cfg,
             "--config",
             f"license_key={CANARY}",
@@ -116,25 +111,13 @@ def surface(tie: Any, tego: Any, tmp_path: Path) -> list[list[str]]:
             "json",
         ],
         [
-            "run",
-            "tego",
-            "search",
-            "--type",
-            "IP Address",
-            "--value",
-            "10.0.0.1",
+            *one_input("tego", "IP Address", "10.0.0.1"),
             *tego_cfg,
             "--config",
             f"license_key={CANARY}",
         ],
         [
-            "run",
-            "tego",
-            "search",
-            "--type",
-            "IP Address",
-            "--value",
-            "8.8.8.8",
+            *one_input("tego", "IP Address", "8.8.8.8"),
             *tego_cfg,
             "--config",
             "license_key=wrong-license",

@@ -16,15 +16,16 @@ import pytest
 import requests
 
 from simulators import TieSimulator
-from tests.hosting import ROOT, RunningHost, add_user, free_port, tqops, wait_for
+from tests.support.hosting import ROOT, RunningHost, add_user, free_port, tqops, wait_for
+from tests.support.vendors import TIE_TOKEN, paced
 
-TOKEN = "host-e2e-token-3b9d1f7a"
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN, latency=0.05) as sim:
-        yield sim
+@pytest.fixture(scope="module", autouse=True)
+def _paced_vendor(tie):
+    with paced(tie, 0.05):  # answers that take time, for jobs to be watched while they run
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def host(tmp_path_factory, tie):
             json={
                 "values": {
                     "hostname": tie.hostname,
-                    "access_token": TOKEN,
+                    "access_token": TIE_TOKEN,
                     "ca_bundle": tie.ca_pem_path,
                 }
             },
@@ -97,7 +98,7 @@ def test_no_key_is_401_a_wrong_key_is_401_and_roles_are_checked(host):
 def test_configuration_comes_back_masked_and_the_mask_keeps_the_secret(host, tie):
     url = f"{host.url}/api/v1/operations/dcso_tie/config"
     shown = api(host, "admin").get(url).json()
-    assert shown["values"]["access_token"] == "********" and TOKEN not in json.dumps(shown)
+    assert shown["values"]["access_token"] == "********" and TIE_TOKEN not in json.dumps(shown)
     again = api(host, "admin").put(
         url, json={"values": {"access_token": "********", "timeout": 20}}
     )
@@ -136,7 +137,7 @@ def test_a_job_on_stored_indicators_equals_tqops_run_and_repeats_are_looked_up_o
         f"ca_bundle={tie.ca_pem_path}",
         "--format",
         "json",
-        env={"TIE_TOKEN_HOST": TOKEN},
+        env={"TIE_TOKEN_HOST": TIE_TOKEN},
     )
     assert cli.returncode == 0, cli.stderr
     assert got == json.loads(cli.stdout)["results"]
@@ -203,7 +204,7 @@ def test_the_tlp_gate_and_the_cache(host, tie):
 def test_the_data_directory_holds_no_secret_in_clear(host):
     for path in host.data.rglob("*"):
         if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+            assert TIE_TOKEN.encode() not in path.read_bytes(), path
     key = host.data / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
 
@@ -216,7 +217,7 @@ def test_serve_refuses_a_public_address_without_tls():
 
 @pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
 def test_after_a_stop_mid_job_the_job_is_interrupted_and_resuming_completes_it(tmp_path, stop):
-    with TieSimulator(token=TOKEN, latency=0.3) as slow:
+    with TieSimulator(token=TIE_TOKEN, latency=0.3) as slow:
         data = tmp_path / "data"
         admin = add_user(data, "admin", "admin")["api_key"]
         analyst = add_user(data, "analyst", "analyst")["api_key"]
@@ -228,7 +229,7 @@ def test_after_a_stop_mid_job_the_job_is_interrupted_and_resuming_completes_it(t
                 json={
                     "values": {
                         "hostname": slow.hostname,
-                        "access_token": TOKEN,
+                        "access_token": TIE_TOKEN,
                         "ca_bundle": slow.ca_pem_path,
                     }
                 },

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from simulators import TieSimulator
-from tests.hosting import RunningHost, add_user, tqops, wait_for
+from tests.support.hosting import RunningHost, add_user, tqops, wait_for
 from tqops.service import Service
+
+pytestmark = pytest.mark.slow
 
 TOKEN = "scenario-token-5e1d0c"
 DEFANGED = ["evil-one[.]example", "evil-two[dot]example", "evil-three[.]example"]

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from simulators import TieSimulator
-from tests.hosting import RunningHost, add_user
+from tests.support.hosting import RunningHost, add_user
+from tests.support.vendors import TIE_TOKEN
 from tests.test_server_integrations import setting, variant, wheel_of
 from tqops.service import Service
 
-TOKEN = "upload-e2e-token-91ac"
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,6 @@ def dist(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     Service().bundle("dcso_tie", out)
     return out
-
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
 
 
 @pytest.fixture()
@@ -67,7 +61,7 @@ def test_an_upload_installs_and_an_upgrade_waits_for_confirmation(host, dist, tm
     assert version_of(host)["source"] == "uploaded"
     admin = host.api(host.keys["admin"])
     config = f"{host.url}/api/v1/operations/dcso_tie/config"
-    admin.put(config, json={"values": {"hostname": tie.hostname, "access_token": TOKEN}})
+    admin.put(config, json={"values": {"hostname": tie.hostname, "access_token": TIE_TOKEN}})
 
     newer = variant(dist, tmp_path, with_field, version="9.0.0")
     pending = upload(host, newer)

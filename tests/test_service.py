@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from simulators import TieSimulator
+from tests.support.vendors import TIE_TOKEN
 from tqops import (
     MASK,
     CancelToken,
@@ -21,23 +21,14 @@ from tqops import (
 )
 from tqops.service import Service
 
-TOKEN = "service-token-8c1e77d2a4"
-
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-@pytest.fixture()
-def sim(tie):
-    tie.clear_requests()
-    return tie
-
 
 def raw_config(sim, **extra):
-    return {"hostname": sim.hostname, "access_token": TOKEN, "ca_bundle": sim.ca_pem_path, **extra}
+    return {
+        "hostname": sim.hostname,
+        "access_token": TIE_TOKEN,
+        "ca_bundle": sim.ca_pem_path,
+        **extra,
+    }
 
 
 SERVICE = Service()
@@ -130,25 +121,25 @@ def test_statuses_are_an_enum_that_writes_the_json_contract(sim):
 
 
 def test_stored_config_round_trips_through_json_without_a_resolved_secret(monkeypatch, sim):
-    monkeypatch.setenv("TQOPS_TEST_TIE_TOKEN", TOKEN)
+    monkeypatch.setenv("TQOPS_TEST_TIE_TOKEN", TIE_TOKEN)
     entered = {"hostname": sim.hostname, "access_token": "env:TQOPS_TEST_TIE_TOKEN"}
     stored = SERVICE.check_config("dcso_tie", entered)
     text = json.dumps(stored.to_json())
-    assert TOKEN not in text and "env:TQOPS_TEST_TIE_TOKEN" in text
+    assert TIE_TOKEN not in text and "env:TQOPS_TEST_TIE_TOKEN" in text
     again = StoredConfig.from_json(SERVICE.operation("dcso_tie").manifest, json.loads(text))
     assert again == stored
     resolved = again.resolve()
-    assert resolved["access_token"].reveal() == TOKEN
+    assert resolved["access_token"].reveal() == TIE_TOKEN
     assert resolved.by_role("host") == sim.hostname and resolved.by_role("verify_tls") is True
 
 
 def test_stored_config_masks_secrets_and_takes_the_mask_back_as_unchanged():
-    stored = SERVICE.check_config("dcso_tie", {"access_token": TOKEN, "timeout": "12"})
+    stored = SERVICE.check_config("dcso_tie", {"access_token": TIE_TOKEN, "timeout": "12"})
     shown = stored.masked()
     assert shown["access_token"] == MASK and shown["timeout"] == "12"
-    assert TOKEN not in repr(stored) and TOKEN not in json.dumps(shown)
+    assert TIE_TOKEN not in repr(stored) and TIE_TOKEN not in json.dumps(shown)
     kept = stored.updated({"access_token": MASK, "timeout": "20"})
-    assert kept.resolve()["access_token"].reveal() == TOKEN
+    assert kept.resolve()["access_token"].reveal() == TIE_TOKEN
     assert kept.resolve()["timeout"] == 20.0
     changed = kept.updated({"access_token": "new-token-value"})
     assert changed.resolve()["access_token"].reveal() == "new-token-value"
@@ -187,14 +178,20 @@ def test_one_broken_plugin_is_reported_by_name_without_hiding_the_others():
         service.operation("nothing")
 
 
-def test_discovery_is_cached_until_refreshed():
+def _counting_loader(operation):
+    """An entry point's ``load`` returning ``operation``, and the list it marks each call in."""
     calls = []
-    good = SERVICE.operation("tego")
 
     def load():
         calls.append(1)
-        return good
+        return operation
 
+    return calls, load
+
+
+def test_discovery_is_cached_until_refreshed():
+    good = SERVICE.operation("tego")
+    calls, load = _counting_loader(good)
     registry = Registry([_entry("tego", load)])
     for _ in range(3):
         assert registry.get("tego") is good
@@ -205,13 +202,8 @@ def test_discovery_is_cached_until_refreshed():
 
 
 def test_concurrent_first_lookups_load_each_plugin_once():
-    calls = []
     good = SERVICE.operation("tego")
-
-    def load():
-        calls.append(1)
-        return good
-
+    calls, load = _counting_loader(good)
     registry = Registry([_entry("tego", load)])
     threads = [threading.Thread(target=registry.get, args=("tego",)) for _ in range(8)]
     for thread in threads:

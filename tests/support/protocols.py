@@ -11,15 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from simulators import TieSimulator
-from tests.hosting import RunningHost, add_user, tqops
+from tests.support.hosting import RunningHost, add_user, tqops
+from tests.support.vendors import TIE_TOKEN, tie_config
 
-TOKEN = "protocol-e2e-token-7c1e93"
 ROLES = ("admin", "analyst", "viewer")
-
-
-def tie_config(tie: TieSimulator) -> dict[str, str]:
-    """DCSO TIE's configuration against the simulator (the field names of its manifest)."""
-    return {"hostname": tie.hostname, "access_token": TOKEN, "ca_bundle": tie.ca_pem_path}
 
 
 @contextlib.contextmanager
@@ -44,7 +39,7 @@ def run_result(tie: TieSimulator, kind: str, value: str) -> dict[str, Any]:
         "run", "dcso_tie", "search", "--type", kind, "--value", value,
         "--config", f"hostname={tie.hostname}", "--config", "access_token=env:TIE_PROTOCOL",
         "--config", f"ca_bundle={tie.ca_pem_path}", "--format", "json",
-        env={"TIE_PROTOCOL": TOKEN},
+        env={"TIE_PROTOCOL": TIE_TOKEN},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["results"][0]
