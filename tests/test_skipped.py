@@ -1,0 +1,226 @@
+"""`skipped`, the fourth status: an input policy keeps from the vendor (a type the action does
+not take, a private or reserved address, a value the vendor cannot look up, a TLP above the
+operation's maximum) is skipped with a one-line reason, costs no request and is no failure;
+a malformed value stays an error. Counted at the loopback simulators."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
+    from fastapi.testclient import TestClient
+
+from simulators import TegoSimulator, TieSimulator
+from tego_operation.client import TegoClient
+from tests.helpers import cli
+from tqops import Indicator, IndicatorType, InputError, PolicySkip, Result, Selection, Status
+from tqops.running.results import ProgressCounter
+from tqops.server.api import misp
+from tqops.server.app import create_app
+from tqops.server.host import Host
+
+TOKEN = "skipped-test-token"
+PASSWORD = "a password long enough"
+
+
+@pytest.fixture(scope="module")
+def tego():
+    with TegoSimulator(token=TOKEN) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def tie():
+    with TieSimulator(token=TOKEN) as sim:
+        yield sim
+
+
+def tego_config(sim: TegoSimulator) -> list[str]:
+    return [
+        *("--config", f"hostname={sim.hostname}"),
+        *("--config", f"license_key={TOKEN}"),
+        *("--config", f"ca_bundle={sim.ca_pem_path}"),
+    ]
+
+
+def run_tego(sim: TegoSimulator, rows: str, tmp_path: Path, capsys, fmt: str = "json"):
+    given = tmp_path / "inputs.csv"
+    given.write_text("type,value\n" + rows)
+    return cli("run", "tego", "search", "--input", str(given), *tego_config(sim),
+               "--format", fmt, capsys=capsys)  # fmt: skip
+
+
+# -- the runtime and the CLI ------------------------------------------------------------------
+
+
+def test_policy_skips_are_skipped_with_a_reason_send_nothing_and_exit_0(tego, tmp_path, capsys):
+    tego.clear_requests()
+    rows = "IP Address,10.1.2.3\nEmail Address,a@example.com\nFQDN,unknown-site.org\n"
+    code, out, _ = run_tego(tego, rows, tmp_path, capsys)
+    assert code == 0  # skips alone are no failure
+    results = json.loads(out)["results"]
+    assert [r["status"] for r in results] == ["skipped", "skipped", "no_results"]
+    private, email, looked_up = results
+    assert "is a private address" in private["reason"] and private["error"] is None
+    assert "does not take Email Address" in email["reason"]
+    assert looked_up["reason"] is None and "reason" in looked_up  # in the contract, null
+    assert all("\n" not in r["reason"] for r in (private, email))
+    assert len(tego.requests) == 1  # only the look-up of the FQDN was sent
+    assert tego.requests[0].query["value"] == ["unknown-site.org"]
+
+
+def test_an_error_among_skips_still_exits_1(tego, tmp_path, capsys):
+    tego.clear_requests()
+    code, out, _ = run_tego(tego, "IP Address,127.0.0.1\nMD5,nothex\n", tmp_path, capsys)
+    assert code == 1
+    skipped, malformed = json.loads(out)["results"]
+    assert skipped["status"] == "skipped" and "loopback" in skipped["reason"]
+    # an analyst's typo is not policy: an error, named
+    assert malformed["status"] == "error" and "expected 32 hexadecimal" in malformed["error"]
+    assert malformed["reason"] is None
+    assert tego.requests == []
+
+
+def test_the_table_shows_a_skip_with_its_reason_and_counts_it_apart(tego, tmp_path, capsys):
+    rows = "IP Address,192.168.1.1\nFQDN,unknown-site.org\n"
+    code, out, _ = run_tego(tego, rows, tmp_path, capsys, fmt="table")
+    assert code == 0
+    assert "skipped" in out and "private address" in out
+    assert "2 input(s): 0 ok, 1 no results, 1 skipped, 0 error(s)" in out
+
+
+def test_a_type_tie_does_not_take_is_skipped_and_nothing_is_sent(tie, capsys):
+    tie.clear_requests()
+    code, out, _ = cli(
+        "run", "dcso_tie", "search", "--type", "CIDR Block", "--value", "10.0.0.0/8",
+        "--config", f"hostname={tie.hostname}", "--config", f"access_token={TOKEN}",
+        "--config", f"ca_bundle={tie.ca_pem_path}", "--format", "jsonl", capsys=capsys,
+    )  # fmt: skip
+    assert code == 0
+    (line,) = [json.loads(text) for text in out.splitlines()]
+    assert line["status"] == "skipped" and "does not take CIDR Block" in line["reason"]
+    assert tie.requests == []
+
+
+def test_a_value_tego_cannot_look_up_is_a_policy_skip_an_input_error_for_old_callers():
+    with pytest.raises(PolicySkip, match="Tego cannot look up Email Address indicators"):
+        TegoClient.build_query(Indicator("a@example.com", IndicatorType.EMAIL_ADDRESS))
+    assert issubclass(PolicySkip, InputError)
+    with pytest.raises(InputError, match="not a valid IPv4") as raised:  # malformed: no skip
+        TegoClient.build_query(Indicator("300.1.1.1", IndicatorType.IP_ADDRESS))
+    assert not isinstance(raised.value, PolicySkip)
+
+
+def test_progress_counts_skips_apart_from_failures():
+    counter = ProgressCounter(total=3)
+    given = Selection("FQDN", "x.example")
+    counter.add(Result(given, Status.SKIPPED, reason="policy"))
+    counter.add(Result(given, Status.ERROR, error="broken"))
+    progress = counter.add(Result(given, Status.OK))
+    assert (progress.done, progress.failed, progress.skipped) == (3, 1, 1)
+    assert Result(given, Status.SKIPPED, reason="policy").to_dict()["reason"] == "policy"
+
+
+# -- the host: TLP gate, counts, REST results, resume, protocols --------------------------------
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory, tie):
+    found = Host(tmp_path_factory.mktemp("skipped-host"))
+    admin = found.users.add("admin", "admin", PASSWORD)
+    found.users.add("ana", "analyst", PASSWORD)
+    values = {"hostname": tie.hostname, "access_token": TOKEN, "ca_bundle": tie.ca_pem_path}
+    found.set_config("dcso_tie", values, found.users.by_key(admin.api_key))
+    found.admin = found.users.by_key(admin.api_key)
+    found.set_settings("dcso_tie", {"cache_ttl": 0}, found.admin)  # every look-up is sent
+    return found
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    key = host.users.new_key("ana").api_key
+    with TestClient(create_app(host), base_url="http://127.0.0.1") as test_client:
+        test_client.headers["Authorization"] = f"Bearer {key}"
+        yield test_client
+
+
+def finished(host: Host, job: dict) -> dict:
+    host.jobs.wait(job["id"], 30)
+    return host.job(job["id"])
+
+
+def test_a_tlp_red_input_is_skipped_by_stored_id_and_inline(host, tie):
+    (stored,) = host.add_indicators(
+        [{"type": "FQDN", "value": "red-stored.example", "tlp": "RED"}], host.admin
+    )
+    tie.clear_requests()
+    inline = [{"type": "FQDN", "value": "red-inline.example", "tlp": "RED"}]
+    by_id = finished(
+        host, host.create_job("dcso_tie", "search", {}, [stored["id"]], None, host.admin)
+    )
+    given = finished(host, host.create_job("dcso_tie", "search", {}, None, inline, host.admin))
+    for job in (by_id, given):
+        assert (job["done"], job["failed"], job["skipped"]) == (1, 0, 1)
+        _, (row,) = host.store.results(job["id"], None, 0, 10)
+        result = json.loads(row["result"])
+        assert row["status"] == result["status"] == "skipped"
+        assert result["reason"] == "its TLP RED is above DCSO TIE's maximum, AMBER"
+    assert tie.requests == []
+
+
+def test_the_rest_views_give_skipped_counts_and_reasons(host, client, tie):
+    tie.clear_requests()
+    inputs = [
+        {"type": "FQDN", "value": "gate-red.example", "tlp": "RED"},
+        {"type": "CIDR Block", "value": "10.0.0.0/8", "tlp": "GREEN"},
+        {"type": "FQDN", "value": "rest-sent.example", "tlp": "GREEN"},
+    ]
+    body = {"operation": "dcso_tie", "action": "search", "inputs": inputs}
+    answer = client.post("/api/v1/jobs", json=body)
+    assert answer.status_code == 202, answer.text
+    finished(host, answer.json())
+    view = client.get(f"/api/v1/jobs/{answer.json()['id']}").json()
+    assert (view["done"], view["failed"], view["skipped"]) == (3, 0, 2)
+    page = client.get(f"/api/v1/jobs/{view['id']}/results?status=skipped").json()
+    reasons = [r["reason"] for r in page["results"]]
+    assert page["total"] == 2 and "above DCSO TIE's maximum" in reasons[0]
+    assert "does not take CIDR Block" in reasons[1]
+    assert len(tie.requests) == 1  # only rest-sent.example reached the vendor
+
+
+def test_resume_leaves_skipped_inputs_alone(host, tie):
+    inputs = [
+        {"type": "FQDN", "value": "resume-red.example", "tlp": "RED"},
+        {"type": "FQDN", "value": "resume-sent.example", "tlp": "GREEN"},
+    ]
+    job = finished(host, host.create_job("dcso_tie", "search", {}, None, inputs, host.admin))
+    # as a stop would leave it: the sent input without its result, the job interrupted
+    with host.store.transaction() as conn:
+        conn.execute("DELETE FROM results WHERE job_id = ? AND seq = 1", (job["id"],))
+    host.store.set_job(job["id"], status="interrupted")
+    tie.clear_requests()
+    resumed = finished(host, host.resume(job["id"], host.admin))
+    assert resumed["status"] == "done"
+    assert (resumed["done"], resumed["failed"], resumed["skipped"]) == (2, 0, 1)
+    assert len(tie.requests) == 1  # the one without a result, not the skipped one
+    _, rows = host.store.results(job["id"], None, 0, 10)
+    assert [row["status"] for row in rows] == ["skipped", "no_results"]
+
+
+def test_misp_answers_a_skip_with_empty_results_and_the_reason(host, tie):
+    host.set_settings("dcso_tie", {"misp_allowed": True}, host.admin)
+    tie.clear_requests()
+    attribute = {"type": "domain", "value": "misp-red.example", "Tag": [{"name": "tlp:red"}]}
+    with TestClient(misp.create_app(host), base_url="http://127.0.0.1") as modules:
+        answer = modules.post(
+            "/query", json={"module": "dcso_tie_search", "attribute": attribute}
+        ).json()
+    assert "error" not in answer
+    assert answer["results"] == {"Attribute": [], "Object": []}
+    assert answer["skipped"].startswith("its TLP RED is above")
+    assert tie.requests == []
