@@ -6,7 +6,10 @@ a malformed value stays an error. Counted at the loopback simulators."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,13 @@ def client(host):
         yield test_client
 
 
+@contextmanager
+def unstarted(host: Host) -> Iterator[TestClient]:
+    """Another client of the host's application that leaves its life to the ``client``
+    fixture (entering a TestClient would stop the host when it exits)."""
+    yield TestClient(create_app(host), base_url="http://127.0.0.1")
+
+
 def finished(host: Host, job: dict) -> dict:
     host.jobs.wait(job["id"], 30)
     return host.job(job["id"])
@@ -224,3 +234,46 @@ def test_misp_answers_a_skip_with_empty_results_and_the_reason(host, tie):
     assert answer["results"] == {"Attribute": [], "Object": []}
     assert answer["skipped"].startswith("its TLP RED is above")
     assert tie.requests == []
+
+
+def test_threatq_execute_answers_a_skip_with_its_reason_not_an_error(host, client, tie):
+    (red,) = host.add_indicators(
+        [{"type": "FQDN", "value": "threatq-red.example", "tlp": "RED"}], host.admin
+    )
+    tie.clear_requests()
+    with unstarted(host) as threatq:
+        token = threatq.post(
+            "/api/token?grant_type=password&client_id=tqops-tests",
+            json={"email": "ana", "password": PASSWORD},
+        ).json()["access_token"]
+        threatq.headers["Authorization"] = f"Bearer {token}"
+        plugins = threatq.get("/api/plugins?with=action&limit=50").json()["data"]
+        plugin = next(p for p in plugins if p["name"] == "dcso_tie")
+        answer = threatq.post(
+            f"/api/plugins/{plugin['id']}/execute",
+            json={"action": "search", "id": str(red["id"]), "type": "Indicator"},
+        )
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["data"]
+    assert (data["status"], data["data"]) == ("skipped", [])
+    assert data["reason"] == "its TLP RED is above DCSO TIE's maximum, AMBER"
+    assert tie.requests == []
+
+
+def test_the_console_shows_skips_apart_from_errors(host, client, tie):
+    inputs = [
+        {"type": "FQDN", "value": "console-red.example", "tlp": "RED"},
+        {"type": "FQDN", "value": "console-sent.example", "tlp": "GREEN"},
+    ]
+    job = finished(host, host.create_job("dcso_tie", "search", {}, None, inputs, host.admin))
+    with unstarted(host) as console:
+        page = console.get("/console/login").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        form = {"name": "ana", "password": PASSWORD, "csrf": token, "next": "/console/jobs"}
+        assert console.post("/console/login", data=form, follow_redirects=False).is_redirect
+        shown = console.get(f"/console/jobs/{job['id']}").text
+        only = console.get(f"/console/jobs/{job['id']}?status=skipped").text
+    assert "Skipped (1)" in shown and "Errors (0)" in shown
+    assert re.search(r"Skipped <strong>1</strong>", shown)
+    assert "Not sent: its TLP RED is above DCSO TIE&#39;s maximum, AMBER" in only
+    assert "console-sent.example" not in only and "console-red.example" in only
