@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from tqops.running.results import ProgressCounter
 from tqops.server.api import misp
 from tqops.server.app import create_app
 from tqops.server.host import Host
+from tqops.server.store import Store
+from tqops.server.store.migrations import MIGRATIONS
 
 TOKEN = "skipped-test-token"
 PASSWORD = "a password long enough"
@@ -277,3 +280,25 @@ def test_the_console_shows_skips_apart_from_errors(host, client, tie):
     assert re.search(r"Skipped <strong>1</strong>", shown)
     assert "Not sent: its TLP RED is above DCSO TIE&#39;s maximum, AMBER" in only
     assert "console-sent.example" not in only and "console-red.example" in only
+
+
+def test_the_migration_counts_the_skips_a_store_already_holds(tmp_path):
+    path = tmp_path / "tqops.db"
+    with sqlite3.connect(path) as conn:  # a store of the schema before skipped was counted
+        for number, migration in enumerate(MIGRATIONS[:2]):
+            conn.executescript(migration + f";PRAGMA user_version = {number + 1};")
+        conn.execute(
+            "INSERT INTO jobs (id, operation, action, options, status, total, done, created_by,"
+            " created_at) VALUES (1, 'tego', 'search', '{}', 'done', 3, 3, 'ana', 'then')"
+        )
+        conn.executemany(
+            "INSERT INTO results (job_id, seq, status, result) VALUES (1, ?, ?, '{}')",
+            [(0, "skipped"), (1, "skipped"), (2, "ok")],
+        )
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.scalar("PRAGMA user_version") == len(MIGRATIONS)
+        assert store.job(1)["skipped"] == 2
+    finally:
+        store.close()
