@@ -19,9 +19,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
     from fastapi.testclient import TestClient
 
-from simulators import TegoSimulator, TieSimulator
+from simulators import TegoSimulator
 from tego_operation.client import TegoClient
-from tests.helpers import cli
+from tests.support.cli import cli, flags, one_input
+from tests.support.vendors import tego_config, tie_config
 from tqops import Indicator, IndicatorType, InputError, PolicySkip, Result, Selection, Status
 from tqops.running.results import ProgressCounter
 from tqops.server.api import misp
@@ -30,44 +31,23 @@ from tqops.server.host import Host
 from tqops.server.store import Store
 from tqops.server.store.migrations import MIGRATIONS
 
-TOKEN = "skipped-test-token"
 PASSWORD = "a password long enough"
-
-
-@pytest.fixture(scope="module")
-def tego():
-    with TegoSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def tie():
-    with TieSimulator(token=TOKEN) as sim:
-        yield sim
-
-
-def tego_config(sim: TegoSimulator) -> list[str]:
-    return [
-        *("--config", f"hostname={sim.hostname}"),
-        *("--config", f"license_key={TOKEN}"),
-        *("--config", f"ca_bundle={sim.ca_pem_path}"),
-    ]
 
 
 def run_tego(sim: TegoSimulator, rows: str, tmp_path: Path, capsys, fmt: str = "json"):
     given = tmp_path / "inputs.csv"
     given.write_text("type,value\n" + rows)
-    return cli("run", "tego", "search", "--input", str(given), *tego_config(sim),
-               "--format", fmt, capsys=capsys)  # fmt: skip
+    config = flags("--config", tego_config(sim))
+    return cli("run", "tego", "search", "--input", str(given), *config, "--format", fmt,
+               capsys=capsys)  # fmt: skip
 
 
 # -- the runtime and the CLI ------------------------------------------------------------------
 
 
-def test_policy_skips_are_skipped_with_a_reason_send_nothing_and_exit_0(tego, tmp_path, capsys):
-    tego.clear_requests()
+def test_policy_skips_are_skipped_with_a_reason_send_nothing_and_exit_0(tego_sim, tmp_path, capsys):
     rows = "IP Address,10.1.2.3\nEmail Address,a@example.com\nFQDN,unknown-site.org\n"
-    code, out, _ = run_tego(tego, rows, tmp_path, capsys)
+    code, out, _ = run_tego(tego_sim, rows, tmp_path, capsys)
     assert code == 0  # skips alone are no failure
     results = json.loads(out)["results"]
     assert [r["status"] for r in results] == ["skipped", "skipped", "no_results"]
@@ -76,41 +56,38 @@ def test_policy_skips_are_skipped_with_a_reason_send_nothing_and_exit_0(tego, tm
     assert "does not take Email Address" in email["reason"]
     assert looked_up["reason"] is None and "reason" in looked_up  # in the contract, null
     assert all("\n" not in r["reason"] for r in (private, email))
-    assert len(tego.requests) == 1  # only the look-up of the FQDN was sent
-    assert tego.requests[0].query["value"] == ["unknown-site.org"]
+    assert len(tego_sim.requests) == 1  # only the look-up of the FQDN was sent
+    assert tego_sim.requests[0].query["value"] == ["unknown-site.org"]
 
 
-def test_an_error_among_skips_still_exits_1(tego, tmp_path, capsys):
-    tego.clear_requests()
-    code, out, _ = run_tego(tego, "IP Address,127.0.0.1\nMD5,nothex\n", tmp_path, capsys)
+def test_an_error_among_skips_still_exits_1(tego_sim, tmp_path, capsys):
+    code, out, _ = run_tego(tego_sim, "IP Address,127.0.0.1\nMD5,nothex\n", tmp_path, capsys)
     assert code == 1
     skipped, malformed = json.loads(out)["results"]
     assert skipped["status"] == "skipped" and "loopback" in skipped["reason"]
     # an analyst's typo is not policy: an error, named
     assert malformed["status"] == "error" and "expected 32 hexadecimal" in malformed["error"]
     assert malformed["reason"] is None
-    assert tego.requests == []
+    assert tego_sim.requests == []
 
 
-def test_the_table_shows_a_skip_with_its_reason_and_counts_it_apart(tego, tmp_path, capsys):
+def test_the_table_shows_a_skip_with_its_reason_and_counts_it_apart(tego_sim, tmp_path, capsys):
     rows = "IP Address,192.168.1.1\nFQDN,unknown-site.org\n"
-    code, out, _ = run_tego(tego, rows, tmp_path, capsys, fmt="table")
+    code, out, _ = run_tego(tego_sim, rows, tmp_path, capsys, fmt="table")
     assert code == 0
     assert "skipped" in out and "private address" in out
     assert "2 input(s): 0 ok, 1 no results, 1 skipped, 0 error(s)" in out
 
 
-def test_a_type_tie_does_not_take_is_skipped_and_nothing_is_sent(tie, capsys):
-    tie.clear_requests()
+def test_a_type_tie_does_not_take_is_skipped_and_nothing_is_sent(sim, capsys):
     code, out, _ = cli(
-        "run", "dcso_tie", "search", "--type", "CIDR Block", "--value", "10.0.0.0/8",
-        "--config", f"hostname={tie.hostname}", "--config", f"access_token={TOKEN}",
-        "--config", f"ca_bundle={tie.ca_pem_path}", "--format", "jsonl", capsys=capsys,
+        *one_input("dcso_tie", "CIDR Block", "10.0.0.0/8"), *flags("--config", tie_config(sim)),
+        "--format", "jsonl", capsys=capsys,
     )  # fmt: skip
     assert code == 0
     (line,) = [json.loads(text) for text in out.splitlines()]
     assert line["status"] == "skipped" and "does not take CIDR Block" in line["reason"]
-    assert tie.requests == []
+    assert sim.requests == []
 
 
 def test_a_value_tego_cannot_look_up_is_a_policy_skip_an_input_error_for_old_callers():
@@ -140,8 +117,7 @@ def host(tmp_path_factory, tie):
     found = Host(tmp_path_factory.mktemp("skipped-host"))
     admin = found.users.add("admin", "admin", PASSWORD)
     found.users.add("ana", "analyst", PASSWORD)
-    values = {"hostname": tie.hostname, "access_token": TOKEN, "ca_bundle": tie.ca_pem_path}
-    found.set_config("dcso_tie", values, found.users.by_key(admin.api_key))
+    found.set_config("dcso_tie", tie_config(tie), found.users.by_key(admin.api_key))
     found.admin = found.users.by_key(admin.api_key)
     found.set_settings("dcso_tie", {"cache_ttl": 0}, found.admin)  # every look-up is sent
     return found
