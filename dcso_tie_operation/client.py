@@ -29,6 +29,7 @@ from tqops import (
     InputError,
     Notice,
     Options,
+    PolicySkip,
     VendorClient,
     describe_json,
 )
@@ -108,7 +109,7 @@ class TieClient(VendorClient):
         """TIE's query for a selected indicator and checked options (nothing sent yet)."""
         speaks = generation(variant or options.variant)
         if indicator.type not in DATA_TYPES:
-            raise InputError(f"DCSO TIE cannot search {indicator.type.value} indicators")
+            raise PolicySkip(f"DCSO TIE cannot search {indicator.type.value} indicators")
         value = indicator.value
         if speaks.v1_family:
             value = HASH_PREFIXES.get(indicator.type, "") + value

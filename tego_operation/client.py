@@ -3,8 +3,8 @@
 The License Key goes in the ``license`` header. Look-ups are
 ``GET /api/Main/search?type={ip|domain|hash|url}&value=...`` (ASSUMED: Tego publishes no API
 reference; each assumption is one constant here). It knows nothing of indicators beyond
-turning a selected one into a look-up type and value, and refuses what Tego cannot look up
-before anything is sent.
+turning a selected one into a look-up type and value, and skips what Tego cannot look up
+(:class:`~tqops.PolicySkip`) before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tqops import ApiError, Indicator, IndicatorType, InputError, VendorClient
+from tqops import ApiError, Indicator, IndicatorType, InputError, PolicySkip, VendorClient
 
 #: ASSUMED: the look-up by value
 SEARCH_PATH = "/api/Main/search"
@@ -33,13 +33,14 @@ LOOKUP_TYPES: Mapping[IndicatorType, str] = {
 
 
 def check_public_ipv4(value: str) -> str:
-    """Tego holds public IPv4 addresses only; say why anything else is refused."""
+    """Tego holds public IPv4 addresses only: a malformed address is an :class:`InputError`;
+    an IPv6, private or reserved one a :class:`PolicySkip` (policy: nothing is sent)."""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
         raise InputError(f"IP Address {value[:80]!r} is not a valid IPv4 address") from None
     if address.version != 4:
-        raise InputError(f"IP Address {value!r} is IPv6; Tego looks up public IPv4 addresses only")
+        raise PolicySkip(f"IP Address {value!r} is IPv6; Tego looks up public IPv4 addresses only")
     for flag, what in (
         ("is_unspecified", "an unspecified"),
         ("is_loopback", "a loopback"),
@@ -49,12 +50,12 @@ def check_public_ipv4(value: str) -> str:
         ("is_private", "a private"),
     ):
         if getattr(address, flag):
-            raise InputError(
+            raise PolicySkip(
                 f"IP Address {value!r} is {what} address; Tego looks up public IPv4 addresses "
                 "only, so nothing was sent"
             )
     if not address.is_global:
-        raise InputError(
+        raise PolicySkip(
             f"IP Address {value!r} is not a public address; Tego looks up public IPv4 "
             "addresses only, so nothing was sent"
         )
@@ -70,7 +71,7 @@ class TegoClient(VendorClient):
         """Tego's look-up for a selected (already type-checked) indicator; nothing is sent."""
         lookup = LOOKUP_TYPES.get(indicator.type)
         if lookup is None:
-            raise InputError(f"Tego cannot look up {indicator.type.value} indicators")
+            raise PolicySkip(f"Tego cannot look up {indicator.type.value} indicators")
         value = indicator.value
         if lookup == "ip":
             value = check_public_ipv4(value)

@@ -144,8 +144,8 @@ def test_a_host_urlhaus_refuses_is_that_inputs_error():
 
 def test_a_value_of_another_type_is_refused_before_sending(vendor):
     (result,) = _run(vendor, ("URL", "http://malware.example.com/bad.exe"))
-    assert result.status.value == "error"
-    assert "FQDN" in result.error and "IP Address" in result.error, result.error
+    assert result.status.value == "skipped"  # policy, not a failure
+    assert "FQDN" in result.reason and "IP Address" in result.reason, result.reason
     assert vendor.requests == []
 
 

@@ -59,15 +59,19 @@ def test_analyzers_are_listed_searched_and_found_by_data_type(tie_host):
     assert api.status().json()["versions"]["Cortex"]
 
 
-def test_a_tlp_above_the_gate_is_a_failed_job_and_nothing_is_sent(tie_host, tie):
+def test_a_tlp_above_the_gate_is_skipped_not_a_failure_and_nothing_is_sent(tie_host, tie):
     api = cortex(tie_host, "analyst")
     tie.clear_requests()
     observable = {"data": "red.example", "dataType": "fqdn", "tlp": 3}
     job = api.analyzers.run_by_name("DCSO_TIE_Search", observable)
     report = api.jobs.get_report_async(job.id, "30seconds")
-    assert report.status == "Failure" and report.report["success"] is False
-    assert report.report["errorMessage"].startswith("not sent: its TLP RED")
-    assert report.report["input"]["data"] == "red.example"
+    # policy, not a failure of the analyzer: a success whose info taxonomy says skipped
+    assert report.status == "Success" and report.report["success"] is True
+    (taxonomy,) = report.report["summary"]["taxonomies"]
+    assert (taxonomy["level"], taxonomy["value"]) == ("info", "skipped")
+    full = report.report["full"]
+    assert full["status"] == "skipped" and full["reason"].startswith("its TLP RED is above")
+    assert full["input"]["value"] == "red.example" and report.report["artifacts"] == []
     assert searched(tie) == []
 
 

@@ -190,7 +190,8 @@ def test_the_tlp_gate_and_the_cache(host, tie):
         first = results(
             host, run_job(host, operation="dcso_tie", action="search", inputs=inputs)["id"]
         )
-        assert first[0]["status"] == "error" and first[0]["error"].startswith("not sent")
+        assert first[0]["status"] == "skipped" and first[0]["error"] is None
+        assert first[0]["reason"].startswith("its TLP AMBER is above DCSO TIE's maximum, GREEN")
         assert len(tie.requests) == 1
         again = results(
             host, run_job(host, operation="dcso_tie", action="search", inputs=inputs)["id"]

@@ -21,6 +21,7 @@ from tqops.errors import (
     ManifestError,
     OperationError,
     PathSyntaxError,
+    PolicySkip,
     TransportError,
 )
 from tqops.http import BearerAuth, HeaderAuth, HttpClient, HttpSettings
@@ -82,6 +83,7 @@ __all__ = [
     "OptionField",
     "Options",
     "PathSyntaxError",
+    "PolicySkip",
     "Progress",
     "Range",
     "Registry",

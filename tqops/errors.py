@@ -18,6 +18,7 @@ __all__ = [
     "ManifestError",
     "OperationError",
     "PathSyntaxError",
+    "PolicySkip",
     "TransportError",
 ]
 
@@ -64,6 +65,17 @@ class InputError(OperationError, ValueError):
     """
 
     exit_code = 2
+
+
+class PolicySkip(InputError):
+    """Policy keeps this input from the vendor: a type the action does not take, a TLP above
+    the operation's maximum, a private address, a value the vendor cannot look up.
+
+    Raised by an operation's code (or the runtime) before anything is sent; a run reports the
+    input as ``skipped`` with the message as its one-line ``reason``, not as an ``error``. A
+    malformed value (a typo) is an :class:`InputError`, not a skip. It subclasses InputError so
+    callers that catch that still catch it.
+    """
 
 
 class PathSyntaxError(ManifestError):

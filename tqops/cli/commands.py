@@ -1,7 +1,8 @@
 """The commands: each asks the service and renders what it returns.
 
-Exit codes: 0 every input processed; 1 an input ended in ``error`` (all results still
-printed) or a check failed; 2 a usage or configuration error (nothing sent); 130 a run
+Exit codes: 0 every input processed (``skipped`` inputs included: policy kept them from the
+vendor, which is no failure); 1 an input ended in ``error`` (all results still printed) or a
+check failed; 2 a usage or configuration error (nothing sent); 130 a run
 stopped by Ctrl-C (the results so far printed, the JSON document and the table closed).
 """
 

@@ -1,4 +1,4 @@
-"""A progress bar on stderr (done, failed, rate, time left) when stderr is a terminal.
+"""A progress bar on stderr (done, failed, skipped, rate, time left) when stderr is a terminal.
 
 It uses rich, the field's well-kept choice, when it is installed (the ``cli`` extra); without a
 terminal or without rich, tracking is a no-op, so pipes and logs stay clean.
@@ -22,14 +22,15 @@ class _Silent:
 class _Rich:
     def __init__(self, progress: Any, total: Optional[int]) -> None:
         self._progress = progress
-        self._task = progress.add_task("running", total=total, failed=0)
+        self._task = progress.add_task("running", total=total, failed=0, skipped=0)
 
     def track(self, results: Iterable[Any]) -> Iterator[Any]:
-        failed = 0
+        failed = skipped = 0
         for result in results:
-            if getattr(result, "status", None) == "error":
-                failed += 1
-            self._progress.update(self._task, advance=1, failed=failed)
+            status = getattr(result, "status", None)
+            failed += status == "error"
+            skipped += status == "skipped"  # policy kept it from the vendor: not a failure
+            self._progress.update(self._task, advance=1, failed=failed, skipped=skipped)
             yield result
 
 
@@ -63,6 +64,7 @@ def progress_for(total: Optional[int], enabled: bool = True) -> Iterator[Any]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("[yellow]{task.fields[skipped]} skipped"),
         RateColumn(),
         TimeRemainingColumn(),
     )

@@ -107,6 +107,9 @@ def _result_rows(result: Result) -> list[list[str]]:
     selected = f"{result.input.type}\n{result.input.value}"
     if result.status == "error":
         return [[selected, "error", result.error or "", ""]]
+    if result.status == "skipped":  # policy, not a failure: the reason, nothing was sent
+        rows = [[selected, "skipped", result.reason or "", ""]]
+        return rows + [["", "warning", warning, ""] for warning in result.warnings]
     rows = [] if result.indicators else [[selected, "no results", "", ""]]
     for index, indicator in enumerate(result.indicators):
         published = isoformat_utc(indicator.published_at) or "-"
@@ -132,7 +135,7 @@ def iter_results_table(
     yield f"{label}: {action}\n"
     header = "| " + " | ".join(h.ljust(w) for h, w in zip(_RESULT_HEADERS, widths)) + " |"
     yield "\n".join([_rule(widths), header, _rule(widths)]) + "\n"
-    counts = {"ok": 0, "no_results": 0, "error": 0}
+    counts = {"ok": 0, "no_results": 0, "skipped": 0, "error": 0}
     try:
         for result in results:
             counts[result.status] = counts.get(result.status, 0) + 1
@@ -145,7 +148,7 @@ def iter_results_table(
         total = sum(counts.values())
         yield (
             f"{total} input(s): {counts['ok']} ok, {counts['no_results']} no results, "
-            f"{counts['error']} error(s)\n"
+            f"{counts['skipped']} skipped, {counts['error']} error(s)\n"
         )
 
 

@@ -26,7 +26,7 @@ from tqops.config.values import (
     validate_config,
     validate_options,
 )
-from tqops.errors import ConfigError, InputError, ManifestError, OperationError
+from tqops.errors import ConfigError, ManifestError, OperationError, PolicySkip
 from tqops.http import HttpClient
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, load_manifest
@@ -242,8 +242,10 @@ class ConfiguredOperation:
 
         Options are checked now (an :class:`InputError` before anything is sent). At most
         ``concurrency`` (default: the pool size) calls are in flight, and only one until the
-        vendor has answered a call. The run's :class:`~tqops.running.breaker.CircuitBreaker` stops
-        sending on a rejected credential or after
+        vendor has answered a call. An input policy keeps from the vendor (a
+        :class:`~tqops.errors.PolicySkip`) is a ``skipped`` result with its ``reason``. The
+        run's :class:`~tqops.running.breaker.CircuitBreaker` stops sending on a rejected
+        credential or after
         :data:`~tqops.running.breaker.MAX_CONNECTION_FAILURES` calls in a row without an answer;
         each input left is then an ``error`` result that begins ``not sent:`` and gives the reason.
         """
@@ -301,6 +303,9 @@ class ConfiguredOperation:
             pages = _documents(action(self.client, checked.indicator, options), notices, token)
             fitting = _fitting(self.operation.manifest, options.variant, mapper, pages)
             mapped = mapper.map_all(fitting, checked.indicator)
+        except PolicySkip as exc:  # policy, not a failure: nothing was sent for it
+            outcome = exc
+            return Result(selection, Status.SKIPPED, warnings=notes, reason=self._line(str(exc)))
         except OperationError as exc:
             outcome = exc
             return Result(selection, Status.ERROR, error=self._line(str(exc)), warnings=notes)
@@ -335,17 +340,18 @@ class ConfiguredOperation:
 
 def _checked(spec: ActionSpec, selection: Selection) -> CheckedIndicator:
     """The selected indicator as it will be sent (refanged, normalised), if the action
-    takes it; an :class:`InputError` saying why not, before anything is sent."""
+    takes it: a type it does not take is a :class:`PolicySkip` (policy), a malformed value
+    an :class:`InputError`, both before anything is sent."""
     kind = IndicatorType.from_name(selection.type)
     accepted = ", ".join(t.value for t in spec.indicator_types)
     if kind not in spec.indicator_types:
-        raise InputError(
+        raise PolicySkip(
             f"{spec.label} does not take {kind.value} indicators; it takes: {accepted}"
         )
     checked = checked_indicator(Indicator(value=selection.value, type=kind))
     sent = checked.indicator.type
     if sent not in spec.indicator_types:  # an IPv4-mapped IPv6 address is an IP Address
-        raise InputError(
+        raise PolicySkip(
             f"{kind.value} {selection.value.strip()[:80]!r} is searched as {sent.value}, which "
             f"{spec.label} does not take; it takes: {accepted}"
         )

@@ -20,6 +20,8 @@ class Status(str, enum.Enum):
 
     OK = "ok"
     NO_RESULTS = "no_results"
+    #: policy kept the input from the vendor (its ``reason`` says which); nothing was sent
+    SKIPPED = "skipped"
     ERROR = "error"
 
     def __str__(self) -> str:
@@ -65,6 +67,8 @@ class Result:
     indicators: tuple[Indicator, ...] = ()
     error: Optional[str] = None
     warnings: tuple[str, ...] = ()
+    #: why a ``skipped`` input was kept from the vendor, in one line (None otherwise)
+    reason: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result in the JSON contract of ``tqops run --format json``."""
@@ -72,6 +76,7 @@ class Result:
             "input": {"type": self.input.type, "value": self.input.value},
             "status": Status(self.status).value,
             "error": self.error,
+            "reason": self.reason,
             "warnings": list(self.warnings),
             "indicators": [i.to_dict() for i in self.indicators],
         }
@@ -102,13 +107,15 @@ class CancelToken:
 
 @attrs.frozen
 class Progress:
-    """How far a run is: inputs done (of ``total`` when known), failed, rate and time left."""
+    """How far a run is: inputs done (of ``total`` when known), failed (``error``), skipped
+    (kept from the vendor by policy: not a failure), rate and time left."""
 
     done: int
     failed: int
     total: Optional[int]
     elapsed: float
     cancelled: bool = False
+    skipped: int = 0
 
     @property
     def rate(self) -> float:
@@ -129,6 +136,7 @@ class ProgressCounter:
         self.total = total
         self.done = 0
         self.failed = 0
+        self.skipped = 0
         self._started = time.monotonic()
         self._lock = threading.Lock()
 
@@ -136,8 +144,9 @@ class ProgressCounter:
         with self._lock:
             self.done += 1
             self.failed += result.status is Status.ERROR
+            self.skipped += result.status is Status.SKIPPED
             return self.snapshot(cancelled)
 
     def snapshot(self, cancelled: bool = False) -> Progress:
         elapsed = time.monotonic() - self._started
-        return Progress(self.done, self.failed, self.total, elapsed, cancelled)
+        return Progress(self.done, self.failed, self.total, elapsed, cancelled, self.skipped)

@@ -4,9 +4,9 @@ as it completes.
 A job's life: queued -> running -> done | cancelled | failed; a stop of the host (even
 ``kill -9``) leaves it ``interrupted`` with every result it had stored, and resuming runs only
 the inputs without one. Around each vendor call, what a TIP needs: inputs repeated in one job
-are looked up once, an indicator above the operation's maximum TLP is not sent (its result says
-why), and a lookup repeated within the operation's cache TTL is answered from the cache (its
-result says so).
+are looked up once, an indicator above the operation's maximum TLP is not sent (its result is
+``skipped`` and its reason says why), and a lookup repeated within the operation's cache TTL
+is answered from the cache (its result says so).
 """
 
 from __future__ import annotations
@@ -196,8 +196,8 @@ class JobRunner:
             selection = Selection(*key)
             tlp = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
             if tlp > allowed:
-                reason = f"not sent: its TLP {tlp} is above {label}'s maximum, {allowed}"
-                self._save(job_id, seqs, Result(selection, Status.ERROR, error=reason))
+                reason = f"its TLP {tlp} is above {label}'s maximum, {allowed}"
+                self._save(job_id, seqs, Result(selection, Status.SKIPPED, reason=reason))
                 continue
             hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None
             if hit is not None:
@@ -218,7 +218,8 @@ class JobRunner:
                     for result in run:
                         key = (result.input.type, result.input.value)
                         self._save(job_id, groups[key], result)
-                        if result.status is not Status.ERROR and ttl > 0:
+                        # a skip is the policy of the moment, not the vendor's answer
+                        if result.status in (Status.OK, Status.NO_RESULTS) and ttl > 0:
                             self.store.cache_result(
                                 (name, action, options_key, *key), json.dumps(result.to_dict())
                             )
@@ -262,6 +263,7 @@ def job_view(row: Mapping[str, Any], running: bool) -> dict[str, Any]:
         "total": row["total"],
         "done": row["done"],
         "failed": row["failed"],
+        "skipped": row["skipped"],
         "created_by": row["created_by"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],

@@ -241,11 +241,14 @@ def _report(
     found = [i for r in results for i in r.get("indicators", [])]
     label = ref.label if ref else job["analyzerName"]
     predicate = ref.action.replace("_", " ").title().replace(" ", "") if ref else "Result"
+    # a skip is policy, not a failure of the analyzer: a success whose info taxonomy says so
+    # (the reason is in the full report), as TheHive shows any short report
+    skipped = all(r["status"] == "skipped" for r in results)
     taxonomy = {
         "level": "suspicious" if found else "info",
         "namespace": re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_"),
         "predicate": predicate,
-        "value": f"{len(found)} found",
+        "value": "skipped" if skipped else f"{len(found)} found",
     }
     return {
         "summary": {"taxonomies": [taxonomy]},

@@ -4,11 +4,12 @@ Each enabled action is an ``expansion`` (and ``hover``) module named ``<operatio
 ``POST /query`` takes MISP's two forms and answers in the same one: the legacy form
 ``{"module", "<misp-type>": value, "config"}`` with ``{"results": [{"types", "values"}]}``, and
 the misp_standard form ``{"module", "attribute": {...}, "config"}`` with ``{"results":
-{"Attribute": [...], "Object": [...]}}``. Errors are ``{"error": ...}``, answered with 200 as
-misp-modules answers them (MISP shows the text). Wire format after misp-modules' server
-(``misp_modules/__main__.py``: ``/modules``, ``/query``, ``/healthcheck``, ``/version``), its
-misp_standard skeleton, and MISP's ``app/Model/Module.php`` (which sends each module's
-``meta.config`` settings as ``config``).
+{"Attribute": [...], "Object": [...]}}``. An input policy keeps from the vendor (its TLP, its
+type) answers empty results and ``"skipped": "<reason>"``, not an error. Errors are
+``{"error": ...}``, answered with 200 as misp-modules answers them (MISP shows the text). Wire
+format after misp-modules' server (``misp_modules/__main__.py``: ``/modules``, ``/query``,
+``/healthcheck``, ``/version``), its misp_standard skeleton, and MISP's
+``app/Model/Module.php`` (which sends each module's ``meta.config`` settings as ``config``).
 
 MISP sends modules no credential, so this listener is off unless ``tqops serve --misp-modules``
 turns it on, and listens on loopback by default. A query runs with the configuration it
@@ -185,10 +186,13 @@ async def query(request: Request) -> dict[str, Any]:
     (result,) = job_results(host, view["id"])
     if result["status"] == "error":
         raise Problem(502, result["error"])
+    # a skip is policy, not an error: nothing found, and why beside (MISP reads only
+    # ``results`` and ``error``, so the key is for a module's other clients and the logs)
+    skipped = {"skipped": result.get("reason")} if result["status"] == "skipped" else {}
     found = result.get("indicators", [])
     if standard:
-        return {"results": _standard(found, ref.label, attribute.get("uuid"))}
-    return {"results": [_legacy(i, ref.label) for i in found]}
+        return {"results": _standard(found, ref.label, attribute.get("uuid")), **skipped}
+    return {"results": [_legacy(i, ref.label) for i in found], **skipped}
 
 
 async def _bounded_body(request: Request) -> bytes:

@@ -270,6 +270,9 @@ class JobView(View):
     total: int = Field(description="inputs in the job")
     done: int = Field(description="inputs with a result")
     failed: int = Field(description="inputs whose result is an error")
+    skipped: int = Field(
+        description="inputs whose result is skipped: policy kept them from the vendor"
+    )
     created_by: str
     created_at: str = Field(description="ISO 8601 UTC, as every time here")
     started_at: Optional[str] = None
@@ -315,8 +318,9 @@ class ResultView(View):
     """One input's result: the JSON contract of ``tqops run --format json``."""
 
     input: ResultInput
-    status: str
+    status: str = Field(description="ok, no_results, skipped or error")
     error: Optional[str] = None
+    reason: Optional[str] = Field(None, description="why a skipped input was not sent")
     warnings: list[str]
     indicators: list[FoundIndicator]
 

@@ -274,7 +274,7 @@ def job_results(
     page: Paged,
     status: Optional[str] = None,
 ) -> dict[str, Any]:
-    """A job's results in input order (``status``: ok, not_found, error, ...)."""
+    """A job's results in input order (``status``: ok, no_results, skipped or error)."""
     host = host_of(request)
     job = host.job(job_id)
     offset, limit = page.offset, page.limit

@@ -193,7 +193,8 @@ def get_plugin(
 
 @router.post("/plugins/{plugin_id}/execute")
 async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, Any]:
-    """Run a plugin's action on an indicator of the store and answer with what it found."""
+    """Run a plugin's action on an indicator of the store and answer with what it found (an
+    input policy kept from the vendor: status ``skipped``, nothing found and its ``reason``)."""
     host = host_of(request)
     refs = _find_plugin(host, plugin_id)
     body = await _json(request)
@@ -228,6 +229,8 @@ async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, A
         raise Problem(422, result["error"])
     found = [_consume_payload(i, ref.label) for i in result.get("indicators", [])]
     data = {"data": found, "status": result["status"], "warnings": result.get("warnings", [])}
+    if result["status"] == "skipped":  # policy, not an error: nothing found, and why
+        data["reason"] = result.get("reason")
     return {"data": {**data, "job_id": view["id"]}}
 
 

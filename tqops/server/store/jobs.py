@@ -83,8 +83,10 @@ class JobRecords(Database):
         )
 
     def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> None:
-        """Store one result for these inputs and count them on the job, in one transaction."""
+        """Store one result for these inputs and count them on the job (``failed`` for an
+        error, ``skipped`` for a skip: policy, not a failure), in one transaction."""
         failed = len(seqs) if status == "error" else 0
+        skipped = len(seqs) if status == "skipped" else 0
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?)",
@@ -92,8 +94,8 @@ class JobRecords(Database):
             )
             conn.execute(
                 "UPDATE jobs SET done = (SELECT COUNT(*) FROM results WHERE job_id = ?), "
-                "failed = failed + ? WHERE id = ?",
-                (job_id, failed, job_id),
+                "failed = failed + ?, skipped = skipped + ? WHERE id = ?",
+                (job_id, failed, skipped, job_id),
             )
 
     def results(

@@ -121,4 +121,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sessions_by_expiry ON sessions (expires_at);
     ALTER TABLE operation_settings ADD COLUMN misp_allowed INTEGER NOT NULL DEFAULT 0;
     """,
+    # inputs policy kept from the vendor (result status skipped), counted apart from failures
+    """
+    ALTER TABLE jobs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET skipped = (
+        SELECT COUNT(*) FROM results WHERE results.job_id = jobs.id AND status = 'skipped'
+    );
+    """,
 )

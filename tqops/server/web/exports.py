@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     "input_value",
     "status",
     "error",
+    "reason",
     "indicator_type",
     "indicator_value",
     "indicator_published_at",
@@ -66,7 +67,8 @@ def _number(text: str) -> bool:
 
 def _rows(result: dict[str, Any]) -> Iterator[list[Any]]:
     given = result.get("input") or {}
-    head = [given.get("type"), given.get("value"), result.get("status"), result.get("error")]
+    status, error, reason = result.get("status"), result.get("error"), result.get("reason")
+    head = [given.get("type"), given.get("value"), status, error, reason]
     found = result.get("indicators") or []
     if not found:
         yield [*head, None, None, None, None, None, None]

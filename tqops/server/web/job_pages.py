@@ -23,7 +23,7 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 PAGE_SIZE = 50
-STATUSES = ("ok", "no_results", "error")
+STATUSES = ("ok", "no_results", "skipped", "error")
 EVENT_EVERY = 0.25
 
 
