@@ -32,9 +32,16 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie
     assert report.status == "Success" and report.report["success"] is True
     expected = run_result(tie, "FQDN", "www.microsoft.com")
     assert report.report["full"] == expected and expected["indicators"]
-    (taxonomy,) = report.report["summary"]["taxonomies"]
-    assert taxonomy == {
-        "level": "suspicious",
+    verdict, found = report.report["summary"]["taxonomies"]
+    # look-alikes only: found, but none is the value itself, so the verdict is unknown (info)
+    assert verdict == {
+        "level": "info",
+        "namespace": "DCSO_TIE",
+        "predicate": "Verdict",
+        "value": "unknown",
+    }
+    assert found == {
+        "level": "info",
         "namespace": "DCSO_TIE",
         "predicate": "Search",
         "value": f"{len(expected['indicators'])} found",
