@@ -12,6 +12,12 @@ from tests.support.protocols import (
     run_result,
     searched,
 )
+from tqops.service import Service
+
+#: Cortex's id of DCSO TIE's search: its name, and the manifest's major and minor version
+TIE_ANALYZER = "DCSO_TIE_Search_{}_{}".format(
+    *Service().operation("dcso_tie").manifest.version.split(".")[:2]
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +60,7 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie
 def test_analyzers_are_listed_searched_and_found_by_data_type(tie_host):
     api = cortex(tie_host, "viewer")
     analyzer = api.analyzers.get_by_name("DCSO_TIE_Search")
-    assert analyzer.id == "DCSO_TIE_Search_1_1"
+    assert analyzer.id == TIE_ANALYZER
     assert {"ip", "domain", "fqdn", "url", "mail", "hash", "filename"} <= set(analyzer.dataTypeList)
     assert "configuration" not in analyzer.json()  # nothing of its configuration leaves
     names = {a.name for a in api.analyzers.find_all({}, range="all")}
@@ -87,11 +93,11 @@ def test_a_wrong_key_is_refused_as_cortex_does_and_the_vendor_sees_nothing(tie_h
     wrong = Api(tie_host.url, "tqk_" + "x" * 43, verify_cert=tie_host.ca)
     with pytest.raises(AuthenticationError):
         wrong.analyzers.run_by_name("DCSO_TIE_Search", {"data": "x.example", "dataType": "fqdn"})
-    answer = tie_host.api().post(f"{tie_host.url}/api/analyzer/DCSO_TIE_Search_1_1/run", json={})
+    answer = tie_host.api().post(f"{tie_host.url}/api/analyzer/{TIE_ANALYZER}/run", json={})
     assert answer.status_code == 401 and answer.json()["type"] == "AuthenticationError"
     with pytest.raises(AuthorizationError):  # a viewer reads, and runs nothing
         cortex(tie_host, "viewer").analyzers.run_by_id(
-            "DCSO_TIE_Search_1_1", {"data": "x.example", "dataType": "fqdn"}
+            TIE_ANALYZER, {"data": "x.example", "dataType": "fqdn"}
         )
     assert searched(tie) == []
 

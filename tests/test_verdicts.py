@@ -278,6 +278,8 @@ def test_a_bad_verdict_section_is_refused_naming_each_path():
     verdict["levels"][0]["when"][1]["measure"] = "sureness"
     verdict["evidence"][0]["measures"][0]["path"] = ".iocs[].severity"
     raw["actions"][0]["verdict"] = verdict
+    v3 = raw["actions"][0]["variants"]["v3"]["verdict"]
+    v3["levels"][0]["when"][1]["at_least"] = "max_requests_per_second"  # a number without default
     raw["actions"][0]["variants"]["v3"]["verdict"]["evidence"][0]["elements"] = ".iocs[]"
     del raw["actions"][0]["variants"]["v2"]["verdict"]
     problems = problems_of(raw)
@@ -288,6 +290,7 @@ def test_a_bad_verdict_section_is_refused_naming_each_path():
         f"@ {at}.verdict.levels[0].when[1].measure",
         f"@ {at}.verdict.evidence[0].measures[0].path",
         f"@ {at}.variants.v3.verdict.evidence[0].elements",
+        f"@ {at}.variants.v3.verdict.levels[0].when[1].at_least",
         f"@ {at}.variants.v2",
     ]
     for end in expected:
@@ -438,3 +441,13 @@ def test_cli_tego_low_is_benign_and_exact(capsys):
             assert [i["match"] for i in result["indicators"]] == ["exact"]
             levels[value] = (result["verdict"]["level"], result["verdict"]["score"])
     assert levels == {"45.33.32.8": ("benign", 7), "45.33.32.9": ("malicious", None)}
+
+
+@pytest.mark.parametrize("odd", ["NaN", "inf", "high", {"value": 5}, [5], True, ""])
+def test_a_measure_that_is_not_a_finite_number_meets_no_threshold(odd):
+    page = v1_page("odd.example.org", "DomainName", observation(odd, 90, "2025-07-21"))
+    verdict = tie_verdict("v1", page, "FQDN", "odd.example.org")
+    assert verdict.level == "suspicious" and verdict.score == 90
+    assert verdict.reasons[0].endswith(
+        "not malicious (malicious needs severity >= 4 and confidence >= 70)"
+    )

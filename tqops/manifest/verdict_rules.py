@@ -162,7 +162,7 @@ def verdict_problems(
             if path is not None and elements is not None and not _under(path, elements.steps):
                 problems.append(f"{path} is not under the elements {elements} @ {where}.{key}")
         names.update(measure["name"] for measure in evidence["measures"])
-    numbers = {f["name"] for f in config if f.get("type") == "number"}
+    numbers = {f["name"]: f for f in config if f.get("type") == "number"}
     for r_index, rule in enumerate(raw.get("levels", ())):
         for c_index, condition in enumerate(rule["when"]):
             where = f"{at}.levels[{r_index}].when[{c_index}]"
@@ -176,6 +176,12 @@ def verdict_problems(
                 problems.append(
                     f"at_least {threshold!r} is neither a number nor a config field of type "
                     f"number @ {where}.at_least"
+                )
+            elif isinstance(threshold, str) and numbers[threshold].get("default") is None:
+                # a run must never find its threshold empty
+                problems.append(
+                    f"config field {threshold!r} is a verdict threshold: it needs a default "
+                    f"@ {where}.at_least"
                 )
     score = raw.get("score")
     if score is not None and score not in names:

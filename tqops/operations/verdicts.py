@@ -12,6 +12,7 @@ defined (:func:`compile_verdicts`), their thresholds read from the configuration
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -166,8 +167,8 @@ class VerdictRules:
         return cls(mapper, tuple(sources), rules, spec.otherwise, spec.score)
 
     def bind(self, config: Optional[Mapping[str, Any]]) -> Judge:
-        """The rules with each threshold that names a config field read from ``config``
-        (its default when the field is empty or no configuration is given)."""
+        """The rules with each threshold that names a config field read from ``config`` (a
+        resolved configuration, defaults filled in: the manifest gives each such field one)."""
         return Judge(self, tuple(_bound(rule, config) for rule in self.rules))
 
 
@@ -185,14 +186,14 @@ def _bound(rule: _Rule, config: Optional[Mapping[str, Any]]) -> _Rule:
 
 
 def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or value is None:
+    """A finite number from a JSON value (a numeric string too); None for anything else."""
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
-        return float(str(value))
-    except ValueError:
+        number = float(value)
+    except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _shown(value: Any) -> str:
