@@ -153,7 +153,10 @@ def test_look_alikes_are_related_and_leave_the_verdict_unknown():
     assert reason.startswith("only related matches, none of the value itself: 2 (")
     assert "www.microsoft.com.msonlinemicrosoft.com" in reason
     result = TIE.map("search", [page], Indicator("www.microsoft.com", "FQDN"))
-    assert result.indicators and all(i.match is None for i in result.indicators)
+    assert result.indicators and {i.match for i in result.indicators} == {"related"}
+    found = TIE.map("search", [page], Indicator("WWW.microsoft.com.MSonlinemicrosoft.com.", "FQDN"))
+    assert sorted(i.match for i in found.indicators) == ["exact", "related"]
+    assert {i.match for i in TIE.map("search", [page]).indicators} == {None}
 
 
 def test_nothing_found_is_unknown_and_says_so():

@@ -189,10 +189,13 @@ class Operation:
         """Map saved vendor responses offline with an action's mapping table: the one of the
         variant ``config`` selects (only that field of it is needed). A response that does
         not fit that table is an :class:`ApiError` saying what was expected and what came;
-        record keys the table neither reads nor ignores are one warning."""
+        record keys the table neither reads nor ignores are one warning. With ``selected``,
+        each found indicator is marked an exact or a related match of it."""
         variant = variant_of(self.manifest, config)
         mapper = self.mapper(action, variant)
         result = mapper.map_all(_fitting(self.manifest, variant, mapper, documents), selected)
+        if selected is not None:  # what was searched is known: each found one is told apart
+            result = attrs.evolve(result, indicators=mark_matches(result.indicators, selected))
         if not result.unmapped:
             return result
         told = drift_warning(self.manifest.label, result.unmapped)
