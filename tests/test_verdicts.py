@@ -13,7 +13,7 @@ import pytest
 
 from simulators import TegoSimulator, TieSimulator
 from simulators.tie_data import DATA_FILE
-from tests.helpers import cli
+from tests.support.cli import cli
 from tqops import discover_operations
 from tqops.errors import ManifestError
 from tqops.manifest.document import Manifest

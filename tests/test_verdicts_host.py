@@ -11,8 +11,11 @@ from cortex4py.api import Api
 
 from simulators import TegoSimulator, TieSimulator
 from simulators.tie_data import DATA_FILE
-from tests.hosting import wait_for
-from tests.protocol_host import TOKEN, protocol_host
+from tests.support.hosting import wait_for
+from tests.support.protocols import protocol_host
+from tests.support.vendors import TIE_TOKEN
+
+pytestmark = pytest.mark.slow
 
 LICENSE = "verdict-host-license-31"
 HIT = "c2.verdict-host.example"
@@ -20,7 +23,7 @@ LOW = "45.33.32.8"
 
 
 @pytest.fixture(scope="module")
-def tie():
+def verdict_tie():
     iocs = json.loads(DATA_FILE.read_text(encoding="utf-8"))
     template = next(i for i in iocs if i["data_type"] == "DomainName" and i["observations"])
     hit = copy.deepcopy(template)
@@ -32,12 +35,12 @@ def tie():
         {**shape, "severity": 1, "confidence": 95, "categories": [],
          "first_seen": "2025-05-02 10:00:00+00:00"},
     ]  # fmt: skip
-    with TieSimulator(token=TOKEN, iocs=[hit, *iocs]) as sim:
+    with TieSimulator(token=TIE_TOKEN, iocs=[hit, *iocs]) as sim:
         yield sim
 
 
 @pytest.fixture(scope="module")
-def tego():
+def verdict_tego():
     record = {"token": LOW, "type": "ip", "ip": LOW, "riskLevel": "Low",
               "reputation": {"score": 4, "provider": "Tego"}}  # fmt: skip
     with TegoSimulator(token=LICENSE, records=[record]) as sim:
@@ -45,15 +48,16 @@ def tego():
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory, tie, tego):
-    with protocol_host(tmp_path_factory.mktemp("verdicts") / "data", tie) as running:
+def host(tmp_path_factory, verdict_tie, verdict_tego):
+    data = tmp_path_factory.mktemp("verdicts") / "data"
+    with protocol_host(data, verdict_tie) as running:
         answer = running.api(running.users["admin"]["api_key"]).put(
             f"{running.url}/api/v1/operations/tego/config",
             json={
                 "values": {
-                    "hostname": tego.hostname,
+                    "hostname": verdict_tego.hostname,
                     "license_key": LICENSE,
-                    "ca_bundle": tego.ca_pem_path,
+                    "ca_bundle": verdict_tego.ca_pem_path,
                 }
             },
         )
