@@ -80,7 +80,8 @@ def test_a_tlp_above_the_gate_is_skipped_not_a_failure_and_nothing_is_sent(tie_h
     report = api.jobs.get_report_async(job.id, "30seconds")
     # policy, not a failure of the analyzer: a success whose info taxonomy says skipped
     assert report.status == "Success" and report.report["success"] is True
-    (taxonomy,) = report.report["summary"]["taxonomies"]
+    verdict, taxonomy = report.report["summary"]["taxonomies"]
+    assert (verdict["level"], verdict["value"]) == ("info", "unknown")  # nothing was judged
     assert (taxonomy["level"], taxonomy["value"]) == ("info", "skipped")
     full = report.report["full"]
     assert full["status"] == "skipped" and full["reason"].startswith("its TLP RED is above")

@@ -347,7 +347,7 @@ class ConfiguredOperation:
         if unmapped:
             told += (drift_warning(self.operation.manifest.label, unmapped),)
         found = mark_matches(mapped.indicators, checked.indicator)
-        return Result(selection, status, found, None, tuple(self._redact(told)), verdict)
+        return Result(selection, status, found, warnings=tuple(self._redact(told)), verdict=verdict)
 
     def _redact(self, texts: Iterable[str]) -> Iterator[str]:
         return (redact(text, self._secrets) for text in texts)
