@@ -12,6 +12,12 @@ from tests.support.protocols import (
     run_result,
     searched,
 )
+from tqops.service import Service
+
+#: Cortex's id of DCSO TIE's search: its name, and the manifest's major and minor version
+TIE_ANALYZER = "DCSO_TIE_Search_{}_{}".format(
+    *Service().operation("dcso_tie").manifest.version.split(".")[:2]
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +38,16 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie
     assert report.status == "Success" and report.report["success"] is True
     expected = run_result(tie, "FQDN", "www.microsoft.com")
     assert report.report["full"] == expected and expected["indicators"]
-    (taxonomy,) = report.report["summary"]["taxonomies"]
-    assert taxonomy == {
-        "level": "suspicious",
+    verdict, found = report.report["summary"]["taxonomies"]
+    # look-alikes only: found, but none is the value itself, so the verdict is unknown (info)
+    assert verdict == {
+        "level": "info",
+        "namespace": "DCSO_TIE",
+        "predicate": "Verdict",
+        "value": "unknown",
+    }
+    assert found == {
+        "level": "info",
         "namespace": "DCSO_TIE",
         "predicate": "Search",
         "value": f"{len(expected['indicators'])} found",
@@ -47,7 +60,7 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie
 def test_analyzers_are_listed_searched_and_found_by_data_type(tie_host):
     api = cortex(tie_host, "viewer")
     analyzer = api.analyzers.get_by_name("DCSO_TIE_Search")
-    assert analyzer.id == "DCSO_TIE_Search_1_1"
+    assert analyzer.id == TIE_ANALYZER
     assert {"ip", "domain", "fqdn", "url", "mail", "hash", "filename"} <= set(analyzer.dataTypeList)
     assert "configuration" not in analyzer.json()  # nothing of its configuration leaves
     names = {a.name for a in api.analyzers.find_all({}, range="all")}
@@ -67,7 +80,8 @@ def test_a_tlp_above_the_gate_is_skipped_not_a_failure_and_nothing_is_sent(tie_h
     report = api.jobs.get_report_async(job.id, "30seconds")
     # policy, not a failure of the analyzer: a success whose info taxonomy says skipped
     assert report.status == "Success" and report.report["success"] is True
-    (taxonomy,) = report.report["summary"]["taxonomies"]
+    verdict, taxonomy = report.report["summary"]["taxonomies"]
+    assert (verdict["level"], verdict["value"]) == ("info", "unknown")  # nothing was judged
     assert (taxonomy["level"], taxonomy["value"]) == ("info", "skipped")
     full = report.report["full"]
     assert full["status"] == "skipped" and full["reason"].startswith("its TLP RED is above")
@@ -80,11 +94,11 @@ def test_a_wrong_key_is_refused_as_cortex_does_and_the_vendor_sees_nothing(tie_h
     wrong = Api(tie_host.url, "tqk_" + "x" * 43, verify_cert=tie_host.ca)
     with pytest.raises(AuthenticationError):
         wrong.analyzers.run_by_name("DCSO_TIE_Search", {"data": "x.example", "dataType": "fqdn"})
-    answer = tie_host.api().post(f"{tie_host.url}/api/analyzer/DCSO_TIE_Search_1_1/run", json={})
+    answer = tie_host.api().post(f"{tie_host.url}/api/analyzer/{TIE_ANALYZER}/run", json={})
     assert answer.status_code == 401 and answer.json()["type"] == "AuthenticationError"
     with pytest.raises(AuthorizationError):  # a viewer reads, and runs nothing
         cortex(tie_host, "viewer").analyzers.run_by_id(
-            "DCSO_TIE_Search_1_1", {"data": "x.example", "dataType": "fqdn"}
+            TIE_ANALYZER, {"data": "x.example", "dataType": "fqdn"}
         )
     assert searched(tie) == []
 

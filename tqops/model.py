@@ -1,7 +1,8 @@
 """The platform's object model: frozen attrs value objects with threatqsdk's names.
 
 ``Indicator``, ``Attribute`` and ``Source`` render ThreatQ's consume payload
-(:meth:`Indicator.to_threatq`) and the CLI's JSON contract (:meth:`Indicator.to_dict`).
+(:meth:`Indicator.to_threatq`) and the CLI's JSON contract (:meth:`Indicator.to_dict`);
+:class:`Verdict` is a result's answer to "how bad is it, and how sure are we".
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import attrs
 from tqops.dates import isoformat_utc, platform_format
 from tqops.errors import InputError
 
-__all__ = ["Attribute", "Indicator", "IndicatorType", "Source"]
+__all__ = ["LEVELS", "MATCHES", "Attribute", "Indicator", "IndicatorType", "Source", "Verdict"]
+
+#: a verdict's levels, from the least to the most alarming
+LEVELS = ("unknown", "benign", "suspicious", "malicious")
+#: how a found indicator relates to the searched one: its very value, or another one the
+#: vendor returned for it (a substring or wildcard hit, a URL found for a domain)
+MATCHES = ("exact", "related")
 
 
 class IndicatorType(str, enum.Enum):
@@ -105,12 +112,16 @@ class Indicator:
     published_at: Optional[datetime] = None
     attributes: tuple[Attribute, ...] = attrs.field(default=(), converter=tuple)
     sources: tuple[Source, ...] = attrs.field(default=(), converter=tuple)
+    #: "exact" or "related" (see :data:`MATCHES`); None where no input was searched (offline
+    #: mapping of a saved response)
+    match: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON form (times ISO 8601 UTC)."""
         return {
             "value": self.value,
             "type": self.type.value,
+            "match": self.match,
             "published_at": isoformat_utc(self.published_at),
             "attributes": [a.to_dict() for a in self.attributes],
             "sources": [s.to_threatq() for s in self.sources],
@@ -128,3 +139,21 @@ class Indicator:
         if self.published_at is not None:
             payload["published_at"] = platform_format(self.published_at)
         return payload
+
+
+@attrs.frozen
+class Verdict:
+    """How bad a searched indicator is, how sure the vendor is, and why: one of
+    :data:`LEVELS`, a score from 0 to 100 (None when the evidence has none) and one line per
+    reason, naming the evidence in the vendor's own terms."""
+
+    level: str
+    score: Optional[int] = None
+    reasons: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @classmethod
+    def unknown(cls, reason: str) -> Verdict:
+        return cls("unknown", None, (reason,))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "score": self.score, "reasons": list(self.reasons)}

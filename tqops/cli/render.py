@@ -103,6 +103,15 @@ _RESULT_HEADERS = ("SELECTED", "STATUS", "INDICATOR", "ATTRIBUTES")
 _RESULT_WIDTHS = (34, 10, 48, 60)
 
 
+def _verdict_cells(result: Result) -> list[str]:
+    """The verdict, the first thing an analyst reads: level and score, then its reasons."""
+    verdict = result.verdict
+    if verdict is None:
+        return ["verdict: unknown", ""]
+    score = "" if verdict.score is None else f", score {verdict.score}"
+    return [f"verdict: {verdict.level}{score}", "\n".join(verdict.reasons)]
+
+
 def _result_rows(result: Result) -> list[list[str]]:
     selected = f"{result.input.type}\n{result.input.value}"
     if result.status == "error":
@@ -110,14 +119,16 @@ def _result_rows(result: Result) -> list[list[str]]:
     if result.status == "skipped":  # policy, not a failure: the reason, nothing was sent
         rows = [[selected, "skipped", result.reason or "", ""]]
         return rows + [["", "warning", warning, ""] for warning in result.warnings]
-    rows = [] if result.indicators else [[selected, "no results", "", ""]]
-    for index, indicator in enumerate(result.indicators):
+    status = "no results" if result.status == "no_results" else str(result.status)
+    rows = [[selected, status, *_verdict_cells(result)]]
+    for indicator in result.indicators:
         published = isoformat_utc(indicator.published_at) or "-"
+        match = f", {indicator.match}" if indicator.match else ""
         rows.append(
             [
-                selected if index == 0 else "",
-                result.status if index == 0 else "",
-                f"{indicator.value}\n{indicator.type.value}, published {published}",
+                "",
+                "",
+                f"{indicator.value}\n{indicator.type.value}{match}, published {published}",
                 _attributes(indicator),
             ]
         )
@@ -155,7 +166,7 @@ def iter_results_table(
 def render_results_table(
     label: str, action: str, results: Sequence[Result], width: Optional[int] = None
 ) -> str:
-    """Each input with its status, and every indicator with its attributes."""
+    """Each input with its status and verdict, and every indicator with its attributes."""
     return "".join(iter_results_table(label, action, results, width))
 
 

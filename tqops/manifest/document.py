@@ -37,6 +37,7 @@ from tqops.manifest.mapping_table import (
     SourceSpec,
     TlpRule,
 )
+from tqops.manifest.verdict_rules import VerdictSpec, verdict_problems
 from tqops.manifest.yamldoc import load_yaml
 from tqops.model import IndicatorType
 
@@ -51,6 +52,7 @@ __all__ = [
     "OptionField",
     "SourceSpec",
     "TlpRule",
+    "VerdictSpec",
     "find_packaged_file",
     "load_manifest",
     "manifest_schema",
@@ -161,12 +163,13 @@ def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
 @attrs.frozen
 class ActionVariant:
     """What an action does for one value of the field with role ``variant``: its endpoint,
-    the query parameter the searched value goes in, and its mapping table."""
+    the query parameter the searched value goes in, its mapping table and its verdict rules."""
 
     key: Optional[str]
     mapping: MappingSpec
     endpoint: Optional[str] = None
     value_parameter: Optional[str] = None
+    verdict: Optional[VerdictSpec] = None
 
     @classmethod
     def from_dict(cls, key: Optional[str], raw: Mapping[str, Any]) -> ActionVariant:
@@ -175,6 +178,7 @@ class ActionVariant:
             MappingSpec.from_dict(raw["mapping"]),
             raw.get("endpoint"),
             raw.get("value_parameter"),
+            VerdictSpec.from_dict(raw.get("verdict")),
         )
 
 
@@ -199,6 +203,8 @@ class ActionSpec:
     #: the default variant's key (None: the operation has no variant field)
     default_variant: Optional[str] = None
     variants: tuple[ActionVariant, ...] = ()
+    #: how a found record is judged (None: every result's verdict is unknown)
+    verdict: Optional[VerdictSpec] = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], default_variant: Optional[str] = None) -> ActionSpec:
@@ -216,6 +222,7 @@ class ActionSpec:
             variants=tuple(
                 ActionVariant.from_dict(key, v) for key, v in raw.get("variants", {}).items()
             ),
+            verdict=VerdictSpec.from_dict(raw.get("verdict")),
         )
 
     def option(self, name: str) -> Optional[OptionField]:
@@ -223,7 +230,9 @@ class ActionSpec:
 
     def all_variants(self) -> tuple[ActionVariant, ...]:
         """Every variant, the default one first."""
-        own = ActionVariant(self.default_variant, self.mapping, self.endpoint, self.value_parameter)
+        own = ActionVariant(
+            self.default_variant, self.mapping, self.endpoint, self.value_parameter, self.verdict
+        )
         return (own, *self.variants)
 
     def variant(self, key: Optional[str]) -> ActionVariant:
@@ -372,6 +381,17 @@ def _ignore_problems(mapping: Mapping[str, Any], at: str) -> list[str]:
     return problems
 
 
+def _verdict_problems(raw: Mapping[str, Any], part: Mapping[str, Any], at: str) -> list[str]:
+    """The verdict section of an action or variant (``part``) against its mapping's record."""
+    if "verdict" not in part:
+        return []
+    try:
+        record = FeedPath.parse(part["mapping"]["indicator"]["path"]).each_prefix()
+    except PathSyntaxError:
+        return []  # told at the indicator path
+    return verdict_problems(part["verdict"], record, raw["config"], f"{at}.verdict")
+
+
 def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
     problems = field_problems(raw["config"], "$.config")
     problems += auth_problems(raw.get("auth", ()), raw["config"])
@@ -393,7 +413,14 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
                 )
         problems += _variant_problems(raw, action, at)
         problems += _ignore_problems(action["mapping"], f"{at}.mapping")
+        problems += _verdict_problems(raw, action, at)
         for key, variant in action.get("variants", {}).items():
             problems += _ignore_problems(variant["mapping"], f"{at}.variants.{key}.mapping")
+            problems += _verdict_problems(raw, variant, f"{at}.variants.{key}")
+            if "verdict" in action and "verdict" not in variant:
+                problems.append(
+                    f"the action has a verdict, its variant {key!r} none (its records differ: "
+                    f"give it its own, or the action's by a YAML anchor) @ {at}.variants.{key}"
+                )
     problems += dependency_problems(raw["config"], dependent_options, raw.get("auth", ()))
     return problems

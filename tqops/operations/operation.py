@@ -33,7 +33,7 @@ from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, lo
 from tqops.manifest.transforms import BUILTIN_TRANSFORMS, Transform
 from tqops.mapping import Mapper, MappingResult
 from tqops.mapping.drift import DriftLog, drift_warning
-from tqops.model import Indicator, IndicatorType
+from tqops.model import Indicator, IndicatorType, Verdict
 from tqops.operations.variants import (
     client_variant_problems,
     compile_mappers,
@@ -41,6 +41,7 @@ from tqops.operations.variants import (
     variant_of,
 )
 from tqops.operations.vendor import auth_spec, http_client_for, settings_for
+from tqops.operations.verdicts import Judge, VerdictRules, compile_verdicts, mark_matches
 from tqops.running.breaker import NOT_SENT, CircuitBreaker
 from tqops.running.inputs import CheckedIndicator, checked_indicator
 from tqops.running.results import Cancelled, CancelToken, Notice, Result, Selection, Status
@@ -73,6 +74,8 @@ class Operation:
     package: Optional[str] = None
     #: the mappers of the actions' other variants, by (action, variant)
     variant_mappers: Mapping[tuple[str, str], Mapper] = attrs.field(factory=dict)
+    #: the compiled verdict rules by (action, variant key), where the manifest has some
+    verdicts: Mapping[tuple[str, Optional[str]], VerdictRules] = attrs.field(factory=dict)
 
     @classmethod
     def define(
@@ -114,6 +117,7 @@ class Operation:
             mappers,
             package,
             variant_mappers,
+            compile_verdicts(manifest, mappers, variant_mappers),
         )
 
     @classmethod
@@ -168,6 +172,13 @@ class Operation:
         self.manifest.action(action)
         return self.variant_mappers.get((action, str(variant))) or self.mappers[action]
 
+    def judge(self, action: str, config: Config) -> Optional[Judge]:
+        """The verdict rules of ``action`` for the configuration's variant, bound to its
+        thresholds (None: the manifest gives that variant no rules)."""
+        spec = self.manifest.action(action)
+        rules = self.verdicts.get((spec.name, spec.variant(config.variant).key))
+        return rules.bind(config) if rules is not None else None
+
     def map(
         self,
         action: str,
@@ -178,10 +189,13 @@ class Operation:
         """Map saved vendor responses offline with an action's mapping table: the one of the
         variant ``config`` selects (only that field of it is needed). A response that does
         not fit that table is an :class:`ApiError` saying what was expected and what came;
-        record keys the table neither reads nor ignores are one warning."""
+        record keys the table neither reads nor ignores are one warning. With ``selected``,
+        each found indicator is marked an exact or a related match of it."""
         variant = variant_of(self.manifest, config)
         mapper = self.mapper(action, variant)
         result = mapper.map_all(_fitting(self.manifest, variant, mapper, documents), selected)
+        if selected is not None:  # what was searched is known: each found one is told apart
+            result = attrs.evolve(result, indicators=mark_matches(result.indicators, selected))
         if not result.unmapped:
             return result
         told = drift_warning(self.manifest.label, result.unmapped)
@@ -255,6 +269,7 @@ class ConfiguredOperation:
             spec.options, options, spec.label, self.config, variant.value_parameter
         )
         mapper = self.operation.mapper(spec.name, variant.key)
+        judge = self.operation.judge(spec.name, self.config)
         drift = DriftLog()  # one per run: each unmapped key is told once
         workers = self.pool_size if concurrency is None else concurrency
         if workers < 1:
@@ -263,7 +278,7 @@ class ConfiguredOperation:
         breaker = CircuitBreaker()  # one per run: a rejected credential stops this run only
 
         def work(selection: Selection, token: CancelToken) -> Result:
-            return self._run_one(spec, selection, checked, token, breaker, (mapper, drift))
+            return self._run_one(spec, selection, checked, token, breaker, (mapper, drift, judge))
 
         return Job(
             work,
@@ -281,14 +296,15 @@ class ConfiguredOperation:
         options: Options,
         token: CancelToken,
         breaker: CircuitBreaker,
-        mapping: tuple[Mapper, DriftLog],
+        mapping: tuple[Mapper, DriftLog, Optional[Judge]],
     ) -> Result:
         if selection.unreadable is not None:
             return Result(selection, Status.ERROR, error=self._line(selection.unreadable))
         notes: tuple[str, ...] = ()
         outcome: Optional[BaseException] = None
         admitted = False
-        mapper, drift = mapping
+        mapper, drift, judge = mapping
+        pages: list[Any] = []  # kept for the verdict, which reads the raw records
         try:
             checked = _checked(spec, selection)
             notes = checked.notes
@@ -300,9 +316,10 @@ class ConfiguredOperation:
             admitted = True
             notices: list[str] = []
             action = self.operation.actions[spec.name]
-            pages = _documents(action(self.client, checked.indicator, options), notices, token)
-            fitting = _fitting(self.operation.manifest, options.variant, mapper, pages)
+            answers = _documents(action(self.client, checked.indicator, options), notices, token)
+            fitting = _fitting(self.operation.manifest, options.variant, mapper, answers, pages)
             mapped = mapper.map_all(fitting, checked.indicator)
+            verdict = _verdict(judge, pages, checked.indicator, bool(mapped.indicators))
         except PolicySkip as exc:  # policy, not a failure: nothing was sent for it
             outcome = exc
             return Result(selection, Status.SKIPPED, warnings=notes, reason=self._line(str(exc)))
@@ -329,7 +346,8 @@ class ConfiguredOperation:
         unmapped = drift.new(mapped.unmapped)
         if unmapped:
             told += (drift_warning(self.operation.manifest.label, unmapped),)
-        return Result(selection, status, mapped.indicators, None, tuple(self._redact(told)))
+        found = mark_matches(mapped.indicators, checked.indicator)
+        return Result(selection, status, found, warnings=tuple(self._redact(told)), verdict=verdict)
 
     def _redact(self, texts: Iterable[str]) -> Iterator[str]:
         return (redact(text, self._secrets) for text in texts)
@@ -359,14 +377,30 @@ def _checked(spec: ActionSpec, selection: Selection) -> CheckedIndicator:
 
 
 def _fitting(
-    manifest: Manifest, variant: Optional[str], mapper: Mapper, documents: Iterable[Any]
+    manifest: Manifest,
+    variant: Optional[str],
+    mapper: Mapper,
+    documents: Iterable[Any],
+    kept: Optional[list[Any]] = None,
 ) -> Iterator[Any]:
-    """The documents, each checked to have the shape the variant's table reads."""
+    """The documents, each checked to have the shape the variant's table reads (and added
+    to ``kept`` when given)."""
     for document in documents:
         problem = mapper.envelope_problem(document)
         if problem:
             raise envelope_error(manifest, variant, problem)
+        if kept is not None:
+            kept.append(document)
         yield document
+
+
+def _verdict(judge: Optional[Judge], pages: list[Any], searched: Indicator, found: bool) -> Verdict:
+    """The verdict on the searched indicator from the raw pages (the mapping's own records)."""
+    if judge is None:
+        return Verdict.unknown(
+            "found; the operation declares no verdict rules" if found else "nothing found"
+        )
+    return judge.judge(pages, searched)
 
 
 def _documents(items: Iterable[Any], notices: list[str], token: CancelToken) -> Iterator[Any]:

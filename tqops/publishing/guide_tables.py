@@ -1,6 +1,7 @@
 """The operation guide's action section: its options (and the API versions that take them),
 then one mapping table per API version, with its type and TLP tables and the fields it
-deliberately does not map. Examples are read from sample responses of that version.
+deliberately does not map, and the verdict its rules give. Examples are read from sample
+responses of that version.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from tqops.manifest.document import ActionSpec, ActionVariant, Manifest
 from tqops.manifest.feedpath import FeedPath
 from tqops.manifest.fields import ConfigField
+from tqops.manifest.verdict_rules import Condition
 
 __all__ = ["action_section", "applies_with", "md_table"]
 
@@ -147,16 +149,76 @@ def action_section(
     variant_samples: Mapping[str, Sequence[Any]],
 ) -> list[str]:
     """The action's section; with API versions, one mapping table per version."""
-    out = [f"### {action.label}", "", action.description, ""]
+    out = [f"### {action.label}", "", action.description, "", _VERDICT_INTRO, ""]
     if action.options:
         out += ["The action has the following options, available upon execution:", ""]
         out += [md_table(["OPTION", "DESCRIPTION", "TYPE"], _option_rows(action, manifest)), ""]
     field = manifest.variant_field
     if field is None:
-        return out + _variant_section(action.all_variants()[0], samples)
+        out += _variant_section(action.all_variants()[0], samples)
+        return out + verdict_section(action.all_variants()[0], manifest, {}, "####")
     for variant in action.all_variants():
         key = str(variant.key)
         out += [f"#### With {field.label} {field.choice_label(key)}", ""]
         shown = samples if key == action.default_variant else variant_samples.get(key, ())
         out += _variant_section(variant, shown)
+        out += verdict_section(variant, manifest, {field.name: key}, "#####")
+    return out
+
+
+_VERDICT_INTRO = (
+    "Each result carries a verdict: its `level` (malicious, suspicious, benign or unknown), "
+    "a `score` (0-100, or none) and its `reasons`, one line each, naming the evidence. Only a "
+    "found indicator whose value is the searched one (`match: exact`) is judged; other found "
+    "indicators are `match: related` (look-alikes, substring and wildcard hits). Nothing found, "
+    "or only related matches, is `unknown`."
+)
+
+
+def _threshold(condition: Condition, manifest: Manifest, variant: Mapping[str, str]) -> str:
+    if condition.one_of:
+        return f"{condition.measure} is " + " or ".join(condition.one_of)
+    threshold = condition.at_least
+    if isinstance(threshold, str):
+        field = manifest.config_field(threshold)
+        if field is not None:
+            default = field.default
+            if field.default_when is not None:
+                default = field.default_when.pick(variant, default)
+            threshold = f"{field.label} (default {default})"
+    return f"{condition.measure} >= {threshold}"
+
+
+def verdict_section(
+    variant: ActionVariant, manifest: Manifest, values: Mapping[str, str], heading: str
+) -> list[str]:
+    """How the rules judge an input: where the evidence is, and each level's conditions."""
+    out = [f"{heading} Verdict", ""]
+    spec = variant.verdict
+    if spec is None:
+        return [*out, "The operation declares no verdict rules: every verdict is unknown.", ""]
+    record = variant.mapping.indicator.path.each_prefix()
+    rows = []
+    for index, evidence in enumerate(spec.evidence):
+        own = evidence.elements.steps == record
+        where = "the record" if own else f"each {evidence.called}"
+        if index:
+            where = f"else {where}"
+        for measure in evidence.measures:
+            scale = f"0-{measure.scale:g}" if measure.scale else "as given"
+            rows.append([where, measure.label, f"`{measure.path}`", scale])
+            where = ""
+    out += ["The evidence of an exact match:", ""]
+    out += [md_table(["EVIDENCE", "MEASURE", "FEED DATA PATH", "SCALE"], rows), ""]
+    levels = [
+        [rule.level, " and ".join(_threshold(c, manifest, values) for c in rule.when)]
+        for rule in spec.levels
+    ]
+    levels.append([spec.otherwise, "any other exact match"])
+    out += ["Its level: the first rule whose conditions all hold on one element:", ""]
+    out += [md_table(["LEVEL", "WHEN"], levels), ""]
+    if spec.score is not None:
+        out += [f"Score: the deciding element's {spec.score}. {spec.notes or ''}".strip(), ""]
+    elif spec.notes:
+        out += [spec.notes, ""]
     return out

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from tqops.model import Indicator
+from tqops.model import Indicator, Verdict
 
 __all__ = ["CancelToken", "Cancelled", "Notice", "Progress", "Result", "Selection", "Status"]
 
@@ -58,6 +58,10 @@ class Selection:
         return cls(str(item[0]), str(item[1]))
 
 
+#: the verdict of an input the vendor gave no answer for (an error, nothing sent)
+NOT_JUDGED = Verdict.unknown("not judged: the vendor gave no answer for this input")
+
+
 @attrs.frozen
 class Result:
     """The outcome for one selected indicator."""
@@ -69,6 +73,8 @@ class Result:
     warnings: tuple[str, ...] = ()
     #: why a ``skipped`` input was kept from the vendor, in one line (None otherwise)
     reason: Optional[str] = None
+    #: the answer for the input; None until judged (an input the vendor gave no answer for)
+    verdict: Optional[Verdict] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result in the JSON contract of ``tqops run --format json``."""
@@ -78,6 +84,7 @@ class Result:
             "error": self.error,
             "reason": self.reason,
             "warnings": list(self.warnings),
+            "verdict": (self.verdict or NOT_JUDGED).to_dict(),
             "indicators": [i.to_dict() for i in self.indicators],
         }
 

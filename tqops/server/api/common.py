@@ -26,6 +26,7 @@ from tqops.server.jobs import FINISHED
 from tqops.service import Manifest
 
 __all__ = [
+    "CORTEX_LEVELS",
     "CORTEX_TYPES",
     "MISP_TYPES",
     "ActionRef",
@@ -40,6 +41,14 @@ __all__ = [
     "tlp_number",
     "wait_for_job",
 ]
+
+#: a verdict's level as a Cortex taxonomy's level says it
+CORTEX_LEVELS: Mapping[str, str] = {
+    "malicious": "malicious",
+    "suspicious": "suspicious",
+    "benign": "safe",
+    "unknown": "info",
+}
 
 #: the platform's indicator types and the Cortex data types they are (first: what we answer)
 CORTEX_TYPES: Mapping[str, tuple[str, ...]] = {

@@ -18,7 +18,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tqops import __version__
+from tqops.model import LEVELS
 from tqops.server.api.common import (
+    CORTEX_LEVELS,
     CORTEX_TYPES,
     ActionRef,
     actions,
@@ -240,23 +242,40 @@ def _report(
         return "Running" if state == "InProgress" else state
     found = [i for r in results for i in r.get("indicators", [])]
     label = ref.label if ref else job["analyzerName"]
+    namespace = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
     predicate = ref.action.replace("_", " ").title().replace(" ", "") if ref else "Result"
     # a skip is policy, not a failure of the analyzer: a success whose info taxonomy says so
     # (the reason is in the full report), as TheHive shows any short report
     skipped = all(r["status"] == "skipped" for r in results)
-    taxonomy = {
-        "level": "suspicious" if found else "info",
-        "namespace": re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_"),
-        "predicate": predicate,
-        "value": "skipped" if skipped else f"{len(found)} found",
-    }
+    level = _verdict_level(results)
+    taxonomies = [
+        {
+            "level": CORTEX_LEVELS[level],
+            "namespace": namespace,
+            "predicate": "Verdict",
+            "value": level,
+        },
+        {
+            "level": "info",
+            "namespace": namespace,
+            "predicate": predicate,
+            "value": "skipped" if skipped else f"{len(found)} found",
+        },
+    ]
     return {
-        "summary": {"taxonomies": [taxonomy]},
+        "summary": {"taxonomies": taxonomies},
         "full": results[0] if len(results) == 1 else {"results": results},
         "success": True,
         "artifacts": [_artifact(i, label, job["tlp"]) for i in found],
         "operations": [],
     }
+
+
+def _verdict_level(results: list[dict[str, Any]]) -> str:
+    """The most alarming verdict level of the results (unknown for those stored without)."""
+    levels = [(r.get("verdict") or {}).get("level", "unknown") for r in results]
+    known = [level for level in levels if level in LEVELS]
+    return max(known, key=LEVELS.index, default="unknown")
 
 
 def _artifact(indicator: dict[str, Any], label: str, tlp: int) -> dict[str, Any]:

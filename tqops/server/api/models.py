@@ -309,9 +309,22 @@ class FoundSource(View):
 class FoundIndicator(View):
     value: str
     type: str
+    match: Optional[str] = Field(
+        None,
+        description='"exact" (the searched value) or "related" (another value the vendor '
+        "returned for it); absent on results stored before matches were told",
+    )
     published_at: Optional[str] = None
     attributes: list[FoundAttribute]
     sources: list[FoundSource]
+
+
+class VerdictView(View):
+    """How bad the input is, how sure the vendor is, and why (the manifest's rules)."""
+
+    level: str = Field(description="malicious, suspicious, benign or unknown")
+    score: Optional[int] = Field(None, description="0-100; null when the evidence has none")
+    reasons: list[str] = Field(description="one line each, naming the evidence")
 
 
 class ResultView(View):
@@ -322,6 +335,9 @@ class ResultView(View):
     error: Optional[str] = None
     reason: Optional[str] = Field(None, description="why a skipped input was not sent")
     warnings: list[str]
+    verdict: Optional[VerdictView] = Field(
+        None, description="absent on results stored before verdicts were given"
+    )
     indicators: list[FoundIndicator]
 
 
