@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.hosting import api_client
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
     from fastapi.testclient import TestClient
@@ -41,9 +43,7 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(host):
-    key = host.users.new_key("ana").api_key
-    with TestClient(create_app(host), base_url="http://127.0.0.1") as test_client:
-        test_client.headers["Authorization"] = f"Bearer {key}"
+    with api_client(host, "ana") as test_client:
         yield test_client
 
 

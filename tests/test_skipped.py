@@ -22,6 +22,7 @@ with warnings.catch_warnings():
 from simulators import TegoSimulator
 from tego_operation.client import TegoClient
 from tests.support.cli import cli, flags, one_input
+from tests.support.hosting import api_client
 from tests.support.vendors import tego_config, tie_config
 from tqops import Indicator, IndicatorType, InputError, PolicySkip, Result, Selection, Status
 from tqops.running.results import ProgressCounter
@@ -125,9 +126,7 @@ def host(tmp_path_factory, tie):
 
 @pytest.fixture(scope="module")
 def client(host):
-    key = host.users.new_key("ana").api_key
-    with TestClient(create_app(host), base_url="http://127.0.0.1") as test_client:
-        test_client.headers["Authorization"] = f"Bearer {key}"
+    with api_client(host, "ana") as test_client:
         yield test_client
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from simulators import TegoSimulator, TieSimulator
 from simulators.tie_data import DATA_FILE
-from tests.support.cli import cli
+from tests.support.cli import cli, flags, one_input
 from tqops import discover_operations
 from tqops.errors import ManifestError
 from tqops.manifest.document import Manifest
@@ -349,29 +349,24 @@ def tie_sim():
         yield sim
 
 
-def tie_run(sim: Any, capsys: Any, kind: str, value: str, *extra: str) -> dict[str, Any]:
-    code, out, err = cli(
-        "run",
-        "dcso_tie",
-        "search",
-        "--type",
-        kind,
-        "--value",
-        value,
-        "--config",
-        f"hostname={sim.hostname}",
-        "--config",
-        "access_token=verdict-token-1",
-        "--config",
-        f"ca_bundle={sim.ca_pem_path}",
-        *extra,
-        "--format",
-        "json",
-        capsys=capsys,
-    )
+def json_run(
+    capsys: Any, operation: str, kind: str, value: str, config: dict[str, Any], *extra: str
+) -> dict[str, Any]:
+    """``tqops run OPERATION search`` on one indicator, as JSON: its one result."""
+    args = [*one_input(operation, kind, value), *flags("--config", config), *extra]
+    code, out, err = cli(*args, "--format", "json", capsys=capsys)
     assert code == 0, err
     (result,) = json.loads(out)["results"]
     return result
+
+
+def tie_run(sim: Any, capsys: Any, kind: str, value: str, *extra: str) -> dict[str, Any]:
+    config = {
+        "hostname": sim.hostname,
+        "access_token": "verdict-token-1",
+        "ca_bundle": sim.ca_pem_path,
+    }
+    return json_run(capsys, "dcso_tie", kind, value, config, *extra)
 
 
 def test_cli_www_microsoft_com_finds_only_look_alikes(tie_sim, capsys):
@@ -421,26 +416,12 @@ def test_cli_tego_low_is_benign_and_exact(capsys):
     with TegoSimulator(token="verdict-license", records=records) as sim:
         levels = {}
         for value in ("45.33.32.8", "45.33.32.9"):
-            code, out, err = cli(
-                "run",
-                "tego",
-                "search",
-                "--type",
-                "IP Address",
-                "--value",
-                value,
-                "--config",
-                f"hostname={sim.hostname}",
-                "--config",
-                "license_key=verdict-license",
-                "--config",
-                f"ca_bundle={sim.ca_pem_path}",
-                "--format",
-                "json",
-                capsys=capsys,
-            )
-            assert code == 0, err
-            (result,) = json.loads(out)["results"]
+            config = {
+                "hostname": sim.hostname,
+                "license_key": "verdict-license",
+                "ca_bundle": sim.ca_pem_path,
+            }
+            result = json_run(capsys, "tego", "IP Address", value, config)
             assert [i["match"] for i in result["indicators"]] == ["exact"]
             levels[value] = (result["verdict"]["level"], result["verdict"]["score"])
     assert levels == {"45.33.32.8": ("benign", 7), "45.33.32.9": ("malicious", None)}

@@ -25,7 +25,15 @@ LEVELS = ("unknown", "benign", "suspicious", "malicious")
 MATCHES = ("exact", "related")
 
 
-class IndicatorType(str, enum.Enum):
+class TextEnum(str, enum.Enum):
+    """An enum whose members are their text (``str(member) == member.value``), as the
+    platform and the JSON contract write them."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class IndicatorType(TextEnum):
     """The platform's indicator type names (those the operations read or write)."""
 
     ASN = "ASN"
@@ -47,9 +55,6 @@ class IndicatorType(str, enum.Enum):
     SHA512 = "SHA-512"
     URL = "URL"
     USER_AGENT = "User-agent"
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def from_name(cls, name: str) -> IndicatorType:

@@ -3,6 +3,7 @@ certificate from the simulators' test CA, and users made with `tqops users add`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -139,3 +141,16 @@ def wait_for(check: Any, timeout: float = 30.0, every: float = 0.1) -> Any:
             return value
         time.sleep(every)
     raise AssertionError(f"not reached within {timeout} s")
+
+
+@contextlib.contextmanager
+def api_client(host: Any, user: str) -> Iterator[Any]:
+    """A FastAPI TestClient of ``host``'s app, authenticated with a new API key of ``user``."""
+    from fastapi.testclient import TestClient
+
+    from tqops.server.app import create_app
+
+    key = host.users.new_key(user).api_key
+    with TestClient(create_app(host), base_url="http://127.0.0.1") as test_client:
+        test_client.headers["Authorization"] = f"Bearer {key}"
+        yield test_client

@@ -106,6 +106,14 @@ class _Source:
 
 
 @attrs.frozen
+class _Rule:
+    """A level, and the conditions that must all hold on one element for it."""
+
+    level: str
+    when: tuple[_Condition, ...]
+
+
+@attrs.frozen
 class _Condition:
     measure: str
     #: a number, or the name of the config field that holds it (until bound)
@@ -115,19 +123,17 @@ class _Condition:
 
 
 @attrs.frozen
-class _Rule:
-    level: str
-    when: tuple[_Condition, ...]
-
-
-@attrs.frozen
 class VerdictRules:
     """An action variant's verdict rules with their paths compiled."""
 
+    #: the variant's mapper: it says which records matched exactly
     mapper: Mapper
+    #: where the evidence lies, in the manifest's order: the first a record has is read
     sources: tuple[_Source, ...]
+    #: the levels above ``otherwise``, in the manifest's order: the first that holds decides
     rules: tuple[_Rule, ...]
     otherwise: str
+    #: the measure whose value is the score (None: no score)
     score: Optional[str]
 
     @classmethod

@@ -3,19 +3,18 @@ and the :class:`Progress` of the run; and the :class:`CancelToken` that stops it
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from typing import Any, Optional, Union
 
 import attrs
 
-from tqops.model import Indicator, Verdict
+from tqops.model import Indicator, TextEnum, Verdict
 
 __all__ = ["CancelToken", "Cancelled", "Notice", "Progress", "Result", "Selection", "Status"]
 
 
-class Status(str, enum.Enum):
+class Status(TextEnum):
     """A result's status, as the JSON contract writes it."""
 
     OK = "ok"
@@ -23,9 +22,6 @@ class Status(str, enum.Enum):
     #: policy kept the input from the vendor (its ``reason`` says which); nothing was sent
     SKIPPED = "skipped"
     ERROR = "error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen
