@@ -9,13 +9,10 @@ stopped by Ctrl-C (the results so far printed, the JSON document and the table c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -79,7 +76,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ordered=args.format != "jsonl",
     )
     failed = interrupted = False
-    pressed = threading.Event()
 
     def tally(stream: Iterable[Result]) -> Iterator[Result]:
         nonlocal failed, interrupted
@@ -90,8 +86,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             except StopIteration:
                 return
             except KeyboardInterrupt:  # Ctrl-C while waiting for results: stop sending
-                pressed.set()
-            if pressed.is_set():
                 interrupted = True
                 job.cancel()
                 return
@@ -99,8 +93,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             yield result
 
     # Every format streams: memory is bounded by the in-flight window, not the input count.
-    shown = progress_for(count_inputs(args), enabled=not args.no_progress)
-    with _ctrl_c_noted(pressed), job, shown as progress:
+    with job, progress_for(count_inputs(args), enabled=not args.no_progress) as progress:
         chunks = _rendered(args.format, operation, spec, tally(progress.track(job)), out)
         try:
             for chunk in chunks:
@@ -118,30 +111,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
-
-
-@contextlib.contextmanager
-def _ctrl_c_noted(pressed: threading.Event) -> Iterator[None]:
-    """Ctrl-C during a run raises KeyboardInterrupt as usual, and is also noted in ``pressed``:
-    when the interrupt lands in code that cannot raise (a finalizer the garbage collector
-    runs swallows it), the run still stops at its next result."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.getsignal(signal.SIGINT)
-    if before is not signal.default_int_handler:  # ignored, or someone else's: left alone
-        yield
-        return
-
-    def note(signum: int, frame: Any) -> None:
-        pressed.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, note)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
 
 
 def _rendered(
