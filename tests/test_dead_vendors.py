@@ -219,9 +219,13 @@ def test_a_ca_bundle_that_is_not_pem_is_a_configuration_error(sim, capsys, tmp_p
 
 
 @pytest.mark.parametrize("fmt", ["json", "table"])
-def test_ctrl_c_during_a_run_closes_the_output_and_exits_130(sim, capsys, tmp_path, fmt):
+def test_ctrl_c_during_a_run_closes_the_output_and_exits_130(sim, capsys, tmp_path, fmt, request):
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("SIGINT reaches the main thread only")
+    # Ctrl-C as at a terminal: a shell without job control starts a background job (`make
+    # test &`) with SIGINT ignored, and Python keeps it so; the test puts Python's own back
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, before))
     sim.latency = 0.02
 
     def interrupt() -> None:
