@@ -264,22 +264,3 @@ def test_the_runtime_wheel_declares_the_users_extras_and_not_the_developers(dist
         carried = {r.split(";")[0].strip() for r in requires if f'extra == "{extra}"' in r}
         assert carried == declared[extra], extra
     assert not [r for r in requires if "test" in r.split(";", 1)[-1] or "bench" in r]
-
-
-@pytest.mark.slow
-def test_the_server_extra_installs_from_the_runtime_wheel(dist, tmp_path):
-    home = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(home)
-    python = home / "bin" / "python"
-    done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--find-links",
-         str(dist), "tqops[server]"],
-        capture_output=True, text=True, env=_clean_env(), cwd=tmp_path, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    probe = "import fastapi, uvicorn, tqops.server.app; print(tqops.__version__)"
-    ran = subprocess.run(
-        [str(python), "-c", probe], capture_output=True, text=True, env=_clean_env(), cwd=tmp_path
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip() == __version__

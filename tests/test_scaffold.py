@@ -31,6 +31,8 @@ PACKAGE = f"{NAME}_operation"
 #: what the fresh virtualenv needs besides tqops: its runtime requirements, the skeleton's
 #: test extra, and what builds an editable install without the network
 NEEDED = ("requests", "attrs", "jsonschema", "pyyaml", "pytest", "trustme", "setuptools", "wheel")
+#: what `pip install 'tqops[server]'` brings, for the runtime wheel's extra
+SERVER = ("fastapi", "uvicorn", "cryptography", "argon2-cffi", "python-multipart", "jinja2")
 
 
 def new(*args: str, capsys) -> tuple[int, str, str]:
@@ -229,7 +231,7 @@ def wheelhouse(tmp_path_factory) -> Path:
         pytest.skip("needs `wheel` installed: setuptools < 70.1 builds editable installs with it")
     out = tmp_path_factory.mktemp("wheelhouse")
     build_runtime_wheel(out)
-    for dist in _closure(NEEDED):
+    for dist in _closure(NEEDED + SERVER):
         _repack(dist, out)
     return out
 
@@ -278,10 +280,14 @@ def test_a_newcomer_goes_from_nothing_to_an_installable_integration_file(wheelho
     } <= names
     assert not [n for n in names if n.startswith("tests/")]
 
-    # the integration file installs, with the runtime wheel beside it, into another fresh venv
-    other = _fresh_venv(tmp_path / "other", wheelhouse, "--find-links", work / "dist", wheel)
+    # the integration file installs, with the runtime wheel beside it and the host's extra
+    # that wheel declares, into another fresh venv
+    other = _fresh_venv(
+        tmp_path / "other", wheelhouse, "--find-links", work / "dist", wheel, "tqops[server]"
+    )
     listed = _run(other / "tqops", "list", cwd=tmp_path)
     assert re.search(rf"^{NAME}\s+0\.1\.0\s", listed.stdout, re.M), listed.stdout
+    _run(other / "python", "-c", "import fastapi, uvicorn, tqops.server.app", cwd=tmp_path)
 
 
 # -- the host accepts the integration file and runs it against the skeleton's fake ------------
