@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import ipaddress
 import json
 from pathlib import Path
@@ -16,17 +17,17 @@ __all__ = ["add_parsers", "serve", "users"]
 INSTALL_HINT = "the host needs the server extra: pip install 'tqops[server]'"
 
 
-def _server() -> Any:
-    """The server package, or a one-line error saying what to install."""
+def _server(module: str = "host") -> Any:
+    """A module of the server package (`tqops users` needs only its store and users, not the
+    whole host), or a one-line error saying what to install."""
     try:
-        import tqops.server.host as host
+        return importlib.import_module(f"tqops.server.{module}")
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
-    return host
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    return Path(args.data).expanduser() if args.data else _server().default_data_dir()
+    return Path(args.data).expanduser() if args.data else _server("datadir").default_data_dir()
 
 
 def _loopback(host: str) -> bool:
@@ -88,12 +89,9 @@ def _misp_address(text: str, tls: bool) -> tuple[str, int]:
 
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
-    _server()
-    from tqops.server.store import Store
-    from tqops.server.users import Users
-
+    Users = _server("users").Users
     data = _data_dir(args)
-    registry = Users(Store(data / "tqops.db"))
+    registry = Users(_server("store").Store(data / "tqops.db"))
     action = args.users_command
     if action in ("add", "key"):
         made = (

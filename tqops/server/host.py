@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -16,6 +15,7 @@ from typing import Any, Optional, Union
 from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
+from tqops.server.datadir import default_data_dir
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobRunner, Pools, job_view
@@ -28,15 +28,6 @@ from tqops.tlp import tlp_name
 __all__ = ["Host", "default_data_dir", "parse_indicator_csv"]
 
 MAX_INDICATORS_PER_CALL = 10_000
-
-
-def default_data_dir() -> Path:
-    """``$TQOPS_DATA``, else the per-user data directory."""
-    given = os.environ.get("TQOPS_DATA")
-    if given:
-        return Path(given).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "tqops"
 
 
 class Host:

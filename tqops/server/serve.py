@@ -94,6 +94,7 @@ def serve(
     from tqops.server.app import create_app
 
     the_host = Host(data)
+    the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
     with contextlib.ExitStack() as stack:
         if demo:

@@ -9,6 +9,7 @@ hashed with Argon2id; API keys are 256 random bits, shown once, and stored as th
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import re
@@ -165,10 +166,16 @@ class Users:
             return None
         return User(row["id"], row["name"], Role(row["role"]))
 
+    @staticmethod
+    def prepare() -> None:
+        """Make the unknown-name hash now (a listener calls it before it answers, so even its
+        first failed login costs what every later one does)."""
+        _dummy_hash()
+
     def by_password(self, name: str, password: str) -> Optional[User]:
         """The enabled user whose password this is (None otherwise, in constant work)."""
         row = self.store.user(name) if name else None
-        stored = row["password_hash"] if row else _DUMMY_HASH
+        stored = row["password_hash"] if row else _dummy_hash()
         try:
             _HASHER.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -178,4 +185,8 @@ class Users:
         return User(row["id"], row["name"], Role(row["role"]))
 
 
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))  # verified against unknown names
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash verified against unknown names, so they cost what a wrong password costs; made
+    at the first such check, not at import (every `tqops users` command would pay for it)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
