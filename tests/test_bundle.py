@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import venv
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.support.cli import flags, one_input
 from tests.support.vendors import TIE_TOKEN, tego_config, tie_config
+from tests.support.wheelhouse import clean_env, closure, pip_install, repack
 from tqops import __version__
 from tqops.cli import main
 
@@ -100,15 +102,6 @@ def test_bundles_are_reproducible(dist, tmp_path):
     assert wheel_of(tmp_path, "dcso_tie").read_bytes() == wheel_of(dist, "dcso_tie").read_bytes()
 
 
-def _clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().endswith("_PROXY") and k not in ("PYTHONPATH", "VIRTUAL_ENV")
-    }
-    return env
-
-
 class Installed:
     """A fresh virtualenv holding only the wheels `tqops bundle` wrote (and their third-party
     requirements), run from a directory with no checkout."""
@@ -128,36 +121,30 @@ class Installed:
         )
 
 
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory) -> Path:
+    """The runtime's third-party requirements, repacked from this environment (no network)."""
+    out = tmp_path_factory.mktemp("wheelhouse")
+    needed = [Requirement(text) for text in metadata.requires("tqops") or ()]
+    names = [r.name for r in needed if r.marker is None or r.marker.evaluate({"extra": ""})]
+    for found in closure(names):
+        repack(found, out)
+    return out
+
+
 @pytest.fixture(
     scope="module",
     params=[OPERATIONS, tuple(reversed(OPERATIONS))],
     ids=["-then-".join(OPERATIONS), "-then-".join(reversed(OPERATIONS))],
 )
-def installed(request, dist, tmp_path_factory) -> Installed:
+def installed(request, dist, wheelhouse, tmp_path_factory) -> Installed:
     tmp_path = tmp_path_factory.mktemp("fresh")
     home = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(home)
-    python = home / "bin" / "python"
-    env = _clean_env()
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(home)
+    env = clean_env()
     for name in request.param:  # one at a time, in either order: no clash, no warning
-        done = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--find-links",
-                str(dist),
-                str(wheel_of(dist, name)),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr
+        links = ("--find-links", dist, "--find-links", wheelhouse)
+        done = pip_install(home, *links, wheel_of(dist, name), cwd=tmp_path)
         noise = [
             line
             for line in done.stderr.splitlines()

@@ -7,20 +7,18 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import json
-import os
 import re
 import subprocess
 import sys
-import venv
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.support.hosting import RunningHost, add_user, wait_for
+from tests.support.wheelhouse import closure, fresh_venv, pip_install, repack, run
 from tqops import __version__, load_manifest
 from tqops.cli import main
 from tqops.publishing.bundle import build_runtime_wheel
@@ -156,73 +154,6 @@ def test_the_template_ships_as_package_data_and_is_no_module():
 # -- the newcomer's path, in a fresh virtualenv with no network ---------------------------------
 
 
-def _closure(names: tuple[str, ...]) -> list[metadata.Distribution]:
-    """The installed distributions ``names`` need (their requirements, markers evaluated)."""
-    found: dict[str, metadata.Distribution] = {}
-    todo = list(names)
-    while todo:
-        key = canonicalize_name(todo.pop())
-        if key in found:
-            continue
-        dist = metadata.distribution(key)
-        found[key] = dist
-        for text in dist.requires or ():
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return list(found.values())
-
-
-def _repack(dist: metadata.Distribution, out: Path) -> Path:
-    """A wheel of an installed distribution, from the files its RECORD lists: pip installs it
-    with ``--no-index``, so the test needs no network (the machine's own Python only)."""
-    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"]).lower()
-    target = out / f"{name}-{dist.version}-py3-none-any.whl"
-    skipped = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as wheel:
-        record = []
-        for file in dist.files or ():
-            posix = file.as_posix()
-            if posix.startswith("..") or "__pycache__" in posix or posix.endswith(".pyc"):
-                continue
-            if ".dist-info/" in posix and posix.rsplit("/", 1)[1] in skipped:
-                continue
-            source = Path(str(dist.locate_file(file)))
-            if source.is_file():
-                wheel.write(source, posix)
-                record.append(f"{posix},,")
-        info = next(f.as_posix() for f in dist.files or () if ".dist-info/" in f.as_posix())
-        wheel.writestr(f"{info.split('/')[0]}/RECORD", "\n".join(record) + "\n")
-    return target
-
-
-def _env() -> dict[str, str]:
-    """The environment, with no proxy, no pip configuration and no virtualenv of ours."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().endswith("_PROXY")
-        and not k.startswith("PIP_")
-        and k not in ("PYTHONPATH", "VIRTUAL_ENV")
-    }
-    return {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
-def _run(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, env=_env(), cwd=cwd, timeout=timeout
-    )
-    assert done.returncode == 0, f"{' '.join(map(str, args))}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def _fresh_venv(home: Path, wheelhouse: Path, *requirements: str) -> Path:
-    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(home)
-    pip = (home / "bin" / "python", "-m", "pip", "install", "--no-index", "--quiet")
-    _run(*pip, "--find-links", wheelhouse, *requirements, cwd=home)
-    return home / "bin"
-
-
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory) -> Path:
     """tqops' runtime wheel built from the checkout, and the installed third-party packages it
@@ -231,44 +162,34 @@ def wheelhouse(tmp_path_factory) -> Path:
         pytest.skip("needs `wheel` installed: setuptools < 70.1 builds editable installs with it")
     out = tmp_path_factory.mktemp("wheelhouse")
     build_runtime_wheel(out)
-    for dist in _closure(NEEDED + SERVER):
-        _repack(dist, out)
+    for dist in closure(NEEDED + SERVER):
+        repack(dist, out)
     return out
 
 
 @pytest.mark.slow
 def test_a_newcomer_goes_from_nothing_to_an_installable_integration_file(wheelhouse, tmp_path):
-    bin_ = _fresh_venv(tmp_path / "venv", wheelhouse, "tqops", *NEEDED)
+    bin_ = fresh_venv(tmp_path / "venv", wheelhouse, "tqops", *NEEDED)
     work = tmp_path / "work"
     work.mkdir()
     source = work / NAME
-    made = _run(bin_ / "tqops", "new", NAME, cwd=work)
+    made = run(bin_ / "tqops", "new", NAME, cwd=work)
     assert f"wrote 11 files in {NAME}" in made.stdout
-    _run(
-        bin_ / "python",
-        "-m",
-        "pip",
-        "install",
-        "--no-index",
-        "--no-build-isolation",
-        "--no-deps",
-        "--quiet",
-        "-e",
-        source,
-        cwd=work,
+    pip_install(
+        tmp_path / "venv", "--no-build-isolation", "--no-deps", "--quiet", "-e", source, cwd=work
     )
-    validated = _run(bin_ / "tqops", "validate", f"{NAME}/{PACKAGE}/{NAME}.yaml", cwd=work)
+    validated = run(bin_ / "tqops", "validate", f"{NAME}/{PACKAGE}/{NAME}.yaml", cwd=work)
     assert validated.stdout.startswith(f"OK {NAME}/{PACKAGE}/{NAME}.yaml: {NAME} 0.1.0")
-    everything = _run(bin_ / "tqops", "validate", cwd=work)
+    everything = run(bin_ / "tqops", "validate", cwd=work)
     assert f"OK {NAME}:" in everything.stdout
-    tested = _run(bin_ / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=source)
+    tested = run(bin_ / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=source)
     assert re.search(r"\b\d+ passed\b", tested.stdout) and "failed" not in tested.stdout
     action = load_manifest(source / PACKAGE / f"{NAME}.yaml").actions[0].name
-    mapped = _run(
+    mapped = run(
         bin_ / "tqops", "map", NAME, action, f"{NAME}/{PACKAGE}/samples/lookup.json", cwd=work
     )
     assert json.loads(mapped.stdout)["indicators"]
-    bundled = _run(bin_ / "tqops", "bundle", NAME, "--out", "dist", cwd=work)
+    bundled = run(bin_ / "tqops", "bundle", NAME, "--out", "dist", cwd=work)
     wheel = work / "dist" / f"tq_op_{NAME}-0.1.0-py3-none-any.whl"
     assert f"wrote {Path('dist') / wheel.name}" in bundled.stdout
     with zipfile.ZipFile(wheel) as archive:
@@ -282,12 +203,12 @@ def test_a_newcomer_goes_from_nothing_to_an_installable_integration_file(wheelho
 
     # the integration file installs, with the runtime wheel beside it and the host's extra
     # that wheel declares, into another fresh venv
-    other = _fresh_venv(
+    other = fresh_venv(
         tmp_path / "other", wheelhouse, "--find-links", work / "dist", wheel, "tqops[server]"
     )
-    listed = _run(other / "tqops", "list", cwd=tmp_path)
+    listed = run(other / "tqops", "list", cwd=tmp_path)
     assert re.search(rf"^{NAME}\s+0\.1\.0\s", listed.stdout, re.M), listed.stdout
-    _run(other / "python", "-c", "import fastapi, uvicorn, tqops.server.app", cwd=tmp_path)
+    run(other / "python", "-c", "import fastapi, uvicorn, tqops.server.app", cwd=tmp_path)
 
 
 # -- the host accepts the integration file and runs it against the skeleton's fake ------------
@@ -305,7 +226,7 @@ def skeleton_wheel(tmp_path, capsys) -> Path:
         "from tqops.publishing.bundle import build_operation_wheel\n"
         f"print(build_operation_wheel(OPERATION, pathlib.Path({str(tmp_path / 'dist')!r})))\n"
     )
-    done = _run(sys.executable, "-c", code, cwd=tmp_path)
+    done = run(sys.executable, "-c", code, cwd=tmp_path)
     return Path(done.stdout.strip())
 
 
