@@ -32,15 +32,20 @@ browser:
 	fi
 
 PYTEST := $(BIN)/python -m pytest -q
+# The tests start hundreds of `tqops` and simulator processes; with PYTHONDONTWRITEBYTECODE set
+# (as on some machines) each would compile the whole package again, so compile it once.
+BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators
 
 test: install browser
 	$(BIN)/ruff check .
+	@$(BYTECODE)
 	$(PYTEST)
 
 # Everything but the tests marked slow (wheels, virtualenvs, `tqops serve` processes, long
 # fuzzing) or browser (Chromium), for the edit-and-check loop.
 test-quick: install
 	$(BIN)/ruff check .
+	@$(BYTECODE)
 	$(PYTEST) -m "not slow and not browser"
 
 lint: install
@@ -58,3 +63,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
