@@ -317,21 +317,29 @@ def load_manifest(path: Union[str, Path]) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    return _manifest_of(text, path.name)
+
+
+@functools.lru_cache(maxsize=32)
+def _manifest_of(text: str, origin: str) -> Manifest:
+    """The manifest ``text`` holds. A valid one is kept (a :class:`Manifest` is immutable): a
+    process that reads the same file again, as the host and the CLI's checks do, skips the YAML
+    parse and the schema check; an invalid one raises each time."""
     try:
         raw, duplicates = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ManifestError(f"{path.name} is not valid YAML{where}: {problem}") from None
+        raise ManifestError(f"{origin} is not valid YAML{where}: {problem}") from None
     if not duplicates:
-        return Manifest.from_dict(raw, origin=path.name)
+        return Manifest.from_dict(raw, origin=origin)
     try:  # every problem at once: the repeated keys, and what the rest has (the last kept)
-        Manifest.from_dict(raw, origin=path.name)
+        Manifest.from_dict(raw, origin=origin)
         problems = tuple(duplicates)
     except ManifestError as exc:
         problems = (*duplicates, *exc.problems)
-    raise ManifestError(f"{path.name} is invalid ({len(problems)} problems)", problems)
+    raise ManifestError(f"{origin} is invalid ({len(problems)} problems)", problems)
 
 
 # --- checks that span fields -------------------------------------------------------------------

@@ -10,13 +10,22 @@ from typing import Any, Optional
 
 import yaml
 
-__all__ = ["duplicate_keys", "load_yaml"]
+__all__ = ["SAFE_LOADER", "duplicate_keys", "load_yaml", "safe_load"]
+
+#: libyaml's parser where PyYAML was built with it (about 5 x faster than the pure-Python one,
+#: which every `tqops` command paid for each manifest), with the same safe constructor
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: Any) -> Any:
+    """``yaml.safe_load`` with the fastest safe loader."""
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
 
 
 def load_yaml(text: str) -> tuple[Any, list[str]]:
     """The document in ``text`` (safe tags only) and its repeated keys; a
     :class:`yaml.YAMLError` when it is not YAML."""
-    loader = yaml.SafeLoader(text)
+    loader = SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
         # deep: a recursive alias is refused ("found unconstructable recursive node")

@@ -19,6 +19,7 @@ import yaml
 from tqops.errors import ManifestError
 from tqops.manifest.conditions import context_for
 from tqops.manifest.document import ConfigField, Manifest, load_manifest
+from tqops.manifest.yamldoc import safe_load
 
 __all__ = ["Change", "compare", "content_digest", "manifest_from"]
 
@@ -39,14 +40,14 @@ def _raw_manifest(path: Path) -> tuple[Any, str]:
     it was found."""
     if path.suffix != ".whl":
         try:
-            return yaml.safe_load(path.read_bytes()), str(path)
+            return safe_load(path.read_bytes()), str(path)
         except (OSError, yaml.YAMLError) as exc:
             raise ManifestError(f"cannot read manifest {path}: {exc}") from None
     try:
         with zipfile.ZipFile(path) as wheel:
             for name in sorted(wheel.namelist()):
                 if name.endswith(".yaml") and ".dist-info/" not in name:
-                    raw: Any = yaml.safe_load(wheel.read(name))
+                    raw: Any = safe_load(wheel.read(name))
                     if isinstance(raw, dict) and {"name", "config", "actions"} <= set(raw):
                         return raw, f"{path.name}:{name}"
     except (OSError, zipfile.BadZipFile, yaml.YAMLError) as exc:
