@@ -129,16 +129,24 @@ def _number(text: str) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
-def _attributes(found: Found) -> list[tuple[str, str, Optional[str]]]:
-    """(name, value, published_at as ISO 8601 UTC) of each attribute, in order."""
+def _attributes(found: Found) -> list[tuple[str, str, Any]]:
+    """(name, value, published_at) of each attribute, in order: the date as the indicator
+    holds it (a datetime, or ISO 8601 text in the JSON form), written out only for groups."""
     if isinstance(found, Indicator):
-        return [(a.name, a.value, isoformat_utc(a.published_at)) for a in found.attributes]
+        return [(a.name, a.value, a.published_at) for a in found.attributes]
     out = []
     for item in found.get("attributes") or ():
         if isinstance(item, Mapping) and "name" in item:
-            published = item.get("published_at")
-            out.append((str(item["name"]), str(item.get("value", "")), published or None))
+            published = item.get("published_at")  # text or null; anything else: no date
+            published = published if isinstance(published, str) and published else None
+            out.append((str(item["name"]), str(item.get("value", "")), published))
     return out
+
+
+def _iso(published: Any) -> Optional[str]:
+    return (
+        published if published is None or isinstance(published, str) else isoformat_utc(published)
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -153,6 +161,12 @@ class Reader:
     spec: ReadingSpec
     #: attribute names whose mapping rows make dates
     dates: frozenset[str] = frozenset()
+    #: the declared attributes by name
+    index: Mapping[str, AttributeReading] = attrs.field(init=False, eq=False, repr=False)
+
+    @index.default
+    def _index(self) -> Mapping[str, AttributeReading]:
+        return {a.name: a for a in self.spec.attributes}
 
     @classmethod
     def of(cls, variant: ActionVariant) -> Reader:
@@ -164,7 +178,7 @@ class Reader:
         return cls(variant.reading or ReadingSpec(), dates)
 
     def _entry(self, name: str) -> AttributeReading:
-        return self.spec.of(name) or AttributeReading(name, name)
+        return self.index.get(name) or AttributeReading(name, name)
 
     def _text(self, entry: AttributeReading, value: str) -> str:
         if entry.scale is not None and _number(value) is not None:
@@ -174,14 +188,14 @@ class Reader:
     def read(self, found: Found) -> Reading:
         """The found indicator's groups and summary."""
         attributes = _attributes(found)
-        by_date: dict[Optional[str], list[ReadAttribute]] = {}
+        by_date: dict[Any, list[ReadAttribute]] = {}
         for name, value, published in attributes:
             entry = self._entry(name)
             item = ReadAttribute(name, entry.label, value, self._text(entry, value), entry.detail)
             by_date.setdefault(published, []).append(item)
         dated = sorted((d for d in by_date if d is not None), reverse=True)
         order = [*dated, *([None] if None in by_date else [])]
-        groups = tuple(Group(d, tuple(by_date[d])) for d in order)
+        groups = tuple(Group(_iso(d), tuple(by_date[d])) for d in order)
         detail = sum(1 for name, _, _ in attributes if self._entry(name).detail)
         return Reading(groups, self._summary(attributes), detail, self.spec.called)
 
@@ -189,14 +203,12 @@ class Reader:
         """The JSON contract's ``summary`` of a found indicator."""
         return [line.to_dict() for line in self._summary(_attributes(found))]
 
-    def _summary(
-        self, attributes: Sequence[tuple[str, str, Optional[str]]]
-    ) -> tuple[SummaryLine, ...]:
-        values: dict[str, list[tuple[str, Optional[str]]]] = {}
+    def _summary(self, attributes: Sequence[tuple[str, str, Any]]) -> tuple[SummaryLine, ...]:
+        values: dict[str, list[tuple[str, Any]]] = {}
         for name, value, published in attributes:
             values.setdefault(name, []).append((value, published))
         declared = [a.name for a in self.spec.attributes if a.name in values]
-        names = declared + [n for n in values if n not in set(declared)]
+        names = declared + [n for n in values if n not in self.index]
         lines = []
         for name in names:
             entry = self._entry(name)
@@ -204,7 +216,7 @@ class Reader:
                 lines.append(SummaryLine(name, entry.label, self._line(entry, values[name])))
         return tuple(lines)
 
-    def _line(self, entry: AttributeReading, seen: Sequence[tuple[str, Optional[str]]]) -> str:
+    def _line(self, entry: AttributeReading, seen: Sequence[tuple[str, Any]]) -> str:
         texts = [value for value, _ in seen]
         if len(texts) == 1:
             return self._with_direction(entry, self._text(entry, texts[0]))
