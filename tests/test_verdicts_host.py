@@ -77,7 +77,7 @@ def cortex_report(host, analyzer: str, data_type: str, data: str) -> dict:
 
 def test_cortex_says_a_tie_severity_5_hit_is_malicious(host):
     report = cortex_report(host, "DCSO_TIE_Search", "domain", HIT)
-    verdict, found = report["summary"]["taxonomies"]
+    verdict, found, severity = report["summary"]["taxonomies"]
     assert verdict == {
         "level": "malicious",
         "namespace": "DCSO_TIE",
@@ -86,6 +86,9 @@ def test_cortex_says_a_tie_severity_5_hit_is_malicious(host):
     }
     assert found == {"level": "info", "namespace": "DCSO_TIE", "predicate": "Search",
                      "value": "1 found"}  # fmt: skip
+    # the highest severity of the exact match, on TIE v1's scale (the reading's headline)
+    assert severity == {"level": "info", "namespace": "DCSO_TIE", "predicate": "Severity",
+                        "value": "5/6"}  # fmt: skip
     assert report["full"]["verdict"]["reasons"][0].startswith(
         "severity 5/6, confidence 90 on 2025-07-21 (observation 1 of 2): malicious"
     )
@@ -97,6 +100,9 @@ def test_cortex_says_a_tego_low_is_safe(host):
     assert verdict == {"level": "safe", "namespace": "Tego", "predicate": "Verdict",
                        "value": "benign"}  # fmt: skip
     assert report["full"]["verdict"]["score"] == 4
+    # Tego's headline: its Reputation Score, out of 100
+    assert report["summary"]["taxonomies"][2] == {"level": "info", "namespace": "Tego",
+        "predicate": "Reputation Score", "value": "4/100"}  # fmt: skip
 
 
 def test_the_rest_results_carry_the_verdict_and_each_match(host):
@@ -121,6 +127,9 @@ def test_the_rest_results_carry_the_verdict_and_each_match(host):
     hit, look_alikes = by_value[HIT], by_value["www.microsoft.com"]
     assert (hit["verdict"]["level"], hit["verdict"]["score"]) == ("malicious", 90)
     assert [i["match"] for i in hit["indicators"]] == ["exact"]
+    # the REST results carry each found indicator's summary too, as `tqops run` gives it
+    summary = {line["name"]: line["text"] for line in hit["indicators"][0]["summary"]}
+    assert summary["Severity"] == "1-5, max 5/6 (2 observations)"
     assert look_alikes["verdict"]["level"] == "unknown"
     assert look_alikes["indicators"] and {i["match"] for i in look_alikes["indicators"]} == {
         "related"

@@ -23,13 +23,14 @@ from tqops.manifest.views import ActionView, FieldView, OperationView, OptionVie
 from tqops.mapping import MappingResult
 from tqops.mapping.coverage import Coverage
 from tqops.mapping.coverage import coverage as coverage_of
+from tqops.mapping.reading import Reader
 from tqops.model import Indicator
 from tqops.operations.operation import ConfiguredOperation, Input, Operation
 from tqops.operations.registry import ENTRY_POINT_GROUP, Registry
 from tqops.operations.variants import compile_mappers, variant_of
 from tqops.running.csvinput import rows_from_csv
 from tqops.running.inputs import checked_indicator
-from tqops.running.results import CancelToken, Result, Selection, Status
+from tqops.running.results import CancelToken, Result, Selection, Status, indicator_dict
 from tqops.running.runner import Job, ProgressCallback
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "OperationInfo",
     "OperationView",
     "OptionView",
+    "Reader",
     "Result",
     "Selection",
     "Service",
@@ -132,14 +134,17 @@ class MapReport:
     variant: Optional[str] = None
     #: per mapping row, the records it read; the keys no row reads (when asked for)
     coverage: Optional[Coverage] = None
+    #: how the variant's attributes read (each indicator's ``summary``, as a run gives it)
+    reader: Optional[Reader] = None
 
     def to_dict(self) -> dict[str, Any]:
         mapped = self.mapped
+        summarise = self.reader.summary if self.reader is not None else None
         document = {
             "operation": self.operation,
             "action": self.action,
             "records": mapped.records,
-            "indicators": [i.to_dict() for i in mapped.indicators],
+            "indicators": [indicator_dict(i, summarise) for i in mapped.indicators],
             "warnings": list(mapped.warnings),
             "missing": dict(mapped.missing),
         }
@@ -325,7 +330,43 @@ class Service:
         covered = None
         if coverage:
             covered = coverage_of(operation.mapper(spec.name, variant).table, documents)
-        return MapReport(operation.name, spec.name, mapped, variant, covered)
+        reader = Reader.of(spec.variant(variant))
+        return MapReport(operation.name, spec.name, mapped, variant, covered, reader)
+
+    # -- reading found indicators ----------------------------------------------------------
+
+    def reader(self, name: str, action: str, config: Union[Config, Shown] = None) -> Reader:
+        """How ``action``'s found indicators read with the API generation ``config`` selects
+        (a resolved or stored configuration, or entered values; only the field with role
+        ``variant`` is read): its groups, summary and headline."""
+        operation = self.operation(name)
+        spec = operation.manifest.action(action)
+        return Reader.of(spec.variant(_variant(operation.manifest, config)))
+
+    def read_indicator(
+        self,
+        name: str,
+        action: str,
+        indicator: Union[Indicator, Mapping[str, Any]],
+        config: Union[Config, Shown] = None,
+    ) -> dict[str, Any]:
+        """A found indicator (as stored results hold it, or as a run made it) read:
+        ``{"called", "summary": [{"name", "label", "text"}], "groups": [{"published_at",
+        "attributes": [{"name", "label", "value", "text", "detail"}]}]}``, groups newest first."""
+        return self.reader(name, action, config).read(indicator).to_dict()
+
+    def headline(
+        self,
+        name: str,
+        action: str,
+        indicators: Iterable[Union[Indicator, Mapping[str, Any]]],
+        config: Union[Config, Shown] = None,
+    ) -> Optional[dict[str, Any]]:
+        """The most alarming value of the action's headline attribute (its manifest's
+        ``headline: true``) among ``indicators``: ``{"name", "label", "value", "text": "5/6"}``,
+        or None (no headline declared, or none of them has it)."""
+        found = self.reader(name, action, config).headline(indicators)
+        return found.to_dict() if found is not None else None
 
     # -- the integration file and its guide ------------------------------------------------
 
@@ -425,3 +466,15 @@ class Service:
                 values[field.name] = value
         values[auth_spec(manifest).secret] = credential
         return values
+
+
+def _variant(manifest: Manifest, config: Union[Config, Shown]) -> Optional[str]:
+    """The API generation a configuration selects: only its variant field is read (a stored
+    configuration's secrets are never looked at)."""
+    if isinstance(config, Config):
+        return config.variant
+    entered = config.to_json() if isinstance(config, StoredConfig) else (config or {})
+    field = manifest.variant_field
+    if field is None:
+        return None
+    return variant_of(manifest, {field.name: entered.get(field.name)})

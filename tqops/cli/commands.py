@@ -34,7 +34,7 @@ from tqops.config.values import Config
 from tqops.errors import ConfigError
 from tqops.model import Indicator
 from tqops.running.results import Result, Selection, Status
-from tqops.service import Service
+from tqops.service import Reader, Service
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ordered=args.format != "jsonl",
     )
     failed = interrupted = False
+    reader = ctx.service.reader(operation.name, spec.name, config)
 
     def tally(stream: Iterable[Result]) -> Iterator[Result]:
         nonlocal failed, interrupted
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     # Every format streams: memory is bounded by the in-flight window, not the input count.
     with job, progress_for(count_inputs(args), enabled=not args.no_progress) as progress:
-        chunks = _rendered(args.format, operation, spec, tally(progress.track(job)), out)
+        chunks = _rendered(
+            args.format, operation, spec, tally(progress.track(job)), out, reader, args
+        )
         try:
             for chunk in chunks:
                 out.write(chunk)
@@ -114,20 +117,35 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _rendered(
-    fmt: str, operation: Any, spec: Any, results: Iterator[Result], out: TextIO
+    fmt: str,
+    operation: Any,
+    spec: Any,
+    results: Iterator[Result],
+    out: TextIO,
+    reader: Reader,
+    args: argparse.Namespace,
 ) -> Iterator[str]:
     """The run's output in ``fmt``, chunk by chunk; the JSON document and the table's summary
-    are closed even when the results stop early."""
+    are closed even when the results stop early. Found indicators carry their ``summary`` in
+    JSON; the table shows it instead of every attribute (``--all-attributes``: each group)."""
     if fmt == "jsonl":
         for result in results:
-            line = {"operation": operation.name, "action": spec.name, **result.to_dict()}
+            line = {
+                "operation": operation.name,
+                "action": spec.name,
+                **result.to_dict(reader.summary),
+            }
             yield json.dumps(line, ensure_ascii=False) + "\n"
     elif fmt == "json":
         head = {"operation": operation.name, "action": spec.name}
-        yield from stream_json_document(head, "results", (r.to_dict() for r in results))
+        documents = (r.to_dict(reader.summary) for r in results)
+        yield from stream_json_document(head, "results", documents)
     else:
         label = operation.manifest.label
-        yield from iter_results_table(label, spec.label, results, terminal_width(out))
+        width = terminal_width(out)
+        yield from iter_results_table(
+            label, spec.label, results, width, reader, args.all_attributes
+        )
 
 
 def terminal_width(out: TextIO) -> Optional[int]:
@@ -234,7 +252,16 @@ def map_responses(args: argparse.Namespace, ctx: Context) -> int:
             report.mapped.warnings,
         )
         width = terminal_width(ctx.out)
-        ctx.out.write(render_results_table(operation.manifest.label, spec.label, [result], width))
+        ctx.out.write(
+            render_results_table(
+                operation.manifest.label,
+                spec.label,
+                [result],
+                width,
+                report.reader,
+                args.all_attributes,
+            )
+        )
         if report.coverage is not None:
             ctx.out.write(render_coverage(report.coverage))
         return EXIT_OK

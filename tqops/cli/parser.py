@@ -79,6 +79,15 @@ def _common(parser: argparse.ArgumentParser, *, config: bool, fmt: Sequence[str]
         parser.add_argument("--format", choices=fmt, default=fmt[0])
 
 
+def _all_attributes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--all-attributes",
+        action="store_true",
+        help="the table shows every attribute, per observation (default: the summary); "
+        "JSON always has both",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tqops", description="Run threat-intelligence enrichment operations.")
     parser.add_argument("--version", action="version", version=f"tqops {__version__}")
@@ -107,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bar (it is shown only when stderr is a terminal)",
     )
+    _all_attributes(run)
     _common(run, config=True, fmt=("table", "json", "jsonl"))
     run.set_defaults(handler=commands.run)
 
@@ -144,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="per mapping row, the records it read, and the record keys no row reads",
     )
+    _all_attributes(mapper)
     _common(mapper, config=False, fmt=("json", "table"))
     mapper.set_defaults(handler=commands.map_responses)
 

@@ -6,12 +6,15 @@ import itertools
 import json
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from tqops.dates import isoformat_utc
 from tqops.manifest.document import Manifest
 from tqops.manifest.views import FieldView, OperationView
 from tqops.running.results import Result
+
+if TYPE_CHECKING:  # the service hands the CLI a reader; the CLI never builds one
+    from tqops.mapping.reading import Reader
 
 __all__ = [
     "describe_dict",
@@ -99,6 +102,31 @@ def _attributes(result_indicator: Any) -> str:
     return "\n".join(f"{name}: {', '.join(values)}" for name, values in grouped.items())
 
 
+def _read_attributes(indicator: Any, reader: Reader, every: bool) -> str:
+    """The summary of a found indicator (its groups counted, its detail left out); with
+    ``every``, each group newest first with all its attributes, detail marked."""
+    reading = reader.read(indicator)
+    called = reading.called
+    if every:
+        lines = []
+        for index, group in enumerate(reading.groups, 1):
+            when = group.published_at or "no date"
+            lines.append(f"{called} {index} of {len(reading.groups)}, {when}:")
+            lines += [
+                f"- {a.label}: {a.text}" + (" [detail]" if a.detail else "")
+                for a in group.attributes
+            ]
+        return "\n".join(lines)
+    lines = [str(line) for line in reading.summary]
+    dated = [g.published_at for g in reading.groups if g.published_at]
+    if len(reading.groups) > 1:
+        newest = f", newest {dated[0]}" if dated else ""
+        lines.insert(0, f"{len(reading.groups)} {called}s{newest}")
+    if reading.detail:
+        lines.append(f"(+{reading.detail} detail; --all-attributes shows every attribute)")
+    return "\n".join(lines)
+
+
 _RESULT_HEADERS = ("SELECTED", "STATUS", "INDICATOR", "ATTRIBUTES")
 _RESULT_WIDTHS = (34, 10, 48, 60)
 
@@ -112,7 +140,9 @@ def _verdict_cells(result: Result) -> list[str]:
     return [f"verdict: {verdict.level}{score}", "\n".join(verdict.reasons)]
 
 
-def _result_rows(result: Result) -> list[list[str]]:
+def _result_rows(
+    result: Result, reader: Optional[Reader] = None, every: bool = False
+) -> list[list[str]]:
     selected = f"{result.input.type}\n{result.input.value}"
     if result.status == "error":
         return [[selected, "error", result.error or "", ""]]
@@ -129,7 +159,9 @@ def _result_rows(result: Result) -> list[list[str]]:
                 "",
                 "",
                 f"{indicator.value}\n{indicator.type.value}{match}, published {published}",
-                _attributes(indicator),
+                _attributes(indicator)
+                if reader is None
+                else _read_attributes(indicator, reader, every),
             ]
         )
     rows += [["", "warning", warning, ""] for warning in result.warnings]
@@ -137,11 +169,17 @@ def _result_rows(result: Result) -> list[list[str]]:
 
 
 def iter_results_table(
-    label: str, action: str, results: Iterable[Result], width: Optional[int] = None
+    label: str,
+    action: str,
+    results: Iterable[Result],
+    width: Optional[int] = None,
+    reader: Optional[Reader] = None,
+    every: bool = False,
 ) -> Iterator[str]:
     """The results table, one chunk per result as it arrives (fixed column widths, fitted to
-    ``width`` when given). The summary line comes even when the results stop early (an
-    error, Ctrl-C)."""
+    ``width`` when given). With ``reader``, each found indicator shows its summary (with
+    ``every``: each group with all its attributes), else every attribute by name. The
+    summary line comes even when the results stop early (an error, Ctrl-C)."""
     widths = fit_widths(_RESULT_WIDTHS, width, [len(h) for h in _RESULT_HEADERS])
     yield f"{label}: {action}\n"
     header = "| " + " | ".join(h.ljust(w) for h, w in zip(_RESULT_HEADERS, widths)) + " |"
@@ -151,7 +189,7 @@ def iter_results_table(
         for result in results:
             counts[result.status] = counts.get(result.status, 0) + 1
             chunk = []
-            for row in _result_rows(result):
+            for row in _result_rows(result, reader, every):
                 chunk += _lines(_wrap(row, widths), widths)
                 chunk.append(_rule(widths))
             yield "\n".join(chunk) + "\n"
@@ -164,10 +202,16 @@ def iter_results_table(
 
 
 def render_results_table(
-    label: str, action: str, results: Sequence[Result], width: Optional[int] = None
+    label: str,
+    action: str,
+    results: Sequence[Result],
+    width: Optional[int] = None,
+    reader: Optional[Reader] = None,
+    every: bool = False,
 ) -> str:
-    """Each input with its status and verdict, and every indicator with its attributes."""
-    return "".join(iter_results_table(label, action, results, width))
+    """Each input with its status and verdict, and every indicator with its summary (or
+    its attributes: see :func:`iter_results_table`)."""
+    return "".join(iter_results_table(label, action, results, width, reader, every))
 
 
 def _mapping_cells(mapping: Any) -> list[tuple[str, str, str]]:

@@ -20,6 +20,11 @@ import jsonschema
 import yaml
 
 from tqops.errors import ManifestError, PathSyntaxError
+from tqops.manifest.attribute_reading import (
+    ReadingSpec,
+    reading_problems,
+    variant_reading_problems,
+)
 from tqops.manifest.conditions import choice_values, two_way
 from tqops.manifest.feedpath import FeedPath
 from tqops.manifest.fields import (
@@ -50,6 +55,7 @@ __all__ = [
     "Manifest",
     "MappingSpec",
     "OptionField",
+    "ReadingSpec",
     "SourceSpec",
     "TlpRule",
     "VerdictSpec",
@@ -163,13 +169,15 @@ def _all_path_problems(raw: Any, at: str = "$") -> list[str]:
 @attrs.frozen
 class ActionVariant:
     """What an action does for one value of the field with role ``variant``: its endpoint,
-    the query parameter the searched value goes in, its mapping table and its verdict rules."""
+    the query parameter the searched value goes in, its mapping table, its verdict rules and
+    how its attributes read."""
 
     key: Optional[str]
     mapping: MappingSpec
     endpoint: Optional[str] = None
     value_parameter: Optional[str] = None
     verdict: Optional[VerdictSpec] = None
+    reading: Optional[ReadingSpec] = None
 
     @classmethod
     def from_dict(cls, key: Optional[str], raw: Mapping[str, Any]) -> ActionVariant:
@@ -179,6 +187,7 @@ class ActionVariant:
             raw.get("endpoint"),
             raw.get("value_parameter"),
             VerdictSpec.from_dict(raw.get("verdict")),
+            ReadingSpec.from_dict(raw.get("reading")),
         )
 
 
@@ -205,6 +214,8 @@ class ActionSpec:
     variants: tuple[ActionVariant, ...] = ()
     #: how a found record is judged (None: every result's verdict is unknown)
     verdict: Optional[VerdictSpec] = None
+    #: how its attributes read (None: each under its own name, none scaled or detail)
+    reading: Optional[ReadingSpec] = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], default_variant: Optional[str] = None) -> ActionSpec:
@@ -223,6 +234,7 @@ class ActionSpec:
                 ActionVariant.from_dict(key, v) for key, v in raw.get("variants", {}).items()
             ),
             verdict=VerdictSpec.from_dict(raw.get("verdict")),
+            reading=ReadingSpec.from_dict(raw.get("reading")),
         )
 
     def option(self, name: str) -> Optional[OptionField]:
@@ -231,7 +243,12 @@ class ActionSpec:
     def all_variants(self) -> tuple[ActionVariant, ...]:
         """Every variant, the default one first."""
         own = ActionVariant(
-            self.default_variant, self.mapping, self.endpoint, self.value_parameter, self.verdict
+            self.default_variant,
+            self.mapping,
+            self.endpoint,
+            self.value_parameter,
+            self.verdict,
+            self.reading,
         )
         return (own, *self.variants)
 
@@ -422,7 +439,15 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
         problems += _variant_problems(raw, action, at)
         problems += _ignore_problems(action["mapping"], f"{at}.mapping")
         problems += _verdict_problems(raw, action, at)
+        if "reading" in action:
+            problems += reading_problems(action["reading"], action["mapping"], f"{at}.reading")
         for key, variant in action.get("variants", {}).items():
+            where = f"{at}.variants.{key}"
+            problems += variant_reading_problems(action, variant, key, where)
+            if "reading" in variant:
+                problems += reading_problems(
+                    variant["reading"], variant["mapping"], f"{where}.reading"
+                )
             problems += _ignore_problems(variant["mapping"], f"{at}.variants.{key}.mapping")
             problems += _verdict_problems(raw, variant, f"{at}.variants.{key}")
             if "verdict" in action and "verdict" not in variant:

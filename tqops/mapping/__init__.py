@@ -11,7 +11,8 @@ path reaches several dates, the earliest wins; a list of published paths is trie
 Speed: the rows' paths are merged into one trie (:mod:`.rows`), so a record is visited once
 whatever the number of rows; that trie is compiled once per manifest into a Python function
 (:mod:`.codegen`). The modules: :mod:`.table` resolves a manifest's table, :mod:`.state`
-collects what a run makes, :mod:`.mapper` runs the compiled table over responses.
+collects what a run makes, :mod:`.mapper` runs the compiled table over responses. After
+mapping, :mod:`.reading` reads a found indicator as an analyst does (groups and a summary).
 """
 
 from tqops.mapping.mapper import Mapper

@@ -14,6 +14,12 @@ from tqops.manifest.document import ActionSpec, ActionVariant, Manifest
 from tqops.manifest.feedpath import FeedPath
 from tqops.manifest.fields import ConfigField
 from tqops.manifest.verdict_rules import Condition
+from tqops.publishing.guide_reading import (
+    READING_HEADERS,
+    READING_INTRO,
+    reading_lead,
+    reading_rows,
+)
 
 __all__ = ["action_section", "applies_with", "md_table"]
 
@@ -150,19 +156,22 @@ def action_section(
 ) -> list[str]:
     """The action's section; with API versions, one mapping table per version."""
     out = [f"### {action.label}", "", action.description, "", _VERDICT_INTRO, ""]
+    out += [READING_INTRO, ""]
     if action.options:
         out += ["The action has the following options, available upon execution:", ""]
         out += [md_table(["OPTION", "DESCRIPTION", "TYPE"], _option_rows(action, manifest)), ""]
     field = manifest.variant_field
     if field is None:
-        out += _variant_section(action.all_variants()[0], samples)
-        return out + verdict_section(action.all_variants()[0], manifest, {}, "####")
+        only = action.all_variants()[0]
+        out += _variant_section(only, samples)
+        return out + verdict_section(only, manifest, {}, "####") + reading_section(only, "####")
     for variant in action.all_variants():
         key = str(variant.key)
         out += [f"#### With {field.label} {field.choice_label(key)}", ""]
         shown = samples if key == action.default_variant else variant_samples.get(key, ())
         out += _variant_section(variant, shown)
         out += verdict_section(variant, manifest, {field.name: key}, "#####")
+        out += reading_section(variant, "#####")
     return out
 
 
@@ -222,3 +231,12 @@ def verdict_section(
     elif spec.notes:
         out += [spec.notes, ""]
     return out
+
+
+def reading_section(variant: ActionVariant, heading: str) -> list[str]:
+    """How the variant's attributes read (label, scale, detail); nothing without a reading."""
+    rows = reading_rows(variant)
+    if not rows:
+        return []
+    out = [f"{heading} Reading the attributes", "", reading_lead(variant), ""]
+    return [*out, md_table(READING_HEADERS, rows), ""]

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import attrs
 
 from tqops.model import Indicator, TextEnum, Verdict
 
-__all__ = ["CancelToken", "Cancelled", "Notice", "Progress", "Result", "Selection", "Status"]
+__all__ = [
+    "CancelToken",
+    "Cancelled",
+    "Notice",
+    "Progress",
+    "Result",
+    "Selection",
+    "Status",
+    "Summariser",
+    "indicator_dict",
+]
 
 
 class Status(TextEnum):
@@ -54,6 +64,9 @@ class Selection:
         return cls(str(item[0]), str(item[1]))
 
 
+#: what the JSON contract's ``summary`` of a found indicator is made by (a run's reader)
+Summariser = Callable[[Indicator], list[dict[str, Any]]]
+
 #: the verdict of an input the vendor gave no answer for (an error, nothing sent)
 NOT_JUDGED = Verdict.unknown("not judged: the vendor gave no answer for this input")
 
@@ -72,8 +85,10 @@ class Result:
     #: the answer for the input; None until judged (an input the vendor gave no answer for)
     verdict: Optional[Verdict] = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The result in the JSON contract of ``tqops run --format json``."""
+    def to_dict(self, summarise: Optional[Summariser] = None) -> dict[str, Any]:
+        """The result in the JSON contract of ``tqops run --format json``; with
+        ``summarise``, each found indicator also has its ``summary`` (before its flat
+        ``attributes``, which stay as the platform stores them)."""
         return {
             "input": {"type": self.input.type, "value": self.input.value},
             "status": Status(self.status).value,
@@ -81,8 +96,22 @@ class Result:
             "reason": self.reason,
             "warnings": list(self.warnings),
             "verdict": (self.verdict or NOT_JUDGED).to_dict(),
-            "indicators": [i.to_dict() for i in self.indicators],
+            "indicators": [indicator_dict(i, summarise) for i in self.indicators],
         }
+
+
+def indicator_dict(indicator: Indicator, summarise: Optional[Summariser] = None) -> dict[str, Any]:
+    """A found indicator in the JSON contract, with its ``summary`` when ``summarise`` is given."""
+    found = indicator.to_dict()
+    if summarise is None:
+        return found
+    head = {k: v for k, v in found.items() if k not in ("attributes", "sources")}
+    return {
+        **head,
+        "summary": summarise(indicator),
+        "attributes": found["attributes"],
+        "sources": found["sources"],
+    }
 
 
 class Cancelled(Exception):

@@ -206,6 +206,8 @@ class JobRunner:
             to_send.append(selection)
         if to_send and not token.cancelled:
             with self._configured(name, carried) as configured:
+                # each found indicator's summary, read with this configuration's API version
+                summarise = self.service.reader(name, action, configured.config).summary
                 run = configured.run(
                     action,
                     options,
@@ -217,11 +219,12 @@ class JobRunner:
                 with run:
                     for result in run:
                         key = (result.input.type, result.input.value)
-                        self._save(job_id, groups[key], result)
+                        self._save(job_id, groups[key], result, summarise)
                         # a skip is the policy of the moment, not the vendor's answer
                         if result.status in (Status.OK, Status.NO_RESULTS) and ttl > 0:
                             self.store.cache_result(
-                                (name, action, options_key, *key), json.dumps(result.to_dict())
+                                (name, action, options_key, *key),
+                                json.dumps(result.to_dict(summarise)),
                             )
         status = "done"
         if token.cancelled:
@@ -241,8 +244,14 @@ class JobRunner:
         text = json.dumps(config.to_json(), sort_keys=True, default=str).encode()
         return hmac.new(self._salt, text, hashlib.sha256).hexdigest()[:32]
 
-    def _save(self, job_id: int, seqs: list[int], result: Result) -> None:
-        payload = result.to_dict()
+    def _save(
+        self,
+        job_id: int,
+        seqs: list[int],
+        result: Result,
+        summarise: Optional[Callable[[Any], list[dict[str, Any]]]] = None,
+    ) -> None:
+        payload = result.to_dict(summarise)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
 
     def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:

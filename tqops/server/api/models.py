@@ -306,6 +306,14 @@ class FoundSource(View):
     tlp: Optional[SourceTlp] = None
 
 
+class SummaryLine(View):
+    """One attribute name of a found indicator, summed up."""
+
+    name: str
+    label: str = Field(description="how the manifest's reading calls it (default: the name)")
+    text: str = Field(description="its value(s): `5/6`, `1-6, max 6/6 (5 observations)`")
+
+
 class FoundIndicator(View):
     value: str
     type: str
@@ -315,6 +323,11 @@ class FoundIndicator(View):
         "returned for it); absent on results stored before matches were told",
     )
     published_at: Optional[str] = None
+    summary: Optional[list[SummaryLine]] = Field(
+        None,
+        description="one line per attribute name, detail left out; absent on results stored "
+        "before summaries were given",
+    )
     attributes: list[FoundAttribute]
     sources: list[FoundSource]
 
