@@ -36,3 +36,17 @@ def test_a_related_or_unmarked_match_is_not_judged_by_the_inputs_verdict(match):
 def test_a_result_without_a_verdict_judges_nothing():
     assert judged({"match": "exact"}, None) == ("Review", None)
     assert judged({"match": "exact"}, verdict("malicious", True)) == ("Active", None)
+
+
+def test_the_guides_say_the_statuses_the_execute_answer_gives():
+    from pathlib import Path
+
+    from tqops.server.api.threatq import STATUS_OF_LEVEL
+
+    assert STATUS_OF_LEVEL["suspicious"] == STATUS_OF_LEVEL["benign"]
+    said = f"(malicious: {STATUS_OF_LEVEL['malicious']}; suspicious, benign: "
+    said += f"{STATUS_OF_LEVEL['benign']})"
+    for guide in ("dcso_tie", "tego"):
+        text = (Path(__file__).resolve().parent.parent / "docs" / f"{guide}.md").read_text("utf-8")
+        (line,) = [line for line in text.splitlines() if line.startswith("- ThreatQ:")]
+        assert said in line
