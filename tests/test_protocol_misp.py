@@ -74,6 +74,7 @@ def test_modules_are_listed_within_misps_timeout(host, tie):
         module["mispattributes"]["input"]
     )
     assert module["meta"]["module-type"] == ["expansion", "hover"]
+    assert "text" in module["mispattributes"]["output"]  # the legacy form's verdict
     assert set(tie_config(tie)) <= set(module["meta"]["config"])
     assert misp().get(f"{host.misp}/version").json()["version"]
 

@@ -103,7 +103,8 @@ def _modules(host: Host) -> dict[str, ActionRef]:
 
 
 def _module(ref: ActionRef) -> dict[str, Any]:
-    outputs = list(dict.fromkeys(types[0] for types in MISP_TYPES.values()))
+    # what is found, and the legacy form's verdict (a text result)
+    outputs = list(dict.fromkeys([*(types[0] for types in MISP_TYPES.values()), "text"]))
     return {
         "name": ref.module_name,
         "type": "expansion",
