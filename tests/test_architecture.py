@@ -20,6 +20,7 @@ NOT_FIELD_NAMES = {
     "timeout": "a TransportError cause",
     "api_key": "the key `tqops users add --format json` prints for a host user",
     "access_token": "OAuth's token answer (RFC 6749), which ThreatQ's POST /api/token gives",
+    "category": "a MISP attribute's category, echoed back with the queried attribute's tag",
 }
 
 

@@ -4,7 +4,10 @@ placed at their fields, and CSV cells a spreadsheet would run."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import re
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from tqops.manifest.document import Manifest
 from tqops.manifest.views import OperationView
 from tqops.server.app import create_app
 from tqops.server.host import Host
-from tqops.server.web.exports import _cell
+from tqops.server.web.exports import _cell, results_csv
 from tqops.server.web.forms import draw_fields, field_values, problems_of
 from tqops.server.web.paste import items_from_paste, recognise
 from tqops.server.web.route import safe_next
@@ -218,3 +221,94 @@ def test_problems_are_placed_at_the_fields_they_name():
 )
 def test_a_csv_cell_a_spreadsheet_would_run_is_kept_as_text(value, cell):
     assert _cell(value) == cell
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def stored_job(host, results):
+    """A finished job whose results are ``results``, as the runner stores them."""
+    run = {"operation": "dcso_tie", "action": "search", "options": {}}
+    inputs = [(r["input"]["type"], r["input"]["value"], "GREEN", None) for r in results]
+    job_id = host.store.create_job(run, inputs, "ana")
+    for seq, result in enumerate(results):
+        host.store.save_results(job_id, [seq], result["status"], json.dumps(result))
+    host.store.set_job(job_id, status="done")
+    return job_id
+
+
+def a_result(value, status, verdict, indicators=(), reason=None):
+    return {"input": {"type": "FQDN", "value": value}, "status": status, "error": None,
+            "reason": reason, "warnings": [], "verdict": verdict,
+            "indicators": list(indicators)}  # fmt: skip
+
+
+def test_the_results_page_says_each_verdict_in_words_before_the_attributes(client):
+    severity = f"severity 5/6, confidence 90 on 2025-07-21 {HOSTILE}"
+    hit = {"value": "c2.example", "type": "FQDN", "match": "exact", "published_at": None,
+           "attributes": [{"name": "Severity", "value": "5", "published_at": None}]}  # fmt: skip
+    alike = {**hit, "value": "c2.example.evil.test", "match": "related"}
+    why = "its TLP RED is above DCSO TIE's maximum, AMBER"
+    job_id = stored_job(
+        client.host,
+        [
+            a_result(
+                "c2.example",
+                "ok",
+                {"level": "malicious", "score": 90, "reasons": [severity]},
+                [hit, alike],
+            ),
+            a_result(
+                "red.example",
+                "skipped",
+                {"level": "unknown", "score": None, "reasons": [f"skipped: {why}"]},
+                reason=why,
+            ),
+            a_result("old.example", "no_results", None),  # stored before verdicts
+        ],
+    )
+    log_in(client)
+    page = client.get(f"/console/jobs/{job_id}").text
+    assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    rows = page.split('<td class="num">')[1:]  # each result's row, to the next one's start
+    assert len(rows) == 3
+    malicious, skipped, old = rows
+    assert 'class="badge verdict-malicious"' in malicious
+    assert words(verdict_cell(malicious)).startswith("Verdict: malicious score 90/100 severity 5/6")
+    assert malicious.index("verdict-malicious") < malicious.index("Severity")  # before attributes
+    assert "exact match" in malicious and "related, not judged" in malicious
+    assert words(verdict_cell(skipped)) == f"Verdict: unknown skipped: {why}"
+    assert "Not sent: its TLP RED is above" in skipped
+    assert words(verdict_cell(old)) == "none given"
+
+
+def verdict_cell(row):
+    return re.search(r'<td class="verdict">(.*?)</td>', row, re.S).group(1)  # type: ignore[union-attr]
+
+
+def words(html):
+    """The text a screen reader says, HTML escapes undone, spaces collapsed."""
+    text = re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").replace("&amp;", "&")
+    return " ".join(text.replace(" /100", "/100").split())
+
+
+def test_the_csv_download_carries_each_inputs_verdict_and_each_match(client):
+    hit = {"value": "c2.example", "type": "FQDN", "match": "exact", "published_at": None,
+           "attributes": [{"name": "Severity", "value": "5", "published_at": None}]}  # fmt: skip
+    verdict = {"level": "malicious", "score": 90, "reasons": ["one", "=two"]}
+    job_id = stored_job(
+        client.host,
+        [
+            a_result("c2.example", "ok", verdict, [hit, {**hit, "match": "related"}]),
+            a_result("old.example", "no_results", None),
+        ],
+    )
+    text = "".join(results_csv(client.host.store, job_id))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["verdict_level"], r["verdict_score"], r["verdict_reasons"]) for r in rows] == [
+        ("malicious", "90", "one; =two"),
+        ("malicious", "90", "one; =two"),
+        ("", "", ""),
+    ]
+    assert [r["indicator_match"] for r in rows] == ["exact", "related", ""]
+    assert [r["attribute_name"] for r in rows] == ["Severity", "Severity", ""]

@@ -74,6 +74,7 @@ def test_modules_are_listed_within_misps_timeout(host, tie):
         module["mispattributes"]["input"]
     )
     assert module["meta"]["module-type"] == ["expansion", "hover"]
+    assert "text" in module["mispattributes"]["output"]  # the legacy form's verdict
     assert set(tie_config(tie)) <= set(module["meta"]["config"])
     assert misp().get(f"{host.misp}/version").json()["version"]
 
@@ -89,9 +90,11 @@ def test_a_legacy_query_carrying_its_config_returns_the_enrichment(host, tie):
         "config": {**unset_config(host), **tie_config(tie)},
     }
     answer = query(host, body)
-    values = [(r["types"], r["values"]) for r in answer["results"]]
+    verdict, *found = answer["results"]
+    assert verdict["tags"] == ['tqops:verdict="unknown"']  # look-alikes only: not judged
+    values = [(r["types"], r["values"]) for r in found]
     assert values == [(["domain"], [i["value"]]) for i in expected["indicators"]]
-    assert answer["results"][0]["comment"].startswith("DCSO TIE: Hotness=")
+    assert found[0]["comment"].startswith("DCSO TIE: Hotness=")
     assert searched(tie) == ["www.microsoft.com"]
 
 
@@ -108,19 +111,51 @@ def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
     }
     config = {**unset_config(host), **tie_config(tie)}
     results = query(host, {"module": MODULE, "attribute": attribute, "config": config})["results"]
-    assert [a["value"] for a in results["Attribute"]] == [
-        i["value"] for i in expected["indicators"]
+    queried, *found = results["Attribute"]
+    assert queried["uuid"] == asked and queried["Tag"] == [
+        {"name": "tlp:green"},
+        {"name": 'tqops:verdict="unknown"'},
     ]
-    assert {a["type"] for a in results["Attribute"]} == {"domain"}
-    annotation = results["Object"][0]
+    assert [a["value"] for a in found] == [i["value"] for i in expected["indicators"]]
+    assert {a["type"] for a in found} == {"domain"}
+    assert all("Tag" not in a for a in found)  # a related match does not take the verdict
+    verdict, annotation, *_ = results["Object"]
+    assert [r["referenced_uuid"] for r in verdict["ObjectReference"]] == [asked]
     assert annotation["name"] == "annotation"
     relations = {
         r["relationship_type"]: r["referenced_uuid"] for r in annotation["ObjectReference"]
     }
-    assert relations == {"annotates": results["Attribute"][0]["uuid"], "related-to": asked}
+    assert relations == {"annotates": found[0]["uuid"], "related-to": asked}
     text = next(a["value"] for a in annotation["Attribute"] if a["object_relation"] == "text")
     first = expected["indicators"][0]["attributes"][0]
     assert text.startswith(f"{first['name']}: {first['value']}")
+
+
+#: an exact hit of the simulator's data: severity 5/6 at confidence 96
+HIT = "mail1.evil-cdn.com"
+
+
+def test_both_forms_tag_an_exact_hit_with_its_verdict_and_give_its_reasons(host, tie):
+    expected = run_result(tie, "FQDN", HIT)
+    verdict = expected["verdict"]
+    assert verdict["level"] == "malicious"  # the data's premise, as `tqops run` judges it
+    tag = 'tqops:verdict="malicious"'
+    config = {**unset_config(host), **tie_config(tie)}
+    legacy = query(host, {"module": MODULE, "hostname": HIT, "config": config})["results"]
+    assert legacy[0]["tags"] == [tag]
+    said = legacy[0]["values"][0].splitlines()
+    assert said[0] == f"DCSO TIE verdict: malicious (score {verdict['score']}/100)"
+    assert said[1:] == [f"- {reason}" for reason in verdict["reasons"]]
+    asked = {"uuid": str(uuid.uuid4()), "type": "hostname", "value": HIT, "to_ids": True}
+    body = {"module": MODULE, "attribute": asked, "config": config}
+    standard = query(host, body)["results"]
+    (queried,) = [a for a in standard["Attribute"] if a["uuid"] == asked["uuid"]]
+    assert queried == {**asked, "Tag": [{"name": tag}]}
+    notes = [
+        o for o in standard["Object"] if o["ObjectReference"][0]["referenced_uuid"] == asked["uuid"]
+    ]
+    (text,) = [a["value"] for a in notes[0]["Attribute"] if a["object_relation"] == "text"]
+    assert text == legacy[0]["values"][0]
 
 
 def test_the_stored_configuration_serves_misp_only_once_an_admin_allows_it(host, tie):
@@ -137,7 +172,8 @@ def test_the_stored_configuration_serves_misp_only_once_an_admin_allows_it(host,
     settings = f"{host.url}/api/v1/operations/dcso_tie/settings"
     assert admin.put(settings, json={"misp_allowed": True}).status_code == 200
     try:
-        assert query(host, body) == {"results": []}
+        (verdict,) = query(host, body)["results"]  # nothing found: only the verdict
+        assert verdict["tags"] == ['tqops:verdict="unknown"']
         assert searched(tie) == ["allowed.example"]
         audit = admin.get(f"{host.url}/api/v1/audit").json()["audit"]
         entry = next(e for e in audit if e["action"] == "misp-query")

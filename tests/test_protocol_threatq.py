@@ -142,6 +142,32 @@ def test_list_consume_and_execute_return_the_enrichment(tie_host, tie):
         (a["name"], a["value"]) for a in mapped["attributes"]
     ]
     assert searched(tie).count("www.microsoft.com") == 2  # the host's job, then `tqops run`
+    assert executed.json()["data"]["verdict"] == expected["verdict"]  # look-alikes: unknown
+    assert {(i["status"]["name"], i["score"]) for i in found} == {("Review", None)}
+
+
+def test_execute_gives_an_exact_hit_its_verdicts_status_and_score(tie_host, tie):
+    hit = "mail1.evil-cdn.com"  # the simulator's data: severity 5/6 at confidence 96
+    client = session(tie_host, login(tie_host, "analyst"))
+    payload = Indicator(hit, "FQDN", sources=[Source("tests", "GREEN")])
+    consumed = client.post(f"{tie_host.url}/api/indicators/consume", json=[payload.to_threatq()])
+    indicator_id = consumed.json()["data"][0]["id"]
+    executed = client.post(
+        f"{tie_host.url}/api/plugins/dcso_tie/execute",
+        json={"action": "search", "id": indicator_id, "type": "Indicator"},
+    )
+    assert executed.status_code == 200, executed.text
+    data = executed.json()["data"]
+    expected = run_result(tie, "FQDN", hit)
+    assert data["verdict"] == expected["verdict"] and data["verdict"]["level"] == "malicious"
+    by_match = {m["value"]: m["match"] for m in expected["indicators"]}
+    assert by_match[hit] == "exact"
+    for found in data["data"]:
+        if by_match[found["value"]] == "exact":
+            score = int(expected["verdict"]["score"] / 10 + 0.5)
+            assert (found["status"], found["score"]) == ({"name": "Active"}, score)
+        else:  # a related match does not take the input's verdict
+            assert (found["status"], found["score"]) == ({"name": "Review"}, None)
 
 
 def test_indicator_types_and_a_missing_indicator(tie_host):

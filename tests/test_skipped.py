@@ -209,7 +209,13 @@ def test_misp_answers_a_skip_with_empty_results_and_the_reason(host, tie):
             "/query", json={"module": "dcso_tie_search", "attribute": attribute}
         ).json()
     assert "error" not in answer
-    assert answer["results"] == {"Attribute": [], "Object": []}
+    assert answer["results"]["Attribute"] == []  # nothing found; no uuid given to tag
+    (verdict,) = answer["results"]["Object"]  # the verdict's annotation says the skip
+    text = next(a["value"] for a in verdict["Attribute"] if a["object_relation"] == "text")
+    assert text.splitlines()[:2] == [
+        "DCSO TIE verdict: unknown",
+        f"Skipped, nothing was sent: {answer['skipped']}",
+    ]
     assert answer["skipped"].startswith("its TLP RED is above")
     assert tie.requests == []
 

@@ -181,6 +181,16 @@ _VERDICT_INTRO = (
     "found indicator whose value is the searched one (`match: exact`) is judged; other found "
     "indicators are `match: related` (look-alikes, substring and wildcard hits). Nothing found, "
     "or only related matches, is `unknown`."
+    "\n\nThrough the host, each platform gets the verdict in its own words:\n\n"
+    "- Cortex: the report's Verdict taxonomy (malicious, suspicious, safe or info).\n"
+    '- MISP: the tag `tqops:verdict="<level>"` on the queried attribute (in the legacy format, '
+    "on a text result), and the level, score and reasons (or a skip's reason) in an "
+    "annotation.\n"
+    "- ThreatQ: the input's verdict beside what was found, and on each exact match a `status` "
+    "(malicious: Active; suspicious, benign: Review) and a `score` (0-10); a related match is "
+    "Review with no score.\n"
+    "- REST and the console: the verdict of each result, the console's as a badge with its "
+    "score and reasons."
 )
 
 

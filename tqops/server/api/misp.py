@@ -4,8 +4,12 @@ Each enabled action is an ``expansion`` (and ``hover``) module named ``<operatio
 ``POST /query`` takes MISP's two forms and answers in the same one: the legacy form
 ``{"module", "<misp-type>": value, "config"}`` with ``{"results": [{"types", "values"}]}``, and
 the misp_standard form ``{"module", "attribute": {...}, "config"}`` with ``{"results":
-{"Attribute": [...], "Object": [...]}}``. An input policy keeps from the vendor (its TLP, its
-type) answers empty results and ``"skipped": "<reason>"``, not an error. Errors are
+{"Attribute": [...], "Object": [...]}}``. Each answer says the verdict: the machine tag
+``tqops:verdict="<level>"`` and its score and reasons in words (on the queried attribute and an
+annotation in misp_standard, as a tagged text result in the legacy form: see
+:mod:`tqops.server.api.misp_results`). An input policy keeps from the vendor (its TLP, its
+type) answers the verdict ``unknown`` with the skip's reason in its text, nothing found, and
+``"skipped": "<reason>"``, not an error. Errors are
 ``{"error": ...}``, answered with 200 as misp-modules answers them (MISP shows the text). Wire
 format after misp-modules' server (``misp_modules/__main__.py``: ``/modules``, ``/query``,
 ``/healthcheck``, ``/version``), its misp_standard skeleton, and MISP's
@@ -20,7 +24,6 @@ secrets included, only for operations an admin allowed for MISP.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -43,6 +46,7 @@ from tqops.server.api.common import (
     protocol_route,
     wait_for_job,
 )
+from tqops.server.api.misp_results import legacy_results, standard_results
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.users import Role, User
@@ -58,9 +62,6 @@ QUERY_WAIT = 300.0
 #: the largest query taken (an attribute and a module's settings are small)
 MAX_QUERY = 2**20
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
-#: the misp-objects template the enrichment of a found indicator is carried in
-ANNOTATION = {"name": "annotation", "meta-category": "misc", "template_version": "2"}
-ANNOTATION_UUID = "5d8dc046-15a1-4ca3-a09f-ed4ede7c4487"
 _REFERENCE_PREFIXES = ("env:", "file:")
 
 
@@ -102,7 +103,8 @@ def _modules(host: Host) -> dict[str, ActionRef]:
 
 
 def _module(ref: ActionRef) -> dict[str, Any]:
-    outputs = list(dict.fromkeys(types[0] for types in MISP_TYPES.values()))
+    # what is found, and the legacy form's verdict (a text result)
+    outputs = list(dict.fromkeys([*(types[0] for types in MISP_TYPES.values()), "text"]))
     return {
         "name": ref.module_name,
         "type": "expansion",
@@ -189,10 +191,9 @@ async def query(request: Request) -> dict[str, Any]:
     # a skip is policy, not an error: nothing found, and why beside (MISP reads only
     # ``results`` and ``error``, so the key is for a module's other clients and the logs)
     skipped = {"skipped": result.get("reason")} if result["status"] == "skipped" else {}
-    found = result.get("indicators", [])
     if standard:
-        return {"results": _standard(found, ref.label, attribute.get("uuid")), **skipped}
-    return {"results": [_legacy(i, ref.label) for i in found], **skipped}
+        return {"results": standard_results(result, ref.label, attribute), **skipped}
+    return {"results": legacy_results(result, ref.label), **skipped}
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -248,57 +249,3 @@ def _carried(ref: ActionRef, raw: Any) -> Optional[StoredConfig]:
     stored = StoredConfig.check(manifest, carried)
     stored.resolve()  # every missing or invalid field listed before anything is sent
     return stored
-
-
-def _summary(indicator: Mapping[str, Any], label: str, limit: int = 1000) -> str:
-    pairs = "; ".join(f"{a['name']}={a['value']}" for a in indicator.get("attributes", []))
-    return f"{label}: {pairs}"[:limit] if pairs else f"{label}: found"
-
-
-def _legacy(indicator: Mapping[str, Any], label: str) -> dict[str, Any]:
-    misp_type = MISP_TYPES.get(indicator["type"], ("text",))[0]
-    return {
-        "types": [misp_type],
-        "values": [indicator["value"]],
-        "comment": _summary(indicator, label),
-    }
-
-
-def _standard(
-    found: Sequence[Mapping[str, Any]], label: str, input_uuid: Any
-) -> dict[str, list[dict[str, Any]]]:
-    """Each indicator found as an attribute, and its enrichment as an annotation object that
-    annotates it (and relates to the queried attribute)."""
-    attributes, objects = [], []
-    for indicator in found:
-        attribute = {
-            "uuid": str(uuid.uuid4()),
-            "type": MISP_TYPES.get(indicator["type"], ("text",))[0],
-            "value": indicator["value"],
-            "to_ids": False,
-            "comment": _summary(indicator, label, 250),
-        }
-        if indicator.get("published_at"):
-            attribute["first_seen"] = indicator["published_at"]
-        attributes.append(attribute)
-        if not indicator.get("attributes"):
-            continue
-        references = [{"referenced_uuid": attribute["uuid"], "relationship_type": "annotates"}]
-        if isinstance(input_uuid, str) and input_uuid:
-            references.append({"referenced_uuid": input_uuid, "relationship_type": "related-to"})
-        text = "\n".join(f"{a['name']}: {a['value']}" for a in indicator["attributes"])
-        parts = (("text", text), ("type", "Annotation"), ("format", "text"))
-        objects.append(
-            {
-                **ANNOTATION,
-                "template_uuid": ANNOTATION_UUID,
-                "uuid": str(uuid.uuid4()),
-                "description": f"{label} about {indicator['value']}",
-                "Attribute": [
-                    {"object_relation": relation, "type": "text", "value": value}
-                    for relation, value in parts
-                ],
-                "ObjectReference": references,
-            }
-        )
-    return {"Attribute": attributes, "Object": objects}

@@ -8,8 +8,10 @@ operation a plugin whose actions run on indicators of the host's store.
   ``refresh_token``, ``token_type``, ``expires_in``. Only SHA-256 hashes of tokens are stored.
 - ``GET /api/plugins`` (``with=action.objectType``, ``limit``, ``offset``),
   ``GET /api/plugins/{id}``, ``POST /api/plugins/{id}/execute`` ``{"action", "id", "type",
-  "parameters"?}`` answering ``{"data": {"data": [...]}}``: the indicators found, in the consume
-  payload ``Indicator.to_threatq()`` renders.
+  "parameters"?}`` answering ``{"data": {"data": [...], "verdict", "status", ...}}``: the
+  indicators found, in the consume payload ``Indicator.to_threatq()`` renders, each with the
+  ``status`` and ``score`` (0-10) the input's verdict gives it (:func:`judged`), and the
+  verdict itself (level, score 0-100, reasons).
 - ``GET /api/indicator/types``, ``GET /api/indicators/{id}``, ``POST /api/indicators/consume``.
 
 Errors are ``{"errors": ["<one line>"]}``.
@@ -227,27 +229,70 @@ async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, A
     (result,) = job_results(host, view["id"])
     if result["status"] == "error":
         raise Problem(422, result["error"])
-    found = [_consume_payload(i, ref.label) for i in result.get("indicators", [])]
+    verdict = result.get("verdict")
+    found = [_consume_payload(i, ref.label, verdict) for i in result.get("indicators", [])]
     data = {"data": found, "status": result["status"], "warnings": result.get("warnings", [])}
+    data["verdict"] = verdict
     if result["status"] == "skipped":  # policy, not an error: nothing found, and why
         data["reason"] = result.get("reason")
     return {"data": {**data, "job_id": view["id"]}}
 
 
-def _consume_payload(found: Mapping[str, Any], label: str) -> dict[str, Any]:
-    """A result's indicator as ThreatQ's consume payload (``Indicator.to_threatq()``)."""
+#: ThreatQ's indicator status for each verdict level of an exact match (see :func:`judged`)
+STATUS_OF_LEVEL: Mapping[str, str] = {
+    "malicious": "Active",
+    "suspicious": "Review",
+    "benign": "Review",
+    "unknown": "Review",
+}
+#: what a found indicator the verdict does not judge gets (a related match, or a result
+#: stored before verdicts were given)
+UNJUDGED: tuple[str, Optional[int]] = ("Review", None)
+
+
+def judged(found: Mapping[str, Any], verdict: Any) -> tuple[str, Optional[int]]:
+    """ThreatQ's status and score (0-10, or None) for a found indicator.
+
+    Only an exact match (the searched indicator itself) takes the input's verdict; a related
+    match (a look-alike, a substring or wildcard hit) was not judged, so it is ``Review`` with
+    no score, whatever the input's verdict. For an exact match:
+
+    - ``malicious`` -> ``Active``: the status ThreatQ's exports and detection integrations
+      deploy, which is what an admin expects of a vendor's confident hit.
+    - ``suspicious``, ``benign`` -> ``Review``: an analyst decides. A vendor's low risk is not
+      an allow-list entry: ``Whitelisted`` keeps an indicator out of every export and lets
+      ThreatQ's whitelist refuse it later, a policy an admin sets, not an enrichment; nor is
+      it ``Active``, which would deploy what the vendor calls harmless. The score tells the
+      two apart.
+    - the score is the verdict's 0-100 score on ThreatQ's 0-10 scale (rounded half up); None
+      when the verdict has none, so ThreatQ's own scoring decides.
+    """
+    if found.get("match") != "exact" or not isinstance(verdict, Mapping):
+        return UNJUDGED
+    status = STATUS_OF_LEVEL.get(str(verdict.get("level")), UNJUDGED[0])
+    score = verdict.get("score")
+    if not isinstance(score, (int, float)) or isinstance(score, bool):
+        return status, None
+    return status, min(10, max(0, int(score / 10 + 0.5)))
+
+
+def _consume_payload(found: Mapping[str, Any], label: str, verdict: Any) -> dict[str, Any]:
+    """A result's indicator as ThreatQ's consume payload (``Indicator.to_threatq()``), with
+    the status and score the input's verdict gives it (:func:`judged`)."""
     attributes = [
         Attribute(a["name"], a["value"], _when(a.get("published_at")))
         for a in found.get("attributes", [])
     ]
+    status, score = judged(found, verdict)
     indicator = Indicator(
         value=found["value"],
         type=found["type"],
+        status=status,
         published_at=_when(found.get("published_at")),
         attributes=attributes,
         sources=[Source(label)],
     )
-    return indicator.to_threatq()
+    return {**indicator.to_threatq(), "score": score}
 
 
 def _when(text: Any) -> Any:

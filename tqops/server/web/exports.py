@@ -1,6 +1,7 @@
 """A job's results as downloads, read from the store a page at a time: JSON in the contract
-of ``tqops run --format json``, and CSV with one row per attribute of each found indicator
-(cells a spreadsheet would take as a formula are quoted as text)."""
+of ``tqops run --format json``, and CSV with one row per attribute of each found indicator,
+each row with its input's verdict and the indicator's match (cells a spreadsheet would take as
+a formula are quoted as text)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,12 @@ CSV_COLUMNS = (
     "status",
     "error",
     "reason",
+    "verdict_level",
+    "verdict_score",
+    "verdict_reasons",
     "indicator_type",
     "indicator_value",
+    "indicator_match",
     "indicator_published_at",
     "attribute_name",
     "attribute_value",
@@ -68,12 +73,16 @@ def _number(text: str) -> bool:
 def _rows(result: dict[str, Any]) -> Iterator[list[Any]]:
     given = result.get("input") or {}
     status, error, reason = result.get("status"), result.get("error"), result.get("reason")
+    verdict = result.get("verdict") or {}  # none on results stored before verdicts
+    reasons = "; ".join(verdict.get("reasons") or []) or None
     head = [given.get("type"), given.get("value"), status, error, reason]
+    head += [verdict.get("level"), verdict.get("score"), reasons]
     found = result.get("indicators") or []
     if not found:
-        yield [*head, None, None, None, None, None, None]
+        yield [*head, None, None, None, None, None, None, None]
     for indicator in found:
-        about = [indicator.get("type"), indicator.get("value"), indicator.get("published_at")]
+        about = [indicator.get("type"), indicator.get("value"), indicator.get("match")]
+        about.append(indicator.get("published_at"))
         attributes = indicator.get("attributes") or []
         if not attributes:
             yield [*head, *about, None, None, None]
