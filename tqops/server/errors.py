@@ -23,6 +23,7 @@ from tqops.errors import (
     TransportError,
 )
 from tqops.server.integrations.wheel import IntegrationError
+from tqops.server.store import StoreBusy
 
 __all__ = ["STATUSES", "Answer", "Problem", "answer_of", "status_of"]
 
@@ -49,6 +50,7 @@ STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, 400),
     (InputError, 400),
     (LookupError, 404),  # the host's "no job 7", "no indicator with id 3"
+    (StoreBusy, 503),  # the store stayed locked past its timeout: try again
     (OperationError, 502),
 )
 
