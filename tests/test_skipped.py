@@ -283,3 +283,49 @@ def test_the_migration_counts_the_skips_a_store_already_holds(tmp_path):
         assert store.job(1)["skipped"] == 2
     finally:
         store.close()
+
+
+def test_internal_addresses_never_leave_for_any_vendor(tie, tmp_path, capsys):
+    """The runtime's own policy (no vendor code): DCSO TIE gets no private, shared, loopback or
+    link-local address; a documentation range stands for a public address and is sent."""
+    tie.clear_requests()
+    given = tmp_path / "inputs.csv"
+    given.write_text(
+        "type,value\nIP Address,10.0.0.1\nIP Address,127.0.0.1\nIPv6 Address,fd00::1\n"
+        "IPv6 Address,fe80::1\nIP Address,100.64.0.1\nIPv6 Address,::ffff:192.168.1.1\n"
+        "IP Address,203.0.113.7\n"
+    )
+    config = flags("--config", tie_config(tie))
+    code, out, _ = cli("run", "dcso_tie", "search", "--input", str(given), *config,
+                       "--format", "json", capsys=capsys)  # fmt: skip
+    assert code == 0
+    results = json.loads(out)["results"]
+    told = [(r["status"], r["reason"]) for r in results]
+    assert [status for status, _ in told] == ["skipped"] * 6 + ["ok"]
+    for (_, reason), what in zip(
+        told, ("a private", "a loopback", "a private", "a link-local", "a shared", "a private")
+    ):
+        assert f"is {what} address" in reason and "public addresses only" in reason
+    assert [r["verdict"]["level"] for r in results[:6]] == ["unknown"] * 6
+    sent = [r.query.get("value", [""])[0] for r in tie.requests]
+    assert sent == ["203.0.113.7"]
+
+
+def test_an_action_may_look_up_internal_addresses_when_its_manifest_says_so(tie):
+    """`private_addresses: look_up` (a vendor inside the network) sends them."""
+    import attrs
+
+    from dcso_tie_operation import OPERATION
+
+    tie.clear_requests()
+    spec = OPERATION.manifest.action("search")
+    for policy, sent in (("skip", []), ("look_up", ["10.0.0.1"])):
+        tie.clear_requests()
+        changed = attrs.evolve(spec, private_addresses=policy)
+        actions = tuple(changed if a.name == "search" else a for a in OPERATION.manifest.actions)
+        manifest = attrs.evolve(OPERATION.manifest, actions=actions)
+        operation = attrs.evolve(OPERATION, manifest=manifest)
+        with operation.configure(tie_config(tie)) as configured:
+            (result,) = configured.run("search", {}, [("IP Address", "10.0.0.1")])
+        assert result.status == (Status.SKIPPED if policy == "skip" else Status.NO_RESULTS)
+        assert [r.query.get("value", [""])[0] for r in tie.requests] == sent

@@ -216,6 +216,9 @@ class ActionSpec:
     verdict: Optional[VerdictSpec] = None
     #: how its attributes read (None: each under its own name, none scaled or detail)
     reading: Optional[ReadingSpec] = None
+    #: ``skip``: an address that is not public (private, loopback, link-local, reserved) is
+    #: kept from the vendor; ``look_up``: sent (a vendor inside the network, for instance)
+    private_addresses: str = "skip"
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], default_variant: Optional[str] = None) -> ActionSpec:
@@ -235,6 +238,7 @@ class ActionSpec:
             ),
             verdict=VerdictSpec.from_dict(raw.get("verdict")),
             reading=ReadingSpec.from_dict(raw.get("reading")),
+            private_addresses=raw.get("private_addresses", "skip"),
         )
 
     def option(self, name: str) -> Optional[OptionField]:

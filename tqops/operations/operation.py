@@ -10,6 +10,7 @@ client and connection pool across runs until it is closed; each run is a :class:
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -373,7 +374,61 @@ def _checked(spec: ActionSpec, selection: Selection) -> CheckedIndicator:
             f"{kind.value} {selection.value.strip()[:80]!r} is searched as {sent.value}, which "
             f"{spec.label} does not take; it takes: {accepted}"
         )
+    if spec.private_addresses == "skip" and sent in _ADDRESS_TYPES:
+        what = _not_public(checked.indicator.value)
+        if what:
+            raise PolicySkip(
+                f"{sent.value} {checked.indicator.value!r} is {what}; {spec.label} sends "
+                "public addresses only"
+            )
     return checked
+
+
+#: the types whose values are addresses, judged internal or not before a look-up
+_ADDRESS_TYPES = frozenset(
+    {IndicatorType.IP_ADDRESS, IndicatorType.IPV6_ADDRESS, IndicatorType.CIDR_BLOCK}
+)
+#: the networks whose addresses belong inside one network and never leave it: private
+#: (RFC 1918, RFC 4193), shared (RFC 6598, carrier-grade NAT) and "this network"; loopback,
+#: link-local, multicast and reserved ones are told by ``ipaddress`` itself. Documentation
+#: ranges (RFC 5737, RFC 3849) are not among them: they name no one's network, and samples
+#: and tests use them as the public addresses they stand for.
+_INTERNAL = tuple(
+    (ipaddress.ip_network(text), what)
+    for text, what in (
+        ("10.0.0.0/8", "a private address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.168.0.0/16", "a private address"),
+        ("fc00::/7", "a private address"),
+        ("100.64.0.0/10", "a shared address (carrier-grade NAT), not a public one"),
+        ("0.0.0.0/8", "an address of this network, not a public one"),
+    )
+)
+_NOT_PUBLIC = (
+    ("is_loopback", "a loopback address"),
+    ("is_link_local", "a link-local address"),
+    ("is_multicast", "a multicast address"),
+    ("is_unspecified", "the unspecified address"),
+    ("is_reserved", "a reserved address"),
+)
+
+
+def _not_public(value: str) -> Optional[str]:
+    """What an address (or a CIDR block) is when it belongs inside a network, else None."""
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None  # not an address the check wrote: the vendor's own check answers
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+        network = ipaddress.ip_network(f"{network.network_address.ipv4_mapped}/32")
+    single = network.num_addresses == 1
+    for attribute, what in _NOT_PUBLIC:
+        if getattr(network, attribute, False):
+            return what if single else what.replace(" address", " network")
+    for inside, what in _INTERNAL:
+        if inside.version == network.version and network.subnet_of(inside):  # type: ignore[arg-type]
+            return what if single else what.replace(" address", " network")
+    return None
 
 
 def _fitting(

@@ -68,6 +68,17 @@ def render_guide(
     types = sorted({t.value for a in manifest.actions for t in a.indicator_types}, key=str.lower)
     out += ["", "The integration is compatible with the following indicator types:", ""]
     out += [f"- {t}" for t in types] + [""]
+    skips = [a.label for a in manifest.actions if a.private_addresses == "skip" and any(
+        t.value in ("IP Address", "IPv6 Address", "CIDR Block") for t in a.indicator_types
+    )]  # fmt: skip
+    if skips:
+        out += [
+            f"{' and '.join(skips)} never sends an address that belongs inside a network "
+            "(private, shared, loopback, link-local, multicast or reserved): such an input is "
+            "`skipped` with its reason. Documentation ranges (such as `203.0.113.0/24`) are "
+            "sent.",
+            "",
+        ]
     if manifest.prerequisites:
         out += ["## Prerequisites", "", manifest.prerequisites, ""]
     out += [
