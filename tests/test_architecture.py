@@ -84,6 +84,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tqops.operations": {
         "tqops.errors",
         "tqops.dates",
+        "tqops.tlp",
         "tqops.model",
         "tqops.manifest",
         "tqops.config",
@@ -100,6 +101,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tqops.service": {
         "tqops.errors",
         "tqops.dates",
+        "tqops.tlp",
         "tqops.model",
         "tqops.manifest",
         "tqops.config",
@@ -112,6 +114,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "tqops",
         "tqops.errors",
         "tqops.dates",
+        "tqops.tlp",
         "tqops.model",
         "tqops.manifest",
         "tqops.config",

@@ -329,3 +329,33 @@ def test_an_action_may_look_up_internal_addresses_when_its_manifest_says_so(tie)
             (result,) = configured.run("search", {}, [("IP Address", "10.0.0.1")])
         assert result.status == (Status.SKIPPED if policy == "skip" else Status.NO_RESULTS)
         assert [r.query.get("value", [""])[0] for r in tie.requests] == sent
+
+
+def test_a_csv_row_above_the_runs_maximum_tlp_is_skipped_and_never_sent(tie, tmp_path, capsys):
+    """`tqops run --input` reads the CSV's tlp column: above --max-tlp (default AMBER, as the
+    host's) a row is skipped with its reason; a TLP that is no level is that row's error."""
+    given = tmp_path / "inputs.csv"
+    given.write_text(
+        "type,value,tlp\nFQDN,red.example,RED\nFQDN,strict.example,amber+strict\n"
+        "FQDN,www.microsoft.com,TLP:GREEN\nFQDN,blank.example,\nFQDN,odd.example,PURPLE\n"
+    )
+    config = flags("--config", tie_config(tie))
+    for limit, skipped in ((None, 2), ("AMBER+STRICT", 1), ("RED", 0)):
+        tie.clear_requests()
+        chosen = ("--max-tlp", limit) if limit else ()
+        code, out, _ = cli("run", "dcso_tie", "search", "--input", str(given), *config,
+                           *chosen, "--format", "json", capsys=capsys)  # fmt: skip
+        results = json.loads(out)["results"]
+        assert code == 1  # the PURPLE row is an error
+        statuses = [r["status"] for r in results]
+        assert statuses.count("skipped") == skipped
+        odd = results[-1]
+        assert odd["status"] == "error" and "unknown TLP 'PURPLE'" in odd["error"]
+        if limit is None:
+            assert results[0]["reason"] == "its TLP RED is above the run's maximum, AMBER"
+        sent = sorted(r.query.get("value", [""])[0] for r in tie.requests)
+        assert "red.example" not in sent or limit == "RED"
+        assert "odd.example" not in sent and len(sent) == 5 - 1 - skipped
+    code, _, err = cli("run", "dcso_tie", "search", "--input", str(given), *config,
+                       "--max-tlp", "BLUE", capsys=capsys)  # fmt: skip
+    assert code == 2 and "unknown TLP 'BLUE'" in err and len(err.splitlines()) == 1

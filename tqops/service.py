@@ -32,6 +32,7 @@ from tqops.running.csvinput import rows_from_csv
 from tqops.running.inputs import checked_indicator
 from tqops.running.results import CancelToken, Result, Selection, Status, indicator_dict
 from tqops.running.runner import Job, ProgressCallback
+from tqops.tlp import Tlp
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -287,6 +288,7 @@ class Service:
         proxy: Optional[str] = None,
         cancel: Optional[CancelToken] = None,
         on_progress: Optional[ProgressCallback] = None,
+        max_tlp: Optional[Tlp] = None,
     ) -> Job:
         """A one-off run: a configured operation that is closed when the job ends.
 
@@ -302,6 +304,7 @@ class Service:
                 ordered=ordered,
                 cancel=cancel,
                 on_progress=on_progress,
+                max_tlp=max_tlp,
             )
         except BaseException:
             configured.close()

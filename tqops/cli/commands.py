@@ -35,6 +35,7 @@ from tqops.errors import ConfigError
 from tqops.model import Indicator
 from tqops.running.results import Result, Selection, Status
 from tqops.service import Reader, Service
+from tqops.tlp import Tlp
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     spec = operation.manifest.action(args.action)
     config = ctx.resolve(operation.name, args)
     options = key_values(args.option or [], "--option")
+    max_tlp = Tlp.parse(args.max_tlp)
     selected = selections(args)
     out = ctx.out
     job = ctx.service.run(
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         concurrency=args.concurrency,
         proxy=args.proxy,
         ordered=args.format != "jsonl",
+        max_tlp=max_tlp,
     )
     failed = interrupted = False
     reader = ctx.service.reader(operation.name, spec.name, config)

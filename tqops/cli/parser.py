@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="calls in flight at once (default 8)",
     )
     run.add_argument(
+        "--max-tlp",
+        default="AMBER",
+        metavar="LEVEL",
+        help="an --input row whose tlp column is above this level is skipped, never sent "
+        "(CLEAR, GREEN, AMBER, AMBER+STRICT, RED; default AMBER, as the host's)",
+    )
+    run.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bar (it is shown only when stderr is a terminal)",

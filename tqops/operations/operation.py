@@ -27,7 +27,7 @@ from tqops.config.values import (
     validate_config,
     validate_options,
 )
-from tqops.errors import ConfigError, ManifestError, OperationError, PolicySkip
+from tqops.errors import ConfigError, InputError, ManifestError, OperationError, PolicySkip
 from tqops.http import HttpClient
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import ActionSpec, Manifest, find_packaged_file, load_manifest
@@ -47,6 +47,7 @@ from tqops.running.breaker import NOT_SENT, CircuitBreaker
 from tqops.running.inputs import CheckedIndicator, checked_indicator
 from tqops.running.results import Cancelled, CancelToken, Notice, Result, Selection, Status
 from tqops.running.runner import Job, ProgressCallback
+from tqops.tlp import Tlp
 
 __all__ = ["ActionFunction", "ConfiguredOperation", "Operation"]
 
@@ -252,6 +253,7 @@ class ConfiguredOperation:
         ordered: bool = True,
         cancel: Optional[CancelToken] = None,
         on_progress: Optional[ProgressCallback] = None,
+        max_tlp: Optional[Tlp] = None,
     ) -> Job:
         """Run ``action`` over ``inputs`` as a :class:`Job` of one :class:`Result` per input.
 
@@ -263,6 +265,7 @@ class ConfiguredOperation:
         credential or after
         :data:`~tqops.running.breaker.MAX_CONNECTION_FAILURES` calls in a row without an answer;
         each input left is then an ``error`` result that begins ``not sent:`` and gives the reason.
+        With ``max_tlp``, an input whose TLP (:attr:`Selection.tlp`) is above it is skipped.
         """
         spec = self.operation.manifest.action(action)
         variant = spec.variant(self.config.variant)
@@ -279,7 +282,9 @@ class ConfiguredOperation:
         breaker = CircuitBreaker()  # one per run: a rejected credential stops this run only
 
         def work(selection: Selection, token: CancelToken) -> Result:
-            return self._run_one(spec, selection, checked, token, breaker, (mapper, drift, judge))
+            return self._run_one(
+                spec, selection, checked, token, breaker, (mapper, drift, judge), max_tlp
+            )
 
         return Job(
             work,
@@ -298,6 +303,7 @@ class ConfiguredOperation:
         token: CancelToken,
         breaker: CircuitBreaker,
         mapping: tuple[Mapper, DriftLog, Optional[Judge]],
+        max_tlp: Optional[Tlp] = None,
     ) -> Result:
         if selection.unreadable is not None:
             return Result(selection, Status.ERROR, error=self._line(selection.unreadable))
@@ -307,7 +313,7 @@ class ConfiguredOperation:
         mapper, drift, judge = mapping
         pages: list[Any] = []  # kept for the verdict, which reads the raw records
         try:
-            checked = _checked(spec, selection)
+            checked = _checked(spec, selection, max_tlp)
             notes = checked.notes
             reason = breaker.admit(token)
             if reason is not None:
@@ -357,10 +363,20 @@ class ConfiguredOperation:
         return " ".join(redact(text, self._secrets).split())
 
 
-def _checked(spec: ActionSpec, selection: Selection) -> CheckedIndicator:
+def _checked(
+    spec: ActionSpec, selection: Selection, max_tlp: Optional[Tlp] = None
+) -> CheckedIndicator:
     """The selected indicator as it will be sent (refanged, normalised), if the action
-    takes it: a type it does not take is a :class:`PolicySkip` (policy), a malformed value
-    an :class:`InputError`, both before anything is sent."""
+    takes it: a type it does not take, a TLP above ``max_tlp`` or an address inside a
+    network is a :class:`PolicySkip` (policy), a malformed value or TLP an
+    :class:`InputError`, all before anything is sent."""
+    if max_tlp is not None and selection.tlp is not None:
+        try:
+            level = Tlp.parse(selection.tlp)
+        except ConfigError as exc:
+            raise InputError(str(exc)) from None
+        if level > max_tlp:
+            raise PolicySkip(f"its TLP {level} is above the run's maximum, {max_tlp}")
     kind = IndicatorType.from_name(selection.type)
     accepted = ", ".join(t.value for t in spec.indicator_types)
     if kind not in spec.indicator_types:

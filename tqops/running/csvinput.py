@@ -196,4 +196,4 @@ def selections_from_csv(stream: BinaryIO, name: str) -> Iterator[Selection]:
     The header is checked now, before the first row is asked for (so before anything is
     sent); rows are read as they are consumed, and ``stream`` is closed when they end."""
     rows = rows_from_csv(stream, f"--input {name}")
-    return (Selection(row.type, row.value, unreadable=row.error) for row in rows)
+    return (Selection(row.type, row.value, unreadable=row.error, tlp=row.tlp) for row in rows)

@@ -54,6 +54,8 @@ class Selection:
     #: why the input could not be read as given (a row of a file that is not UTF-8, or too
     #: long): such an input is reported as an ``error`` result and never sent
     unreadable: Optional[str] = None
+    #: its TLP as given (a CSV's ``tlp`` column), checked against a run's maximum
+    tlp: Optional[str] = None
 
     @classmethod
     def of(cls, item: Union[Selection, Indicator, tuple[str, str]]) -> Selection:
