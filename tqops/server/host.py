@@ -23,7 +23,7 @@ from tqops.server.store import Store
 from tqops.server.users import User, Users
 from tqops.server.vault import Vault
 from tqops.service import ConfiguredOperation, ConnectionReport, Service
-from tqops.tlp import tlp_name
+from tqops.tlp import DEFAULT, Tlp, tlp_name
 
 __all__ = ["Host", "default_data_dir", "parse_indicator_csv"]
 
@@ -176,6 +176,8 @@ class Host:
             out.append({"index": index})
         ids = self.store.add_indicators([row for _, row in checked], user.name)
         for (index, row), (indicator_id, created) in zip(checked, ids):
+            if not created:
+                self._raise_tlp(indicator_id, row[2])
             out[index].update(
                 {"id": indicator_id, "type": row[0], "value": row[1], "created": created}
             )
@@ -199,14 +201,18 @@ class Host:
         label = self.service.operation(job["operation"]).manifest.label
         wanted = None if seqs is None else set(seqs)
         added = 0
+        searched = {i["seq"]: i["tlp"] for i in self.store.job_inputs(job_id, 1_000_000)}
         _, rows = self.store.results(job_id, None, 0, 1_000_000)
         for row in rows:
             if wanted is not None and row["seq"] not in wanted:
                 continue
             for found in json.loads(row["result"]).get("indicators", []):
+                tlp = str(_found_tlp(found, searched.get(row["seq"])))
                 ((indicator_id, created),) = self.store.add_indicators(
-                    [(found["type"], found["value"], "AMBER", "", label)], user.name
+                    [(found["type"], found["value"], tlp, "", label)], user.name
                 )
+                if not created:
+                    self._raise_tlp(indicator_id, tlp)
                 added += created
                 attributes = [
                     (a["name"], a["value"], a.get("published_at"))
@@ -215,6 +221,13 @@ class Host:
                 self.store.add_attributes(indicator_id, attributes, label)
         self.store.audit(user.name, "import-results", f"job {job_id}", f"{added} new indicators")
         return added
+
+    def _raise_tlp(self, indicator_id: int, tlp: str) -> None:
+        """A stored indicator takes ``tlp`` when that is stricter than its own (a TLP is
+        never lowered by adding the value again)."""
+        row = self.store.indicator(indicator_id)
+        if row is not None and Tlp.parse(tlp) > Tlp.parse(row["tlp"]):
+            self.store.set_indicator_tlp(indicator_id, Tlp.parse(tlp).value)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -280,6 +293,26 @@ class Host:
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)
+
+
+def _found_tlp(found: Mapping[str, Any], searched: Optional[str]) -> Tlp:
+    """The TLP a found indicator is added with: the strictest of its record's (its sources'
+    TLP, the default when the record gives none) and the searched input's (what a search
+    under RED learnt is not shared more widely than the search)."""
+    levels = []
+    for source in found.get("sources") or ():
+        tlp = source.get("tlp") if isinstance(source, Mapping) else None
+        name = tlp.get("name") if isinstance(tlp, Mapping) else tlp
+        if name:
+            try:
+                levels.append(Tlp.parse(name))
+            except ConfigError:  # a level no one knows: the strictest, never a lower one
+                levels.append(Tlp.RED)
+    if not levels:
+        levels.append(DEFAULT)
+    if searched:
+        levels.append(Tlp.parse(searched))
+    return Tlp.strictest(levels)
 
 
 def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:

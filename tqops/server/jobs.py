@@ -22,7 +22,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
 from tqops.config.values import StoredConfig
-from tqops.errors import ConfigError, OperationError
+from tqops.errors import ConfigError, InputError, OperationError
+from tqops.model import Indicator, IndicatorType
 from tqops.server.store import Store, now
 from tqops.service import CancelToken, ConfiguredOperation, Result, Selection, Service, Status
 from tqops.tlp import Tlp
@@ -194,9 +195,13 @@ class JobRunner:
         to_send: list[Selection] = []
         for key, seqs in groups.items():
             selection = Selection(*key)
-            tlp = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
+            given = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
+            # a value stored under a stricter TLP keeps it however it is given (inline,
+            # through Cortex, MISP or ThreatQ): the stricter of the two applies
+            tlp = Tlp.strictest((given, *self._stored_tlps(*key)))
             if tlp > allowed:
-                reason = f"its TLP {tlp} is above {label}'s maximum, {allowed}"
+                stored = " (the stored indicator's)" if tlp > given else ""
+                reason = f"its TLP {tlp}{stored} is above {label}'s maximum, {allowed}"
                 self._save(job_id, seqs, Result(selection, Status.SKIPPED, reason=reason))
                 continue
             hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None
@@ -230,6 +235,19 @@ class JobRunner:
         if token.cancelled:
             status = "interrupted" if self._stopping else "cancelled"
         self.store.set_job(job_id, status=status, finished_at=now())
+
+    def _stored_tlps(self, kind: str, value: str) -> list[Tlp]:
+        """The TLPs of the stored indicators an input is: as given, and as it will be
+        searched (refanged, normalised), which is how the host stores what it checked."""
+        keys = {(kind, value)}
+        try:
+            indicator = Indicator(value=value, type=IndicatorType.from_name(kind))
+            checked = self.service.check_indicator(indicator).indicator
+            keys.add((checked.type.value, checked.value))
+        except (InputError, ValueError):  # the run reports the input's error itself
+            pass
+        found = (self.store.indicator_tlp(*key) for key in sorted(keys))
+        return [Tlp.parse(tlp, Tlp.RED) for tlp in found if tlp is not None]
 
     def _configured(
         self, name: str, carried: Optional[StoredConfig]
