@@ -43,7 +43,7 @@ class Host:
         #: the installed operations (the service's, which the installer adds to)
         self.registry = self.service.registry
         self.pools = Pools(self._configure)
-        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency)
+        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency, self.vault)
         self.installer = Installer(self)
 
     def start(self) -> list[int]:
@@ -264,7 +264,9 @@ class Host:
             )
         if not rows:
             raise ConfigError("a job needs indicator_ids or inputs")
-        run = {"operation": operation, "action": action, "options": dict(options)}
+        # a password-type option is stored sealed, as a configuration's secrets are
+        sealed = self.vault.seal(options, self._password_options(operation, action))
+        run = {"operation": operation, "action": action, "options": sealed}
         job_id = self.store.create_job(run, rows, user.name)
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
@@ -276,7 +278,17 @@ class Host:
         row = self.store.job(job_id)
         if row is None:
             raise LookupError(f"no job {job_id}")
-        return job_view(row, self.jobs.running(job_id))
+        hidden = self._password_options(row["operation"], row["action"])
+        return job_view(row, self.jobs.running(job_id), hidden)
+
+    def _password_options(self, operation: str, action: str) -> tuple[str, ...]:
+        """The action's password-type options (shown masked even where a job stored before
+        they were sealed holds one in clear); none for an operation no longer installed."""
+        try:
+            spec = self.service.describe(operation).action(action)
+        except ValueError:
+            return ()
+        return tuple(option.name for option in spec.options if option.secret)
 
     def resume(self, job_id: int, user: User) -> dict[str, Any]:
         row = self.store.job(job_id)
