@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from tqops.config.references import refused_reference
 from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
@@ -33,8 +35,13 @@ MAX_INDICATORS_PER_CALL = 10_000
 class Host:
     """One data directory's host."""
 
-    def __init__(self, data: Path, *, concurrency: int = 16) -> None:
+    def __init__(
+        self, data: Path, *, concurrency: int = 16, secrets_dirs: Sequence[Path] = ()
+    ) -> None:
         self.data = Path(data)
+        #: the directories a ``file:`` secret reference entered over REST may point into
+        #: (``tqops serve --secrets-dir``); none by default: references are refused
+        self.secrets_dirs = tuple(Path(folder) for folder in secrets_dirs)
         self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(self.data / "tqops.db")
         self.vault = Vault.for_data_dir(self.data)
@@ -112,6 +119,7 @@ class Host:
         field is listed; secrets are sealed before they are stored."""
         operation = self.service.operation(name)
         updated = self.config(name).updated(values)
+        self._check_references(updated)
         sealed = self.vault.seal(updated.to_json(), operation.manifest.secret_fields)
         self.store.save_settings(name, config=json.dumps(sealed))
         self.pools.invalidate(name)
@@ -144,11 +152,40 @@ class Host:
         self.store.audit(user.name, "settings", name, json.dumps(checked, sort_keys=True))
         return self.operation_view(name)
 
+    def _check_references(self, stored: StoredConfig) -> None:
+        """Refuse secrets given by reference unless they name a file inside a directory the
+        host was started with (never the data directory: its key and database): whoever
+        configures over REST must not make the host read its own files or environment and
+        send them to a vendor. Checked when entered, and again before each use (a reference
+        stored before the host was started without that directory)."""
+        entered = stored.to_json()
+        problems = []
+        allowed = [d for d in self.secrets_dirs if not _inside(self.data, d)]
+        for name in stored.manifest.secret_fields:
+            raw = entered.get(name)
+            reason = refused_reference(raw, allowed)
+            ours = (
+                isinstance(raw, str)
+                and raw.startswith("file:")
+                and _inside(Path(raw[5:]).expanduser(), self.data)
+            )
+            if reason is None and ours:
+                reason = "refers to a file in the host's data directory"
+            if reason is not None:
+                field = stored.manifest.config_field(name)
+                problems.append(f"{field.label if field else name} {reason} @ $.config.{name}")
+        if problems:
+            raise ConfigError(f"{stored.manifest.label} configuration is invalid", tuple(problems))
+
     def _configure(self, name: str) -> ConfiguredOperation:
-        return self.service.configure(name, self.config(name), pool_size=self.jobs.concurrency)
+        stored = self.config(name)
+        self._check_references(stored)
+        return self.service.configure(name, stored, pool_size=self.jobs.concurrency)
 
     def test_connection(self, name: str, user: User) -> ConnectionReport:
-        report = self.service.test_connection(name, self.config(name))
+        stored = self.config(name)
+        self._check_references(stored)
+        report = self.service.test_connection(name, stored)
         self.store.audit(user.name, "test-connection", name, "ok" if report.ok else "failed")
         return report
 
@@ -305,6 +342,12 @@ class Host:
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it, links followed."""
+    resolved, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath((resolved, root)) == root
 
 
 def _found_tlp(found: Mapping[str, Any], searched: Optional[str]) -> Tlp:
