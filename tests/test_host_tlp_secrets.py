@@ -351,7 +351,7 @@ def test_a_reference_inside_a_secrets_dir_is_read_and_nothing_outside(tmp_path, 
     data = tmp_path / "data"
     host = Host(data, secrets_dirs=[allowed, data])  # the data directory never counts
     try:
-        admin = host.users.add("admin", "admin", PASSWORD)
+        host.users.add("admin", "admin", PASSWORD)
         with api_client(host, "admin") as admin_client:
             config = {**tego_config(tego), "license_key": f"file:{allowed / 'tego.license'}"}
             put = admin_client.put("/api/v1/operations/tego/config", json={"values": config})
@@ -362,7 +362,6 @@ def test_a_reference_inside_a_secrets_dir_is_read_and_nothing_outside(tmp_path, 
             for ref in (f"file:{allowed / 'link.license'}", f"file:{data / 'secret.key'}"):
                 refused = _put_license(admin_client, ref)
                 assert refused.status_code == 400, (ref, refused.text)
-        assert admin.api_key not in str(host.secrets_dirs)
     finally:
         host.stop()
 
