@@ -339,6 +339,8 @@ def test_secret_references_over_rest_are_refused_without_secrets_dir(host, admin
     assert "--secrets-dir" in file_errors.pop()
     assert "environment variable" in answers["env:HOME"].json()["error"]
     assert host.config("tego").to_json()["license_key"] != f"file:{there}"
+    refused = [e for e in host.store.audit_log(0, 50) if e["action"] == "configure-refused"]
+    assert len(refused) == len(answers) and {e["user"] for e in refused} == {"admin"}
 
 
 def test_a_reference_inside_a_secrets_dir_is_read_and_nothing_outside(tmp_path, tego, tego_sim):
@@ -378,6 +380,7 @@ def test_a_reference_stored_before_is_refused_when_the_run_needs_it(tmp_path, te
         host.pools.invalidate("tego")
         tego_sim.clear_requests()
         inputs = [{"type": "FQDN", "value": "stored-ref.example"}]
+        assert not host.hosted("tego").configured  # the operation says it cannot run
         job = finished(host, host.create_job("tego", "search", {}, None, inputs, user))
         assert job["status"] == "failed" and "environment variable" in job["error"]
         assert tego_sim.requests == []

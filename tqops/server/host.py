@@ -97,9 +97,9 @@ class Host:
     def operations(self) -> list[dict[str, Any]]:
         return [found.to_dict() for found in self.hosted_operations()]
 
-    @staticmethod
-    def _configured(stored: StoredConfig) -> bool:
+    def _configured(self, stored: StoredConfig) -> bool:
         try:
+            self._check_references(stored)  # a run would refuse it: not configured
             stored.resolve()
         except ConfigError:
             return False
@@ -119,7 +119,11 @@ class Host:
         field is listed; secrets are sealed before they are stored."""
         operation = self.service.operation(name)
         updated = self.config(name).updated(values)
-        self._check_references(updated)
+        try:
+            self._check_references(updated)
+        except ConfigError:  # an attempt to make the host read its files: on the record
+            self.store.audit(user.name, "configure-refused", name, "secret reference")
+            raise
         sealed = self.vault.seal(updated.to_json(), operation.manifest.secret_fields)
         self.store.save_settings(name, config=json.dumps(sealed))
         self.pools.invalidate(name)
