@@ -51,6 +51,9 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         if path and not Path(path).is_file():
             raise ConfigError(f"no such file: {path}")
     misp = _misp_address(args.misp_modules, bool(args.tls_cert)) if args.misp_modules else None
+    for folder in args.secrets_dir or ():
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--secrets-dir {folder}: no such directory")
     _server()
     from tqops.server.serve import serve as run_server
 
@@ -63,6 +66,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         demo=args.demo,
         out=ctx.out,
         misp_modules=misp,
+        secrets_dirs=[Path(folder) for folder in args.secrets_dir or ()],
     )
 
 
@@ -140,6 +144,13 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         "--misp-modules",
         metavar="ADDRESS:PORT",
         help="also serve MISP's enrichment modules there (off unless given; e.g. 127.0.0.1:6666)",
+    )
+    server.add_argument(
+        "--secrets-dir",
+        metavar="DIR",
+        action="append",
+        help="a directory whose files a secret entered over REST may name as file:PATH "
+        "(repeatable; none by default: references are refused over REST)",
     )
     common(server, config=False)
     server.set_defaults(handler=serve)

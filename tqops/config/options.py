@@ -74,5 +74,8 @@ def _param(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    reveal = getattr(value, "reveal", None)
+    if callable(reveal):  # a password option: the vendor gets the value, never the mask
+        return str(reveal())
     to_param = getattr(value, "to_param", None)
     return to_param() if callable(to_param) else str(value)

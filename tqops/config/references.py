@@ -9,12 +9,13 @@ editor adds are stripped.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from tqops.config.files import FileRefused, read_regular_file
 
-__all__ = ["SECRET_FILE_CHARACTERS", "header_safe", "resolve_reference"]
+__all__ = ["SECRET_FILE_CHARACTERS", "header_safe", "refused_reference", "resolve_reference"]
 
 #: the most a ``file:`` reference of a field without a ``max_length`` may hold (characters)
 SECRET_FILE_CHARACTERS = 65536
@@ -47,6 +48,31 @@ def resolve_reference(raw: Any, max_length: Optional[int] = None) -> Any:
     if raw.startswith("file:"):
         return _read_secret_file(Path(raw[5:]).expanduser(), max_length)
     return raw
+
+
+def refused_reference(raw: Any, allowed_dirs: Sequence[Path]) -> Optional[str]:
+    """Why a reference given where the host's own files and environment are not the giver's
+    (the host's REST API, MISP's settings) is refused; None when ``raw`` is no reference or
+    a ``file:`` inside one of ``allowed_dirs`` (its links followed). The reason is the same
+    whether the file exists or not: it tells nothing of the host's files."""
+    if not isinstance(raw, str):
+        return None
+    if raw.startswith("env:"):
+        return (
+            "refers to an environment variable, which the host does not read for a request "
+            "(give the value itself)"
+        )
+    if not raw.startswith("file:"):
+        return None
+    path = os.path.realpath(os.path.expanduser(raw[5:]))
+    for folder in allowed_dirs:
+        root = os.path.realpath(os.path.expanduser(str(folder)))
+        if os.path.commonpath((root, path)) == root and path != root:
+            return None
+    return (
+        "refers to a file outside the directories the host reads secrets from "
+        "(tqops serve --secrets-dir DIR; none by default): give the value itself"
+    )
 
 
 def header_safe(text: str) -> bool:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from tqops.config.references import refused_reference
 from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
@@ -23,7 +25,7 @@ from tqops.server.store import Store
 from tqops.server.users import User, Users
 from tqops.server.vault import Vault
 from tqops.service import ConfiguredOperation, ConnectionReport, Service
-from tqops.tlp import tlp_name
+from tqops.tlp import DEFAULT, Tlp, tlp_name
 
 __all__ = ["Host", "default_data_dir", "parse_indicator_csv"]
 
@@ -33,8 +35,13 @@ MAX_INDICATORS_PER_CALL = 10_000
 class Host:
     """One data directory's host."""
 
-    def __init__(self, data: Path, *, concurrency: int = 16) -> None:
+    def __init__(
+        self, data: Path, *, concurrency: int = 16, secrets_dirs: Sequence[Path] = ()
+    ) -> None:
         self.data = Path(data)
+        #: the directories a ``file:`` secret reference entered over REST may point into
+        #: (``tqops serve --secrets-dir``); none by default: references are refused
+        self.secrets_dirs = tuple(Path(folder) for folder in secrets_dirs)
         self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(self.data / "tqops.db")
         self.vault = Vault.for_data_dir(self.data)
@@ -43,7 +50,7 @@ class Host:
         #: the installed operations (the service's, which the installer adds to)
         self.registry = self.service.registry
         self.pools = Pools(self._configure)
-        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency)
+        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency, self.vault)
         self.installer = Installer(self)
 
     def start(self) -> list[int]:
@@ -90,9 +97,9 @@ class Host:
     def operations(self) -> list[dict[str, Any]]:
         return [found.to_dict() for found in self.hosted_operations()]
 
-    @staticmethod
-    def _configured(stored: StoredConfig) -> bool:
+    def _configured(self, stored: StoredConfig) -> bool:
         try:
+            self._check_references(stored)  # a run would refuse it: not configured
             stored.resolve()
         except ConfigError:
             return False
@@ -112,6 +119,11 @@ class Host:
         field is listed; secrets are sealed before they are stored."""
         operation = self.service.operation(name)
         updated = self.config(name).updated(values)
+        try:
+            self._check_references(updated)
+        except ConfigError:  # an attempt to make the host read its files: on the record
+            self.store.audit(user.name, "configure-refused", name, "secret reference")
+            raise
         sealed = self.vault.seal(updated.to_json(), operation.manifest.secret_fields)
         self.store.save_settings(name, config=json.dumps(sealed))
         self.pools.invalidate(name)
@@ -144,11 +156,40 @@ class Host:
         self.store.audit(user.name, "settings", name, json.dumps(checked, sort_keys=True))
         return self.operation_view(name)
 
+    def _check_references(self, stored: StoredConfig) -> None:
+        """Refuse secrets given by reference unless they name a file inside a directory the
+        host was started with (never the data directory: its key and database): whoever
+        configures over REST must not make the host read its own files or environment and
+        send them to a vendor. Checked when entered, and again before each use (a reference
+        stored before the host was started without that directory)."""
+        entered = stored.to_json()
+        problems = []
+        allowed = [d for d in self.secrets_dirs if not _inside(self.data, d)]
+        for name in stored.manifest.secret_fields:
+            raw = entered.get(name)
+            reason = refused_reference(raw, allowed)
+            ours = (
+                isinstance(raw, str)
+                and raw.startswith("file:")
+                and _inside(Path(raw[5:]).expanduser(), self.data)
+            )
+            if reason is None and ours:
+                reason = "refers to a file in the host's data directory"
+            if reason is not None:
+                field = stored.manifest.config_field(name)
+                problems.append(f"{field.label if field else name} {reason} @ $.config.{name}")
+        if problems:
+            raise ConfigError(f"{stored.manifest.label} configuration is invalid", tuple(problems))
+
     def _configure(self, name: str) -> ConfiguredOperation:
-        return self.service.configure(name, self.config(name), pool_size=self.jobs.concurrency)
+        stored = self.config(name)
+        self._check_references(stored)
+        return self.service.configure(name, stored, pool_size=self.jobs.concurrency)
 
     def test_connection(self, name: str, user: User) -> ConnectionReport:
-        report = self.service.test_connection(name, self.config(name))
+        stored = self.config(name)
+        self._check_references(stored)
+        report = self.service.test_connection(name, stored)
         self.store.audit(user.name, "test-connection", name, "ok" if report.ok else "failed")
         return report
 
@@ -176,6 +217,8 @@ class Host:
             out.append({"index": index})
         ids = self.store.add_indicators([row for _, row in checked], user.name)
         for (index, row), (indicator_id, created) in zip(checked, ids):
+            if not created:
+                self._raise_tlp(indicator_id, row[2])
             out[index].update(
                 {"id": indicator_id, "type": row[0], "value": row[1], "created": created}
             )
@@ -199,14 +242,18 @@ class Host:
         label = self.service.operation(job["operation"]).manifest.label
         wanted = None if seqs is None else set(seqs)
         added = 0
+        searched = {i["seq"]: i["tlp"] for i in self.store.job_inputs(job_id, 1_000_000)}
         _, rows = self.store.results(job_id, None, 0, 1_000_000)
         for row in rows:
             if wanted is not None and row["seq"] not in wanted:
                 continue
             for found in json.loads(row["result"]).get("indicators", []):
+                tlp = str(_found_tlp(found, searched.get(row["seq"])))
                 ((indicator_id, created),) = self.store.add_indicators(
-                    [(found["type"], found["value"], "AMBER", "", label)], user.name
+                    [(found["type"], found["value"], tlp, "", label)], user.name
                 )
+                if not created:
+                    self._raise_tlp(indicator_id, tlp)
                 added += created
                 attributes = [
                     (a["name"], a["value"], a.get("published_at"))
@@ -215,6 +262,13 @@ class Host:
                 self.store.add_attributes(indicator_id, attributes, label)
         self.store.audit(user.name, "import-results", f"job {job_id}", f"{added} new indicators")
         return added
+
+    def _raise_tlp(self, indicator_id: int, tlp: str) -> None:
+        """A stored indicator takes ``tlp`` when that is stricter than its own (a TLP is
+        never lowered by adding the value again)."""
+        row = self.store.indicator(indicator_id)
+        if row is not None and Tlp.parse(tlp) > Tlp.parse(row["tlp"]):
+            self.store.set_indicator_tlp(indicator_id, Tlp.parse(tlp).value)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -251,7 +305,9 @@ class Host:
             )
         if not rows:
             raise ConfigError("a job needs indicator_ids or inputs")
-        run = {"operation": operation, "action": action, "options": dict(options)}
+        # a password-type option is stored sealed, as a configuration's secrets are
+        sealed = self.vault.seal(options, self._password_options(operation, action))
+        run = {"operation": operation, "action": action, "options": sealed}
         job_id = self.store.create_job(run, rows, user.name)
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
@@ -263,7 +319,17 @@ class Host:
         row = self.store.job(job_id)
         if row is None:
             raise LookupError(f"no job {job_id}")
-        return job_view(row, self.jobs.running(job_id))
+        hidden = self._password_options(row["operation"], row["action"])
+        return job_view(row, self.jobs.running(job_id), hidden)
+
+    def _password_options(self, operation: str, action: str) -> tuple[str, ...]:
+        """The action's password-type options (shown masked even where a job stored before
+        they were sealed holds one in clear); none for an operation no longer installed."""
+        try:
+            spec = self.service.describe(operation).action(action)
+        except ValueError:
+            return ()
+        return tuple(option.name for option in spec.options if option.secret)
 
     def resume(self, job_id: int, user: User) -> dict[str, Any]:
         row = self.store.job(job_id)
@@ -280,6 +346,32 @@ class Host:
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it, links followed."""
+    resolved, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath((resolved, root)) == root
+
+
+def _found_tlp(found: Mapping[str, Any], searched: Optional[str]) -> Tlp:
+    """The TLP a found indicator is added with: the strictest of its record's (its sources'
+    TLP, the default when the record gives none) and the searched input's (what a search
+    under RED learnt is not shared more widely than the search)."""
+    levels = []
+    for source in found.get("sources") or ():
+        tlp = source.get("tlp") if isinstance(source, Mapping) else None
+        name = tlp.get("name") if isinstance(tlp, Mapping) else tlp
+        if name:
+            try:
+                levels.append(Tlp.parse(name))
+            except ConfigError:  # a level no one knows: the strictest, never a lower one
+                levels.append(Tlp.RED)
+    if not levels:
+        levels.append(DEFAULT)
+    if searched:
+        levels.append(Tlp.parse(searched))
+    return Tlp.strictest(levels)
 
 
 def _checked_indicator(kind: Any, value: Any) -> tuple[str, str, str]:

@@ -17,13 +17,15 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
-from tqops.config.values import StoredConfig
-from tqops.errors import ConfigError, OperationError
+from tqops.config.values import MASK, StoredConfig, redact
+from tqops.errors import ConfigError, InputError, OperationError
+from tqops.model import Indicator, IndicatorType
 from tqops.server.store import Store, now
+from tqops.server.vault import SEALED, Vault
 from tqops.service import CancelToken, ConfiguredOperation, Result, Selection, Service, Status
 from tqops.tlp import Tlp
 
@@ -83,8 +85,17 @@ class Pools:
 class JobRunner:
     """Runs each job in a thread of its own, over the service's configured operations."""
 
-    def __init__(self, store: Store, service: Service, pools: Pools, concurrency: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        service: Service,
+        pools: Pools,
+        concurrency: int,
+        vault: Optional[Vault] = None,
+    ) -> None:
         self.store = store
+        #: opens a job's password-type options, stored sealed (None: a store without any)
+        self.vault = vault
         self.service = service
         self.pools = pools
         self.concurrency = concurrency
@@ -177,7 +188,9 @@ class JobRunner:
         settings = self.store.settings(name)
         if not settings["enabled"]:
             raise ConfigError(f"{label} is disabled; an admin can enable it")
-        options: dict[str, Any] = json.loads(job["options"])
+        stored_options: dict[str, Any] = json.loads(job["options"])
+        options = self.vault.open(stored_options) if self.vault else stored_options
+        hidden = {k for k, v in stored_options.items() if isinstance(v, Mapping) and SEALED in v}
         groups: dict[tuple[str, str], list[int]] = {}
         levels: dict[tuple[str, str], list[Tlp]] = {}
         for row in self.store.pending_inputs(job_id):
@@ -185,7 +198,9 @@ class JobRunner:
             groups.setdefault(key, []).append(row["seq"])
             levels.setdefault(key, []).append(Tlp.parse(row["tlp"]))
         allowed = Tlp.parse(settings["max_tlp"])
-        options_key = json.dumps(options, sort_keys=True)
+        # a password option is in the key as a keyed digest, never as itself
+        keyed = {k: self._digest(str(v)) if k in hidden else v for k, v in options.items()}
+        options_key = json.dumps(keyed, sort_keys=True)
         with self._lock:
             carried = self._carried.get(job_id)
         if carried is not None:  # never served what another configuration looked up
@@ -194,9 +209,13 @@ class JobRunner:
         to_send: list[Selection] = []
         for key, seqs in groups.items():
             selection = Selection(*key)
-            tlp = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
+            given = Tlp.strictest(levels.get(key, ()))  # a repeated input goes at its strictest
+            # a value stored under a stricter TLP keeps it however it is given (inline,
+            # through Cortex, MISP or ThreatQ): the stricter of the two applies
+            tlp = Tlp.strictest((given, *self._stored_tlps(*key)))
             if tlp > allowed:
-                reason = f"its TLP {tlp} is above {label}'s maximum, {allowed}"
+                stored = " (the stored indicator's)" if tlp > given else ""
+                reason = f"its TLP {tlp}{stored} is above {label}'s maximum, {allowed}"
                 self._save(job_id, seqs, Result(selection, Status.SKIPPED, reason=reason))
                 continue
             hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None
@@ -208,6 +227,9 @@ class JobRunner:
             with self._configured(name, carried) as configured:
                 # each found indicator's summary, read with this configuration's API version
                 summarise = self.service.reader(name, action, configured.config).summary
+                # what a vendor echoed of a secret (the configuration's, a password option's)
+                # is masked before anything is stored, cached, or answered from the store
+                secret_values = (*configured.config.secrets(), *(str(options[k]) for k in hidden))
                 run = configured.run(
                     action,
                     options,
@@ -219,17 +241,29 @@ class JobRunner:
                 with run:
                     for result in run:
                         key = (result.input.type, result.input.value)
-                        self._save(job_id, groups[key], result, summarise)
+                        payload = self._save(job_id, groups[key], result, summarise, secret_values)
                         # a skip is the policy of the moment, not the vendor's answer
                         if result.status in (Status.OK, Status.NO_RESULTS) and ttl > 0:
                             self.store.cache_result(
-                                (name, action, options_key, *key),
-                                json.dumps(result.to_dict(summarise)),
+                                (name, action, options_key, *key), json.dumps(payload)
                             )
         status = "done"
         if token.cancelled:
             status = "interrupted" if self._stopping else "cancelled"
         self.store.set_job(job_id, status=status, finished_at=now())
+
+    def _stored_tlps(self, kind: str, value: str) -> list[Tlp]:
+        """The TLPs of the stored indicators an input is: as given, and as it will be
+        searched (refanged, normalised), which is how the host stores what it checked."""
+        keys = {(kind, value)}
+        try:
+            indicator = Indicator(value=value, type=IndicatorType.from_name(kind))
+            checked = self.service.check_indicator(indicator).indicator
+            keys.add((checked.type.value, checked.value))
+        except (InputError, ValueError):  # the run reports the input's error itself
+            pass
+        found = (self.store.indicator_tlp(*key) for key in sorted(keys))
+        return [Tlp.parse(tlp, Tlp.RED) for tlp in found if tlp is not None]
 
     def _configured(
         self, name: str, carried: Optional[StoredConfig]
@@ -241,8 +275,10 @@ class JobRunner:
     def _fingerprint(self, config: StoredConfig) -> str:
         """Names a carried configuration in cache keys, keyed by a salt of this process (the
         cache table never holds a hash an offline guess could test a secret against)."""
-        text = json.dumps(config.to_json(), sort_keys=True, default=str).encode()
-        return hmac.new(self._salt, text, hashlib.sha256).hexdigest()[:32]
+        return self._digest(json.dumps(config.to_json(), sort_keys=True, default=str))
+
+    def _digest(self, text: str) -> str:
+        return hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _save(
         self,
@@ -250,9 +286,12 @@ class JobRunner:
         seqs: list[int],
         result: Result,
         summarise: Optional[Callable[[Any], list[dict[str, Any]]]] = None,
-    ) -> None:
-        payload = result.to_dict(summarise)
+        secrets: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Store a result (every secret in it masked); the payload stored."""
+        payload = _scrubbed(result.to_dict(summarise), secrets)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+        return payload
 
     def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:
         payload: dict[str, Any] = json.loads(hit[0])
@@ -261,13 +300,14 @@ class JobRunner:
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
 
 
-def job_view(row: Mapping[str, Any], running: bool) -> dict[str, Any]:
-    """A job as the API shows it, with its rate and time left while it runs."""
+def job_view(row: Mapping[str, Any], running: bool, hidden: Collection[str] = ()) -> dict[str, Any]:
+    """A job as the API shows it, with its rate and time left while it runs; its password
+    options (``hidden``, and any stored sealed) as the mask."""
     view = {
         "id": row["id"],
         "operation": row["operation"],
         "action": row["action"],
-        "options": json.loads(row["options"]),
+        "options": _masked(json.loads(row["options"]), hidden),
         "status": row["status"],
         "total": row["total"],
         "done": row["done"],
@@ -292,3 +332,33 @@ def job_view(row: Mapping[str, Any], running: bool) -> dict[str, Any]:
     left = row["total"] - row["done"]
     view["seconds_left"] = round(left / rate, 1) if rate and running and left > 0 else None
     return view
+
+
+def _masked(options: Mapping[str, Any], hidden: Collection[str]) -> dict[str, Any]:
+    """A job's options as they are shown: a password option as the mask."""
+    return {
+        k: MASK if k in hidden or (isinstance(v, Mapping) and SEALED in v) else v
+        for k, v in options.items()
+    }
+
+
+def _scrubbed(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    """A result's JSON with every secret in its strings (keys too) masked, walked without
+    recursion. (The HTTP client masks what it parses the same way; a vendor client that
+    reads its answers otherwise is masked here, before anything is stored.)"""
+    if not any(secrets):
+        return payload
+    stack: list[Any] = [payload]
+    while stack:
+        node = stack.pop()
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in items:
+            if isinstance(value, str):
+                value = redact(value, secrets)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+            if isinstance(node, dict) and isinstance(key, str) and redact(key, secrets) != key:
+                del node[key]
+                key = redact(key, secrets)
+            node[key] = value
+    return payload

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -86,6 +86,7 @@ def serve(
     demo: bool,
     out: TextIO,
     misp_modules: Optional[tuple[str, int]] = None,
+    secrets_dirs: Sequence[Path] = (),
 ) -> int:
     """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
     ``misp_modules`` (address, port) turns MISP's modules listener on."""
@@ -93,7 +94,7 @@ def serve(
 
     from tqops.server.app import create_app
 
-    the_host = Host(data)
+    the_host = Host(data, secrets_dirs=secrets_dirs)
     the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
     with contextlib.ExitStack() as stack:

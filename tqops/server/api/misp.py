@@ -24,6 +24,8 @@ secrets included, only for operations an admin allowed for MISP.
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -35,6 +37,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tqops import __version__
+from tqops.config.files import read_regular_file
 from tqops.config.values import StoredConfig
 from tqops.server.api.common import (
     MISP_TYPES,
@@ -63,6 +66,8 @@ QUERY_WAIT = 300.0
 MAX_QUERY = 2**20
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 _REFERENCE_PREFIXES = ("env:", "file:")
+#: the most a CA bundle a MISP query names may hold (bytes)
+MAX_CA_FILE = 4_000_000
 
 
 def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
@@ -246,6 +251,33 @@ def _carried(ref: ActionRef, raw: Any) -> Optional[StoredConfig]:
     for name in manifest.secret_fields:
         if str(carried.get(name, "")).strip().startswith(_REFERENCE_PREFIXES):
             raise Problem(400, f"{name} is given by reference; MISP's settings give the value")
+    # the caller is no one we know: a path it names gets one answer whatever is there
+    # (missing, a directory, unreadable, not certificates), so the listener is no oracle
+    # of the host's files; only a usable CA bundle goes on to the run
+    for name in sorted(carried):
+        field = manifest.config_field(name)
+        if _names_a_file(field) and not _usable_ca_file(str(carried[name])):
+            raise Problem(400, f"{name} is not a CA bundle this host can use")
     stored = StoredConfig.check(manifest, carried)
     stored.resolve()  # every missing or invalid field listed before anything is sent
     return stored
+
+
+def _names_a_file(field: Any) -> bool:
+    """Whether a configuration field's value is a path on the host (its format ``file``,
+    always or for some value of the field it depends on)."""
+    if field is None:
+        return False
+    chosen = field.format_when.cases if field.format_when else ()
+    return field.format == "file" or any(fmt == "file" for _, fmt in chosen)
+
+
+def _usable_ca_file(path: str) -> bool:
+    """Whether ``path`` is a regular file of PEM certificates TLS can load (read once,
+    bounded: a FIFO or a device is no CA bundle)."""
+    try:
+        data = read_regular_file(os.path.expanduser(path), MAX_CA_FILE)
+        ssl.create_default_context().load_verify_locations(cadata=data.decode("ascii"))
+    except (OSError, ValueError, ssl.SSLError):
+        return False
+    return True

@@ -48,6 +48,15 @@ class IndicatorRecords(Database):
     def indicator(self, indicator_id: int) -> Optional[Row]:
         return self.one("SELECT * FROM indicators WHERE id = ?", (indicator_id,))
 
+    def indicator_tlp(self, kind: str, value: str) -> Optional[str]:
+        """The TLP a stored indicator of this type and value has (None: not stored)."""
+        row = self.one("SELECT tlp FROM indicators WHERE type = ? AND value = ?", (kind, value))
+        return None if row is None else str(row["tlp"])
+
+    def set_indicator_tlp(self, indicator_id: int, tlp: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE indicators SET tlp = ? WHERE id = ?", (tlp, indicator_id))
+
     def indicator_attributes(self, indicator_id: int) -> list[Row]:
         return self.all(
             "SELECT name, value, published_at, source FROM indicator_attributes "
