@@ -31,7 +31,7 @@ from tego_operation.client import SEARCH_PATH, TegoClient
 from tests.support.cli import cli
 from tests.support.hosting import api_client
 from tests.support.vendors import TIE_KEY, TIE_USER, tego_config, tie_config
-from tqops import Indicator, Operation
+from tqops import Indicator, Operation, Status
 from tqops.config.values import MASK
 from tqops.server.api import misp
 from tqops.server.app import create_app
@@ -407,3 +407,15 @@ def test_the_misp_listener_is_no_oracle_of_the_hosts_paths(host, tie, tmp_path):
     # MISP's modules answer an error with 200 and its one line
     assert answers[0] == (200, {"error": "ca_bundle is not a CA bundle this host can use"})
     assert all(answer == answers[0] for answer in answers)
+
+
+def test_the_runtime_itself_masks_an_echoed_license_in_what_it_returns():
+    """Below the host: `ConfiguredOperation.run` (what `tqops run` prints) masks a configured
+    secret a vendor repeats in a found indicator's value or attributes."""
+    with EchoingTego(token=ECHO_LICENSE, records=[]) as vendor:
+        config = tego_config(vendor, license_key=ECHO_LICENSE)
+        with _echoing_operation().configure(config) as configured:
+            (result,) = configured.run("search", {}, [("FQDN", "echo-three.example")])
+    assert result.status is Status.OK
+    text = json.dumps(result.to_dict())
+    assert ECHO_LICENSE not in text and "seen with license ********" in text

@@ -13,7 +13,7 @@ import importlib
 import ipaddress
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -354,6 +354,8 @@ class ConfiguredOperation:
         if unmapped:
             told += (drift_warning(self.operation.manifest.label, unmapped),)
         found = mark_matches(mapped.indicators, checked.indicator)
+        if self._secrets:
+            found = [_masked(indicator, self._secrets) for indicator in found]
         return Result(selection, status, found, warnings=tuple(self._redact(told)), verdict=verdict)
 
     def _redact(self, texts: Iterable[str]) -> Iterator[str]:
@@ -361,6 +363,17 @@ class ConfiguredOperation:
 
     def _line(self, text: str) -> str:
         return " ".join(redact(text, self._secrets).split())
+
+
+def _masked(indicator: Indicator, secrets: Sequence[str]) -> Indicator:
+    """The indicator with every configured secret a vendor echoed in its value or attributes
+    masked (a vendor that repeats the credential in a normal answer); the same object when
+    none appears, which is every time but that one."""
+    texts = [indicator.value, *(a.value for a in indicator.attributes)]
+    if not any(s and len(s) >= 4 and s in text for s in secrets for text in texts):
+        return indicator
+    attributes = [attrs.evolve(a, value=redact(a.value, secrets)) for a in indicator.attributes]
+    return attrs.evolve(indicator, value=redact(indicator.value, secrets), attributes=attributes)
 
 
 def _checked(
