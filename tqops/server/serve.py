@@ -47,7 +47,7 @@ DEMO_SIMULATORS = {"dcso_tie": "tie", "tego": "tego"}
 def _simulator(vendor: str, token: str) -> Iterator[tuple[str, str]]:
     """A simulator of the checkout in a process of its own: (host:port, CA bundle path)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulators", vendor, "--token", token],
+        [sys.executable, "-m", "simulators", vendor, f"--token={token}"],  # it may begin with -
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
