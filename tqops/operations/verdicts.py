@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -95,18 +96,23 @@ def mark_matches(indicators: Sequence[Indicator], searched: Indicator) -> tuple[
     return tuple([_marked(i, "exact" if same(i.value) else "related") for i in indicators])
 
 
-#: an indicator's fields as (attribute, argument of __init__), read once (attrs.evolve reads
-#: them again for every indicator)
-_INDICATOR_FIELDS = tuple((a.name, a.alias) for a in attrs.fields(Indicator) if a.init)
+#: an indicator's fields, read once (attrs.evolve reads them again for every indicator);
+#: all positional in __init__, in their order, unless a field is added that is not
+_INDICATOR_FIELDS = attrs.fields(Indicator)
+_POSITIONAL = all(a.init and not a.kw_only and a.alias == a.name for a in _INDICATOR_FIELDS)
+_ARGUMENTS = operator.attrgetter(*(a.name for a in _INDICATOR_FIELDS))
+_MATCH = [a.name for a in _INDICATOR_FIELDS].index("match")
 
 
 def _marked(indicator: Indicator, match: str) -> Indicator:
     """``indicator`` with its ``match`` set (what ``attrs.evolve`` gives, faster)."""
     if indicator.match == match:
         return indicator
-    changes = {alias: getattr(indicator, name) for name, alias in _INDICATOR_FIELDS}
-    changes["match"] = match
-    return Indicator(**changes)
+    if not _POSITIONAL:
+        return attrs.evolve(indicator, match=match)
+    arguments = list(_ARGUMENTS(indicator))
+    arguments[_MATCH] = match
+    return Indicator(*arguments)
 
 
 @attrs.frozen
