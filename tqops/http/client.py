@@ -144,7 +144,10 @@ class HttpClient:
                 "not followed, so the credential stays with its host"
             )
         secrets = self._secrets_of(params, data, json)
-        shown = self._shown(method, parts, params, data, json, secrets)
+        # the debug log's form of the call, built only when that log is on (it parses and
+        # re-encodes the query: a cost on every call of a bulk run otherwise)
+        debug = log.isEnabledFor(logging.DEBUG)
+        shown = self._shown(method, parts, params, data, json, secrets) if debug else ""
         path = redact(parts.path or "/", secrets)
         again = method in self.idempotent_methods if idempotent is None else idempotent
         if self._limiter is not None:
@@ -168,7 +171,8 @@ class HttpClient:
                 )
         except requests.RequestException as exc:
             error = transport_error(exc, self.where, self.settings)
-            log.debug("%s failed: %s", shown, error)
+            if debug:
+                log.debug("%s failed: %s", shown, error)
             raise error from None
         history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
         tries = len(history) + 1
@@ -176,14 +180,15 @@ class HttpClient:
             body = self._read_body(response, path)
         except requests.RequestException as exc:
             raise transport_error(exc, self.where, self.settings, tries) from None
-        log.debug(
-            "%s -> %s in %.3fs (%d %s)",
-            shown,
-            response.status_code,
-            time.monotonic() - started,
-            tries,
-            "try" if tries == 1 else "tries",
-        )
+        if debug:
+            log.debug(
+                "%s -> %s in %.3fs (%d %s)",
+                shown,
+                response.status_code,
+                time.monotonic() - started,
+                tries,
+                "try" if tries == 1 else "tries",
+            )
         response._content = body  # the body is read once, under a size cap
         if 300 <= response.status_code < 400:
             raise ApiError(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 from typing import Any, Callable
 
+from tqops.dates import parse_datetime
 from tqops.errors import ManifestError
 from tqops.mapping.rows import Node, Relative, Row, depth, name_text, split_pair, subtree
 from tqops.mapping.values import apply_transforms, scalar_text
@@ -71,7 +72,7 @@ class _Writer:
         self.indicator_published = indicator_published
         self.names = names
         self.namespace: dict[str, Any] = {"UNSET": _UNSET}
-        functions = (apply_transforms, scalar_text, name_text, split_pair)
+        functions = (apply_transforms, scalar_text, name_text, split_pair, parse_datetime)
         self.namespace.update((f.__name__, f) for f in functions)
         self.lines: list[str] = []
         self.counter = count()
@@ -149,15 +150,39 @@ class _Writer:
             lines.extend(f"{pad}        {text}" for text in self.memo_resets(node.each, level + 1))
             self.node(node.each, element, level + 1, pad + "        ")
 
+    def published(self, paths: tuple[Relative, ...], var: str, scopes: str) -> list[str]:
+        """The code setting ``var`` to what ``earliest(paths, ...)`` gives: a path that is one
+        key of the record or of an element is read inline, any other through ``earliest``."""
+        code = [f"{var} = None"]
+        for number, path in enumerate(paths):
+            pad = "    " if number else ""
+            if number:
+                code.append(f"if {var} is None:")
+            steps = path.steps
+            if path.in_record and len(steps) == 1 and isinstance(steps[0], str):
+                base = f"s{path.level}" if path.level else "record"
+                key = self.constant("K", steps[0])
+                code += [
+                    f"{pad}r = {base}.get({key}) if isinstance({base}, dict) else None",
+                    f"{pad}if r is not None:",
+                    f"{pad}    try:",
+                    f"{pad}        {var} = parse_datetime(r)",
+                    f"{pad}    except ValueError:",
+                    f"{pad}        pass",
+                ]
+            else:
+                one = self.constant("PUB", (path,))
+                code.append(f"{pad}{var} = earliest({one}, document, record, {scopes})")
+        return code
+
     def row(self, index: int, var: str, scopes: str) -> list[str]:
         """The code adding the attributes of row ``index`` from the value in ``var``."""
         row = self.rows[index]
         if self.memo_level(index) >= 0:
             key = row.published_key
-            published_paths = self.constant("PUB", row.published)
             out = [
                 f"if p{key} is UNSET:",
-                f"    p{key} = earliest({published_paths}, document, record, {scopes})",
+                *("    " + text for text in self.published(row.published, f"p{key}", scopes)),
                 f"P = p{key}",
             ]
         else:
@@ -208,13 +233,17 @@ class _Writer:
         row = self.rows[index]
         if row.transforms:
             label = self.constant("L", f"{row.label}: ")
+            if len(row.transforms) == 1:  # the value is not None: its one transform applies
+                call = f"{self.constant('T', row.transforms[0])}({value})"
+            else:
+                call = f"apply_transforms({self.constant('T', row.transforms)}, {value})"
             code = [
                 "try:",
-                f"    y = apply_transforms({self.constant('T', row.transforms)}, {value})",
+                f"    y = {call}",
                 "except ValueError as exc:",
                 f"    state.warn({label} + str(exc))",
                 "    y = None",
-                "t = scalar_text(y)",
+                "t = y.strip() if type(y) is str else scalar_text(y)",
             ]
         else:
             code = [
@@ -233,8 +262,8 @@ class _Writer:
             *code,
             f"if {condition}:",
             f"    k = {name} + t",
-            "    o = A.get(k, UNSET)",
-            "    if o is UNSET or o is None or (P is not None and P < o):",
+            "    o = A.setdefault(k, P)",  # a new attribute: one dict operation
+            "    if o is not P and (o is None or (P is not None and P < o)):",
             "        A[k] = P",
             f"    h{index} = True",
         ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Callable, Optional
 
 import attrs
 
-from tqops.manifest.feedpath import walk
+from tqops.manifest.feedpath import EACH, Step, walk
 from tqops.manifest.mapping_table import MappingSpec
 from tqops.manifest.transforms import Transform
 from tqops.mapping.codegen import RecordFunction, generate
@@ -19,7 +19,7 @@ from tqops.mapping.table import ResolvedType, Table, compile_table
 from tqops.mapping.values import apply_transforms, first, flatten, scalar_text
 from tqops.model import Indicator, IndicatorType
 
-__all__ = ["Mapper", "RowsOfRecord", "emit_items", "map_documents"]
+__all__ = ["Mapper", "RowsOfRecord", "emit_items", "first_at", "map_documents", "records"]
 
 #: ``f(record, document, published, target, state)``: add the attributes every row makes from
 #: one record to ``target``; per row, whether it made any
@@ -90,6 +90,35 @@ class Mapper:
         return with_global
 
 
+def records(document: Any, prefix: tuple[Step, ...]) -> Iterator[Any]:
+    """The records ``prefix`` reaches in ``document``, as ``walk`` finds them (the common
+    ``key[]`` prefix without its generator per record)."""
+    if len(prefix) == 2 and prefix[1] is EACH and type(prefix[0]) is str:
+        found = document.get(prefix[0]) if isinstance(document, dict) else None
+        if isinstance(found, list):
+            for record in found:
+                if record is not None:
+                    yield record
+        return
+    for record, _ in walk(document, prefix):
+        yield record
+
+
+def first_at(node: Any, paths: Sequence[tuple[Step, ...]]) -> Any:
+    """The first value the first of ``paths`` that reaches one gives from ``node`` (None:
+    none does); a path of one key is read without a walk."""
+    for steps in paths:
+        if len(steps) == 1 and type(steps[0]) is str:
+            if isinstance(node, dict):
+                found = node.get(steps[0])
+                if found is not None:
+                    return found
+            continue
+        for value, _ in walk(node, steps):
+            return value
+    return None
+
+
 def map_documents(
     table: Table,
     documents: Iterable[Any],
@@ -98,11 +127,33 @@ def map_documents(
 ) -> MappingResult:
     """Map every record of ``documents``, their attribute rows by ``rows_of``."""
     state = State(dict(table.names))
+    hits: list[Sequence[bool]] = []  # per record whose rows were read, each row's hit
     for document in documents:
-        for record, _ in walk(document, table.prefix):
+        for record in records(document, table.prefix):
             state.records += 1
-            _map_record(table, document, record, selected, state, rows_of)
+            _map_record(table, document, record, selected, state, rows_of, hits)
+    _count_missing(table, state, hits)
     return state.result(table.source, table.spec.indicator.status)
+
+
+def _count_missing(table: Table, state: State, hits: list[Sequence[bool]]) -> None:
+    """Add to ``state.missing`` how many records each row had no value in, keeping its
+    keys in the order of their first miss (a column count, not a count per record)."""
+    if not hits:
+        return
+    ordered: list[tuple[int, int, str, int]] = []  # (first record, row, label, misses)
+    for index, column in enumerate(zip(*hits)):
+        if False in column:
+            label = table.rows[index].label
+            ordered.append((column.index(False), index, label, column.count(False)))
+    if not ordered:
+        return
+    # a record without a usable value is counted before any row of the records after it
+    before = [(state.missed_before.get(k, 0), -1, k, n) for k, n in state.missing.items()]
+    missing = state.missing
+    missing.clear()
+    for _, _, label, count in sorted(before + ordered, key=lambda item: item[:2]):
+        missing[label] += count
 
 
 def _map_record(
@@ -112,11 +163,13 @@ def _map_record(
     selected: Optional[Indicator],
     state: State,
     rows_of: RowsOfRecord,
+    hits: list[Sequence[bool]],
 ) -> None:
-    """Make the record's indicator (with its type and value), then its attributes."""
+    """Make the record's indicator (with its type and value), then its attributes (each
+    row's hit added to ``hits``)."""
     resolved: Optional[ResolvedType] = None
     if table.type is not None:
-        vendor_type = first(evaluate(table.type, document, record, ()))
+        vendor_type = _type_of(table, document, record)
         resolved = table.types.get(str(vendor_type)) if vendor_type is not None else None
         if resolved is None:
             shown = first(value for value, _ in walk(record, table.values[0].steps))
@@ -129,10 +182,12 @@ def _map_record(
         state.warn("no selected indicator to take the type from; record skipped")
         return
     paths = resolved.values if resolved is not None else table.values
-    raw_value = first(value for path in paths for value, _ in walk(record, path.steps))
+    raw_value = first_at(record, [path.steps for path in paths])
     indicator_path = table.spec.indicator.path
     if raw_value is None or isinstance(raw_value, (dict, list)):
-        state.missing[str(indicator_path)] += 1
+        label = str(indicator_path)
+        state.missing[label] += 1
+        state.missed_before.setdefault(label, len(hits))
         state.warn(f"a record has no usable value at {indicator_path}; skipped")
         return
     try:
@@ -154,10 +209,15 @@ def _map_record(
     target = state.entry(indicator_type, value, published)
     if table.tlp is not None:
         _read_tlp(table, document, record, target, state)
-    hits = rows_of(record, document, published, target, state)
-    for index, hit in enumerate(hits):
-        if not hit:
-            state.missing[table.rows[index].label] += 1
+    hits.append(rows_of(record, document, published, target, state))
+
+
+def _type_of(table: Table, document: Any, record: Any) -> Any:
+    """The vendor's type of ``record`` (the table's type path)."""
+    path = table.type
+    if path is not None and path.in_record and not path.level:
+        return first_at(record, (path.steps,))
+    return first(evaluate(path, document, record, ()))  # type: ignore[arg-type]
 
 
 def _read_tlp(table: Table, document: Any, record: Any, target: Entry, state: State) -> None:

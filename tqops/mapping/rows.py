@@ -152,6 +152,25 @@ def earliest(
                 except ValueError:
                     pass
             continue
+        if path.in_record and len(steps) == 3 and steps[1] is EACH and type(steps[0]) is str:
+            # the next most common: a key of each element of a list (``observations[].x``)
+            base = scopes[path.level - 1] if path.level else record
+            items = base.get(steps[0]) if isinstance(base, dict) else None
+            key = steps[2]
+            if isinstance(items, list) and type(key) is str:
+                found: Optional[datetime] = None
+                for element in items:
+                    raw = element.get(key) if isinstance(element, dict) else None
+                    if raw is not None:
+                        try:
+                            moment = parse_datetime(raw)
+                        except ValueError:
+                            continue
+                        if found is None or moment < found:
+                            found = moment
+                if found is not None:
+                    return found
+                continue
         for raw in evaluate(path, document, record, scopes):
             try:
                 moments.append(parse_datetime(raw))

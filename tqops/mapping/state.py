@@ -94,6 +94,9 @@ class State:
     entries: dict[tuple[IndicatorType, str], Entry] = attrs.field(factory=dict)
     warnings: list[str] = attrs.field(factory=list)
     missing: Counter[str] = attrs.field(factory=Counter)
+    #: per key of ``missing`` counted as records go, how many records' rows had been read
+    #: before its first miss (the rows' misses are counted at the end: their order follows)
+    missed_before: dict[str, int] = attrs.field(factory=dict)
     records: int = 0
     unmapped: set[str] = attrs.field(factory=set)
 
@@ -135,17 +138,17 @@ class State:
         and the ``status`` the table gives them."""
         names = self.names
         indicators = tuple(
-            Indicator(
-                value=e.value,
-                type=e.type,
-                status=status,
-                published_at=e.published,
-                attributes=tuple(
-                    Attribute(names[k[:2]], k[2:], p) for k, p in e.attributes.items()
-                ),
-                sources=_sources(source, e.tlp),
-            )
-            for e in self.entries.values()
+            [
+                Indicator(
+                    value=e.value,
+                    type=e.type,
+                    status=status,
+                    published_at=e.published,
+                    attributes=_attributes(names, e.attributes),
+                    sources=_sources(source, e.tlp),
+                )
+                for e in self.entries.values()
+            ]
         )
         return MappingResult(
             indicators,
@@ -154,6 +157,17 @@ class State:
             self.records,
             tuple(sorted(self.unmapped)),
         )
+
+
+def _attributes(
+    names: Mapping[str, str], keyed: dict[str, Optional[datetime]]
+) -> tuple[Attribute, ...]:
+    """The attributes of an entry, in the order they were found (``map`` builds them in C:
+    this runs once per attribute of a response)."""
+    keys = list(keyed)
+    return tuple(
+        map(Attribute, [names[k[:2]] for k in keys], [k[2:] for k in keys], keyed.values())
+    )
 
 
 def _sources(source: Optional[Source], tlp: Optional[str]) -> tuple[Source, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from tqops.manifest.document import Manifest
 from tqops.manifest.feedpath import Step, walk
 from tqops.manifest.verdict_rules import VerdictSpec
 from tqops.mapping import Mapper
+from tqops.mapping.mapper import first_at, records
 from tqops.mapping.rows import evaluate
 from tqops.mapping.values import apply_transforms, first, scalar_text
 from tqops.model import LEVELS, Indicator, IndicatorType, Verdict
@@ -73,17 +75,44 @@ def _comparable(kind: IndicatorType, value: str) -> str:
 
 def same_value(searched: Indicator, value: str) -> bool:
     """Whether a found ``value`` is the searched indicator's own (an exact match)."""
-    if value == searched.value:
-        return True
-    return _comparable(searched.type, value) == _comparable(searched.type, searched.value)
+    return _Matcher(searched)(value)
+
+
+class _Matcher:
+    """:func:`same_value` for one searched indicator, its comparable form computed once."""
+
+    def __init__(self, searched: Indicator) -> None:
+        self.value = searched.value
+        self.type = searched.type
+        self.comparable = _comparable(searched.type, searched.value)
+
+    def __call__(self, value: str) -> bool:
+        return value == self.value or _comparable(self.type, value) == self.comparable
 
 
 def mark_matches(indicators: Sequence[Indicator], searched: Indicator) -> tuple[Indicator, ...]:
     """Each found indicator marked ``exact`` or ``related`` to the searched one."""
-    return tuple(
-        attrs.evolve(i, match="exact" if same_value(searched, i.value) else "related")
-        for i in indicators
-    )
+    same = _Matcher(searched)
+    return tuple([_marked(i, "exact" if same(i.value) else "related") for i in indicators])
+
+
+#: an indicator's fields, read once (attrs.evolve reads them again for every indicator);
+#: all positional in __init__, in their order, unless a field is added that is not
+_INDICATOR_FIELDS = attrs.fields(Indicator)
+_POSITIONAL = all(a.init and not a.kw_only and a.alias == a.name for a in _INDICATOR_FIELDS)
+_ARGUMENTS = operator.attrgetter(*(a.name for a in _INDICATOR_FIELDS))
+_MATCH = [a.name for a in _INDICATOR_FIELDS].index("match")
+
+
+def _marked(indicator: Indicator, match: str) -> Indicator:
+    """``indicator`` with its ``match`` set (what ``attrs.evolve`` gives, faster)."""
+    if indicator.match == match:
+        return indicator
+    if not _POSITIONAL:
+        return attrs.evolve(indicator, match=match)
+    arguments = list(_ARGUMENTS(indicator))
+    arguments[_MATCH] = match
+    return Indicator(*arguments)
 
 
 @attrs.frozen
@@ -237,18 +266,21 @@ class Judge:
 
     def judge(self, documents: Iterable[Any], searched: Indicator) -> Verdict:
         """The verdict on ``searched`` from the vendor's responses (parsed JSON)."""
-        table = self._rules.mapper.table
+        mapper = self._rules.mapper
+        prefix = mapper.table.prefix
+        same = _Matcher(searched)
         exact: list[Any] = []
-        related: list[str] = []
+        found: dict[str, None] = {}  # the related values in order, each once
         for document in documents:
-            for record, _ in walk(document, table.prefix):
-                value = record_value(self._rules.mapper, document, record, searched)
+            for record in records(document, prefix):
+                value = record_value(mapper, document, record, searched)
                 if value is None:
                     continue
-                if same_value(searched, value):
+                if same(value):
                     exact.append(record)
-                elif value not in related:
-                    related.append(value)
+                else:
+                    found[value] = None
+        related = list(found)
         extra = _related_reason(related, "related matches not judged") if related else ()
         if not exact:
             if not related:
@@ -396,12 +428,15 @@ def record_value(
     table = mapper.table
     paths = table.values
     if table.type is not None:
-        vendor_type = first(evaluate(table.type, document, record, ()))
+        if table.type.in_record and not table.type.level:
+            vendor_type = first_at(record, (table.type.steps,))
+        else:
+            vendor_type = first(evaluate(table.type, document, record, ()))
         resolved = table.types.get(str(vendor_type)) if vendor_type is not None else None
         if resolved is None:
             return None
         paths = resolved.values
-    raw = first(value for path in paths for value, _ in walk(record, path.steps))
+    raw = first_at(record, [path.steps for path in paths])
     if raw is None or isinstance(raw, (dict, list)):
         return None
     try:
