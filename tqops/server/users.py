@@ -4,6 +4,11 @@ Roles are ordered: a viewer reads; an analyst also manages indicators and runs o
 admin also installs, upgrades and configures integrations and manages users. Passwords are
 hashed with Argon2id; API keys are 256 random bits, shown once, and stored as their SHA-256
 (a key is not a password: nothing to stretch, and a lookup by hash stays one index probe).
+
+Each user has two credential generations, bumped by a password change (password), a new API
+key (key) and disabling (both). A session or token keeps those of the credential check that
+minted it (read with the credential, before Argon2 takes its time), so one minted from a
+credential that has since changed, even in a race with the change, is dead.
 """
 
 from __future__ import annotations
@@ -61,6 +66,25 @@ class User:
     id: int
     name: str
     role: Role
+    #: the user's credential generations when the credential was checked (0: none checked)
+    password_generation: int = attrs.field(default=0, eq=False)
+    key_generation: int = attrs.field(default=0, eq=False)
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> User:
+        """The user of a store row (``users`` or a session's, with its generations)."""
+        return cls(
+            row.get("user_id", row.get("id")),
+            row["name"],
+            Role(row["role"]),
+            row.get("password_generation", 0),
+            row.get("key_generation", 0),
+        )
+
+    @property
+    def generations(self) -> tuple[int, int]:
+        """(password, key) generations, what a session or token minted for this user keeps."""
+        return self.password_generation, self.key_generation
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role.value}
@@ -126,22 +150,28 @@ class Users:
         """Replace a user's API key (the old one stops working at once)."""
         row = self._row(name)
         key = _new_key()
-        self.store.replace_key(row["id"], key_hash(key))
+        # the key generation too: every token minted from the old key ends
+        self.store.change_credentials(row["id"], key_hash=key_hash(key))
         return NewUser(row["name"], Role(row["role"]), None, key)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str) -> User:
+        """A new password: every session and token of the user ends; the user as now (with
+        the new generation, for the session of the one who changed it)."""
         if len(password) < 12:
             raise ConfigError("a password needs at least 12 characters")
-        self.store.update_user(self._row(name)["id"], password_hash=_HASHER.hash(password))
+        row = self._row(name)
+        self.store.change_credentials(row["id"], password_hash=_HASHER.hash(password))
+        return User.of_row(self._row(name))
 
     def set_role(self, name: str, role: str) -> None:
         self.store.update_user(self._row(name)["id"], role=Role.named(role).value)
 
     def disable(self, name: str, disabled: bool = True) -> None:
         row = self._row(name)
-        self.store.update_user(row["id"], disabled=int(disabled))
-        if disabled:
-            self.store.end_sessions_of(row["id"])
+        if disabled:  # both generations too: no token minted before lives if re-enabled
+            self.store.change_credentials(row["id"], disabled=True)
+        else:
+            self.store.update_user(row["id"], disabled=0)
 
     def remove(self, name: str) -> None:
         self.store.remove_user(self._row(name)["id"])
@@ -164,7 +194,7 @@ class Users:
         row = self.store.user_by_key(key_hash(key))
         if row is None:
             return None
-        return User(row["id"], row["name"], Role(row["role"]))
+        return User.of_row(row)
 
     @staticmethod
     def prepare() -> None:
@@ -182,7 +212,8 @@ class Users:
             return None
         if row is None or row["disabled"] or not hmac.compare_digest(stored, row["password_hash"]):
             return None
-        return User(row["id"], row["name"], Role(row["role"]))
+        # the generations of the row read before the check, not after it
+        return User.of_row(row)
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,9 @@ The forms its clients send: threatqsdk puts ``grant_type=password&client_id=...`
 and ``{"email", "password"}`` in a JSON body; Kibana's connector sends all four in a JSON body;
 XSOAR's integration sends them form-encoded. The client-credentials grant sends HTTP Basic
 ``client_id:client_secret`` (here: a user's name and API key); the refresh-token grant takes a
-refresh token once (it is replaced by the new one).
+refresh token once (it is replaced by the new one). The tokens a grant mints keep the user's
+credential generations read with the credential: a password change, a new key or disabling
+the user ends them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fastapi import Request
 from tqops.server.api.common import parsed_json
 from tqops.server.auth import Problem
 from tqops.server.host import Host
-from tqops.server.users import Role, User
+from tqops.server.users import User
 
 __all__ = ["GRANTS", "read_token_request", "token_grant", "token_hash"]
 
@@ -83,11 +85,9 @@ def token_grant(
         refresh = given.get("refresh_token")
         if not refresh:
             raise Problem(400, "the refresh-token grant needs refresh_token")
-        row = host.store.session("tq_refresh", token_hash(refresh))
-        if row is None:
-            return None, grant
-        host.store.end_session(token_hash(refresh))  # used once: the answer carries a new one
-        return User(row["user_id"], row["name"], Role(row["role"])), grant
+        # used once: taken from the store as it is read (the answer carries a new one)
+        row = host.store.take_session("tq_refresh", token_hash(refresh))
+        return (None if row is None else User.of_row(row)), grant
     raise Problem(400, f"grant_type is one of {', '.join(GRANTS)}, not {grant[:30]!r}")
 
 

@@ -81,7 +81,7 @@ def _signed_in(role: Role) -> Callable[[Request], User]:
                 "<access_token>",
                 {"WWW-Authenticate": "Bearer"},
             )
-        user = User(row["user_id"], row["name"], Role(row["role"]))
+        user = User.of_row(row)
         if not user.role.allows(role):
             raise Problem(403, f"a {user.role.value} may not do this; it needs {role.value}")
         return user
@@ -108,11 +108,17 @@ async def token(request: Request) -> dict[str, Any]:
 
 
 def _issue(host: Host, user: User, grant: str) -> dict[str, Any]:
-    """A new access and refresh token for ``user``; the store keeps their hashes only."""
+    """A new access and refresh token for ``user``, bound to the credential generations of the
+    check that found ``user``; the store keeps their hashes only."""
     access, refresh = "tqa_" + secrets.token_urlsafe(32), "tqr_" + secrets.token_urlsafe(32)
     now = time.time()
-    host.store.add_session("tq_access", token_hash(access), user.id, now + ACCESS_TTL)
-    host.store.add_session("tq_refresh", token_hash(refresh), user.id, now + REFRESH_TTL)
+    bound = user.generations
+    host.store.add_session(
+        "tq_access", token_hash(access), user.id, now + ACCESS_TTL, generations=bound
+    )
+    host.store.add_session(
+        "tq_refresh", token_hash(refresh), user.id, now + REFRESH_TTL, generations=bound
+    )
     host.store.audit(user.name, "threatq-token", grant)
     return {
         "access_token": access,

@@ -109,19 +109,20 @@ def change_password(request: Request, sent: Posted = VIEWER_FORM) -> Response:
         str(sent.form.get(k) or "")[:MAX_PASSWORD] for k in ("current", "new", "again")
     )
     errors: dict[str, Any] = {}
+    kept = sent.user
     if host.users.by_password(sent.user.name, current) is None:
         errors["current"] = "This is not your current password."
     elif new != again:
         errors["again"] = "The two new passwords differ."
     else:
         try:
-            host.users.set_password(sent.user.name, new)
+            # every session and token of the user ends (a new password generation)
+            kept = host.users.set_password(sent.user.name, new)
         except ConfigError as exc:
             errors["new"] = str(exc)
     if errors:
         return render(request, "account.html", {"errors": errors, "changed": False}, 400)
-    host.store.end_sessions_of(sent.user.id)
     response = RedirectResponse("/console/account?changed=true", status_code=303)
-    start_session(request, response, sent.user)
+    start_session(request, response, kept)  # this browser's, under the new generation
     host.store.audit(sent.user.name, "change-password", sent.user.name)
     return response
