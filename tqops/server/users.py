@@ -8,7 +8,9 @@ hashed with Argon2id; API keys are 256 random bits, shown once, and stored as th
 Each user has two credential generations, bumped by a password change (password), a new API
 key (key) and disabling (both). A session or token keeps those of the credential check that
 minted it (read with the credential, before Argon2 takes its time), so one minted from a
-credential that has since changed, even in a race with the change, is dead.
+credential that has since changed, even in a race with the change, is dead. Every check a
+caller makes from the outside goes through :meth:`Users.checked`: throttled per account and
+address (:mod:`tqops.server.throttle`), and each failure audited.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Any, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 from argon2 import PasswordHasher
@@ -28,11 +31,15 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from tqops.errors import ConfigError
 from tqops.server.store import Store
 
+if TYPE_CHECKING:  # the web framework is imported by the host, not by `tqops users`
+    from tqops.server.throttle import Throttle
+
 __all__ = ["KEY_PREFIX", "NewUser", "Role", "User", "Users"]
 
 KEY_PREFIX = "tqk_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _HASHER = PasswordHasher()
+_MAKING = threading.Lock()
 
 
 class Role(str, enum.Enum):
@@ -122,8 +129,19 @@ def _new_key() -> str:
 class Users:
     """The host's users, in its store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, throttle: Optional[Throttle] = None) -> None:
         self.store = store
+        self._throttle = throttle
+
+    @property
+    def throttle(self) -> Throttle:
+        """The throttle of credential checks, its limits from the environment."""
+        with _MAKING:  # one throttle, however many first requests race for it
+            if self._throttle is None:
+                from tqops.server.throttle import Limits, Throttle
+
+                self._throttle = Throttle(Limits.from_environ())
+            return self._throttle
 
     def _row(self, name: str) -> dict[str, Any]:
         row = self.store.user(name)
@@ -196,11 +214,43 @@ class Users:
             return None
         return User.of_row(row)
 
-    @staticmethod
-    def prepare() -> None:
+    def prepare(self) -> None:
         """Make the unknown-name hash now (a listener calls it before it answers, so even its
-        first failed login costs what every later one does)."""
+        first failed login costs what every later one does), and read the throttle's limits
+        (a wrong setting is an error before the host starts)."""
         _dummy_hash()
+        _ = self.throttle
+
+    def checked(
+        self,
+        check: Callable[[], Optional[User]],
+        *,
+        account: Optional[str],
+        address: str,
+        where: str,
+        failure: str = "login-failed",
+    ) -> Optional[User]:
+        """``check()``'s user, throttled and audited: :class:`~tqops.server.throttle.Throttled`
+        (429) unchecked while ``account`` (None: a credential naming none) or ``address`` is
+        locked (the first refusal of each lock audited as ``throttled``); a failure (None)
+        counted and audited as ``failure``, at ``where``, with the address."""
+        from tqops.server.throttle import Throttled
+
+        name = (account or "-")[:128]
+        try:
+            self.throttle.before(account, address)
+        except Throttled as refused:
+            if refused.first:
+                detail = f"from {address}, {refused}"
+                self.store.audit(name, "throttled", where, detail[:300])
+            raise
+        user = check()
+        if user is None:
+            self.throttle.failed(account, address)
+            self.store.audit(name, failure, where, f"from {address}"[:300])
+        else:
+            self.throttle.passed(account, address)
+        return user
 
     def by_password(self, name: str, password: str) -> Optional[User]:
         """The enabled user whose password this is (None otherwise, in constant work)."""

@@ -4,9 +4,12 @@ The forms its clients send: threatqsdk puts ``grant_type=password&client_id=...`
 and ``{"email", "password"}`` in a JSON body; Kibana's connector sends all four in a JSON body;
 XSOAR's integration sends them form-encoded. The client-credentials grant sends HTTP Basic
 ``client_id:client_secret`` (here: a user's name and API key); the refresh-token grant takes a
-refresh token once (it is replaced by the new one). The tokens a grant mints keep the user's
-credential generations read with the credential: a password change, a new key or disabling
-the user ends them.
+refresh token once (it is replaced by the new one).
+
+Every grant's credential check is throttled per account (the email or client_id; a refresh
+token names none) and client address, and each failure is audited (``login-failed``,
+``threatq-token``). The tokens a grant mints keep the user's credential generations read with
+the credential: a password change, a new key or disabling the user ends them.
 """
 
 from __future__ import annotations
@@ -59,9 +62,12 @@ async def read_token_request(request: Request) -> dict[str, str]:
 
 
 def token_grant(
-    host: Host, given: Mapping[str, str], headers: Mapping[str, str]
+    host: Host, given: Mapping[str, str], headers: Mapping[str, str], address: str = "unknown"
 ) -> tuple[Optional[User], str]:
-    """(the user the grant's credentials belong to, or None; the grant's name)."""
+    """(the user the grant's credentials belong to, or None; the grant's name), the check
+    throttled and audited for the client at ``address`` (a lock raises a 429 Problem)."""
+    users = host.users
+    where = "threatq-token"
     grant = given.get("grant_type", "")
     if any(len(value) > MAX_FIELD for value in given.values()):
         raise Problem(400, f"a field of the token request is over {MAX_FIELD} characters")
@@ -69,7 +75,9 @@ def token_grant(
         name, password = given.get("email") or given.get("username"), given.get("password")
         if not name or not password:
             raise Problem(400, "the password grant needs email and password")
-        return host.users.by_password(name, password), grant
+        return users.checked(
+            lambda: users.by_password(name, password), account=name, address=address, where=where
+        ), grant
     if grant == "client_credentials":
         client_id, secret = _basic(headers) or (
             given.get("client_id", ""),
@@ -77,17 +85,25 @@ def token_grant(
         )
         if not client_id or not secret:
             raise Problem(400, "the client-credentials grant needs HTTP Basic client_id:secret")
-        user = host.users.by_key(secret)
-        if user is not None and user.name.casefold() != client_id.casefold():
-            user = None
-        return user, grant
+
+        def by_client() -> Optional[User]:
+            user = users.by_key(secret)
+            if user is None or user.name.casefold() != client_id.casefold():
+                return None
+            return user
+
+        return users.checked(by_client, account=client_id, address=address, where=where), grant
     if grant == "refresh_token":
         refresh = given.get("refresh_token")
         if not refresh:
             raise Problem(400, "the refresh-token grant needs refresh_token")
-        # used once: taken from the store as it is read (the answer carries a new one)
-        row = host.store.take_session("tq_refresh", token_hash(refresh))
-        return (None if row is None else User.of_row(row)), grant
+
+        def by_refresh() -> Optional[User]:
+            # used once: taken from the store as it is read (the answer carries a new one)
+            row = host.store.take_session("tq_refresh", token_hash(refresh))
+            return None if row is None else User.of_row(row)
+
+        return users.checked(by_refresh, account=None, address=address, where=where), grant
     raise Problem(400, f"grant_type is one of {', '.join(GRANTS)}, not {grant[:30]!r}")
 
 

@@ -42,6 +42,7 @@ from tqops.server.api.common import (
 from tqops.server.api.oauth import read_token_request, token_grant, token_hash
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
+from tqops.server.throttle import client_address
 from tqops.server.users import Role, User
 
 __all__ = ["router"]
@@ -101,7 +102,8 @@ Runner = Annotated[User, Depends(_signed_in(Role.ANALYST))]
 async def token(request: Request) -> dict[str, Any]:
     host = host_of(request)
     given = await read_token_request(request)
-    user, grant = await asyncio.to_thread(token_grant, host, given, request.headers)
+    address = client_address(request)
+    user, grant = await asyncio.to_thread(token_grant, host, given, request.headers, address)
     if user is None:
         raise Problem(401, "the credentials were not accepted", {"WWW-Authenticate": "Bearer"})
     return await asyncio.to_thread(_issue, host, user, grant)
