@@ -29,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from tqops.errors import ConfigError
+from tqops.server.passwords import check_password
 from tqops.server.store import Store
 
 if TYPE_CHECKING:  # the web framework is imported by the host, not by `tqops users`
@@ -159,6 +160,8 @@ class Users:
         if self.store.user(name) is not None:
             raise ConfigError(f"a user named {name!r} exists already")
         chosen = Role.named(role)
+        if password is not None:  # one chosen by a person: the policy (a generated one is random)
+            check_password(password, name)
         password = password or secrets.token_urlsafe(18)
         key = _new_key()
         self.store.add_user(name, chosen.value, _HASHER.hash(password), key_hash(key))
@@ -175,9 +178,8 @@ class Users:
     def set_password(self, name: str, password: str) -> User:
         """A new password: every session and token of the user ends; the user as now (with
         the new generation, for the session of the one who changed it)."""
-        if len(password) < 12:
-            raise ConfigError("a password needs at least 12 characters")
         row = self._row(name)
+        check_password(password, row["name"])
         self.store.change_credentials(row["id"], password_hash=_HASHER.hash(password))
         return User.of_row(self._row(name))
 

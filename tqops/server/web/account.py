@@ -128,8 +128,9 @@ def account(request: Request, changed: bool = False, visitor: Visitor = VIEWER_P
 def change_password(request: Request, sent: Posted = VIEWER_FORM) -> Response:
     """A new password for oneself: the current one first; every other session ends."""
     host = host_of(request)
+    # one character past the limit: a new password over it is refused, not cut short
     current, new, again = (
-        str(sent.form.get(k) or "")[:MAX_PASSWORD] for k in ("current", "new", "again")
+        str(sent.form.get(k) or "")[: MAX_PASSWORD + 1] for k in ("current", "new", "again")
     )
     errors: dict[str, Any] = {}
     users, kept = host.users, sent.user
