@@ -10,10 +10,15 @@ Every grant's credential check is throttled per account (the email or client_id;
 token names none) and client address, and each failure is audited (``login-failed``,
 ``threatq-token``). The tokens a grant mints keep the user's credential generations read with
 the credential: a password change, a new key or disabling the user ends them.
+
+Credentials travel in the body or the ``Authorization`` header only: a password, a client
+secret or a token in the query string (which proxies and access logs keep) is refused (400)
+and audited, before anything is checked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -24,7 +29,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 
 from tqops.server.api.common import parsed_json
-from tqops.server.auth import Problem
+from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
 from tqops.server.users import User
 
@@ -32,6 +37,11 @@ __all__ = ["GRANTS", "read_token_request", "token_grant", "token_hash"]
 
 GRANTS = ("password", "client_credentials", "refresh_token")
 MAX_FIELD = 4096
+#: the fields that carry a credential: never taken from the query string (``grant_type``,
+#: ``client_id`` and ``email`` are not secret: threatqsdk sends the first two there)
+SECRET_FIELDS = frozenset(
+    {"password", "client_secret", "refresh_token", "access_token", "api_key", "apikey", "key"}
+)
 
 
 def token_hash(token: str) -> str:
@@ -40,8 +50,22 @@ def token_hash(token: str) -> str:
 
 
 async def read_token_request(request: Request) -> dict[str, str]:
-    """The query's fields, overlaid by the body's (JSON or form-encoded)."""
+    """The query's fields, overlaid by the body's (JSON or form-encoded); a credential in the
+    query is refused (400) and audited."""
     given = {k: v for k, v in request.query_params.items()}
+    leaked = sorted({k.strip().lower() for k in given} & SECRET_FIELDS)
+    if leaked:
+        who = (given.get("email") or given.get("username") or "-")[:128]
+        client = request.client.host if request.client else "unknown"
+        detail = f"from {client}: {', '.join(leaked)}"
+        await asyncio.to_thread(
+            host_of(request).store.audit, who, "credential-in-query", "threatq-token", detail
+        )
+        raise Problem(
+            400,
+            f"{leaked[0]} goes in the body or an Authorization header, never in the query "
+            "string (it ends up in logs): move it to the body",
+        )
     raw = (await request.body()).strip()
     if not raw:
         return given
