@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.hosting import RunningHost, add_user, free_port, tqops
+from tqops.errors import ConfigError
 from tqops.server.app import create_app
 from tqops.server.host import Host
 from tqops.server.store import Store
@@ -363,3 +364,77 @@ def test_a_refresh_token_is_taken_once_and_wrong_ones_are_audited(
     log = [(r["user"], r["action"], r["target"]) for r in host.store.audit_log(0, 50)]
     assert ("-", "login-failed", "threatq-token") in log
     assert ("-", "key-failed", "/api/v1/me") in log
+
+
+# -- the password policy and credentials in the query string -------------------------------------
+
+REFUSED = {
+    "aaaaaaaaaaaa": "short pattern repeated",  # the issue's example
+    "abcabcabcabc": "short pattern repeated",
+    "abcdefghijkl": "a sequence",
+    "123456789012": "a sequence",
+    "qwertyuiopas": "a sequence",
+    "password1234": "common or breached",
+    "iloveyou2024!": "common or breached",
+    "Baseball12345": "common or breached",
+    "ana is my name, really": "the user name",
+    "eleven char": "at least 12 characters",
+    "y" * 1024 + "z": "at most 1024 characters",
+}
+
+
+@pytest.mark.parametrize("password", sorted(REFUSED))
+def test_a_password_the_policy_refuses_says_what_to_change(host: Host, password: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        host.users.set_password(ANA, password)
+    assert REFUSED[password] in str(refused.value) and "\n" not in str(refused.value)
+    assert host.users.by_password(ANA, PASSWORD) is not None  # the old one still works
+
+
+def test_long_passphrases_of_any_characters_are_accepted(host: Host) -> None:
+    for password in (
+        "correct horse battery staple",
+        "Zürich tram at 7, then coffee",
+        "s" + "an unusual phrase, made long " * 34,  # 1,000 characters
+    ):
+        host.users.set_password(ANA, password)
+        assert host.users.by_password(ANA, password) is not None
+
+
+def test_the_console_refuses_a_weak_new_password_in_one_line(client: TestClient) -> None:
+    assert _console_login(client, ANA, PASSWORD).status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/account").text).group(1)  # type: ignore[union-attr]
+    form = {"csrf": csrf, "current": PASSWORD, "new": "aaaaaaaaaaaa", "again": "aaaaaaaaaaaa"}
+    answer = client.post("/console/account", data=form, follow_redirects=False)
+    assert answer.status_code == 400
+    assert "must not be one character or a short pattern repeated" in answer.text
+    assert _console_login(client, ANA, "aaaaaaaaaaaa").status_code == 401
+
+
+def test_credentials_in_the_query_string_are_refused_and_audited(
+    host: Host, client: TestClient
+) -> None:
+    query = {"grant_type": "password", "email": ANA, "password": PASSWORD}
+    answer = client.post("/api/token", params=query)
+    assert answer.status_code == 400
+    (line,) = answer.json()["errors"]
+    assert "password goes in the body" in line and PASSWORD not in line
+    token = client.post("/api/token", json=query).json()
+    sneaked = client.post(
+        "/api/token",
+        params={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+    )
+    assert sneaked.status_code == 400 and "refresh_token goes in the body" in sneaked.text
+    keyed = client.post(
+        "/api/token", params={"grant_type": "client_credentials", "client_secret": "x"}
+    )
+    assert keyed.status_code == 400
+    log = [(r["user"], r["action"], r["detail"]) for r in host.store.audit_log(0, 50)]
+    assert (ANA, "credential-in-query", "from 10.0.0.1: password") in log
+    assert ("-", "credential-in-query", "from 10.0.0.1: refresh_token") in log
+    # no route takes an API key from the query string
+    key = host.users.new_key(ANA).api_key
+    for path in ("/api/v1/me", "/api/status"):
+        for name in ("api_key", "apikey", "key", "token", "access_token"):
+            assert client.get(path, params={name: key}).status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
