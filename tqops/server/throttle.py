@@ -157,7 +157,10 @@ class Throttle:
             if failures:
                 while failures and failures[0] <= now - self.limits.window:
                     failures.popleft()
-                if len(failures) >= self.limits.address_failures:
+                if not failures:  # all out of the window: the address starts afresh
+                    del self._addresses[where]
+                    self._address_reported.pop(where, None)
+                elif len(failures) >= self.limits.address_failures:
                     until = failures[0] + self.limits.window
                     first = self._address_reported.get(where) != until
                     self._address_reported[where] = until
@@ -208,6 +211,7 @@ class Throttle:
             self._pairs.popitem(last=False)
         while self._addresses and (
             len(self._addresses) > MAX_ENTRIES
+            or not next(iter(self._addresses.values()))
             or next(iter(self._addresses.values()))[-1] <= now - self.limits.window
         ):
             gone, _ = self._addresses.popitem(last=False)
