@@ -319,6 +319,8 @@ def test_an_address_has_a_budget_whatever_the_accounts_and_ipv6_counts_by_64() -
     throttle.before("someone-else", "2001:db8:0:1::1")  # another /64
     clock.now += 60
     throttle.before("someone-else", "2001:db8::99")  # the window has passed
+    throttle.failed("another", "192.0.2.1")  # the emptied address is pruned, not a crash
+    throttle.before("another", "192.0.2.1")
 
 
 def test_an_attacker_elsewhere_cannot_lock_the_admin_out(host: Host, app: Any) -> None:
