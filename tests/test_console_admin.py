@@ -16,7 +16,7 @@ from tests.support.hosting import RunningHost, add_user
 pytestmark = pytest.mark.browser
 
 NEW = "carol@example.com"
-NEW_PASSWORD = "a long new password for carol"
+NEW_PASSWORD = "a long new passphrase of hers"
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Routes take the user as ``user: CurrentUser`` (any role), ``AnalystUser`` or ``AdminUser``; the
 key is read through :data:`API_KEY`, FastAPI's HTTP bearer scheme, so the OpenAPI document
-declares it and names it on every route that needs it.
+declares it and names it on every route that needs it. A wrong key is a failed credential
+check: audited, and throttled per client address (429 with ``Retry-After`` when locked).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tqops.server.errors import Problem
 from tqops.server.host import Host
+from tqops.server.throttle import client_address
 from tqops.server.users import Role, User
 
 __all__ = [
@@ -48,7 +50,17 @@ def requires(role: Role) -> Callable[..., User]:
         credentials: Annotated[Optional[HTTPAuthorizationCredentials], Security(API_KEY)],
     ) -> User:
         key = credentials.credentials.strip() if credentials else None
-        user = host_of(request).users.by_key(key)
+        users = host_of(request).users
+        user = None
+        if key:  # no key at all is no credential check: nothing to throttle or audit
+            # a key names no account: the client's address alone is throttled
+            user = users.checked(
+                lambda: users.by_key(key),
+                account=None,
+                address=client_address(request),
+                where=request.url.path[:100],
+                failure="key-failed",
+            )
         if user is None:
             raise Problem(
                 401,

@@ -42,6 +42,7 @@ from tqops.server.api.common import (
 from tqops.server.api.oauth import read_token_request, token_grant, token_hash
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
+from tqops.server.throttle import client_address
 from tqops.server.users import Role, User
 
 __all__ = ["router"]
@@ -81,7 +82,7 @@ def _signed_in(role: Role) -> Callable[[Request], User]:
                 "<access_token>",
                 {"WWW-Authenticate": "Bearer"},
             )
-        user = User(row["user_id"], row["name"], Role(row["role"]))
+        user = User.of_row(row)
         if not user.role.allows(role):
             raise Problem(403, f"a {user.role.value} may not do this; it needs {role.value}")
         return user
@@ -101,18 +102,25 @@ Runner = Annotated[User, Depends(_signed_in(Role.ANALYST))]
 async def token(request: Request) -> dict[str, Any]:
     host = host_of(request)
     given = await read_token_request(request)
-    user, grant = await asyncio.to_thread(token_grant, host, given, request.headers)
+    address = client_address(request)
+    user, grant = await asyncio.to_thread(token_grant, host, given, request.headers, address)
     if user is None:
         raise Problem(401, "the credentials were not accepted", {"WWW-Authenticate": "Bearer"})
     return await asyncio.to_thread(_issue, host, user, grant)
 
 
 def _issue(host: Host, user: User, grant: str) -> dict[str, Any]:
-    """A new access and refresh token for ``user``; the store keeps their hashes only."""
+    """A new access and refresh token for ``user``, bound to the credential generations of the
+    check that found ``user``; the store keeps their hashes only."""
     access, refresh = "tqa_" + secrets.token_urlsafe(32), "tqr_" + secrets.token_urlsafe(32)
     now = time.time()
-    host.store.add_session("tq_access", token_hash(access), user.id, now + ACCESS_TTL)
-    host.store.add_session("tq_refresh", token_hash(refresh), user.id, now + REFRESH_TTL)
+    bound = user.generations
+    host.store.add_session(
+        "tq_access", token_hash(access), user.id, now + ACCESS_TTL, generations=bound
+    )
+    host.store.add_session(
+        "tq_refresh", token_hash(refresh), user.id, now + REFRESH_TTL, generations=bound
+    )
     host.store.audit(user.name, "threatq-token", grant)
     return {
         "access_token": access,

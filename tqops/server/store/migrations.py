@@ -128,4 +128,13 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT COUNT(*) FROM results WHERE results.job_id = jobs.id AND status = 'skipped'
     );
     """,
+    # credential generations: a password change, a new API key or disabling a user bumps the
+    # user's; each session or token keeps those it was minted under and dies on a mismatch.
+    # Rows from before start at 0, so every token minted before this version ends once.
+    """
+    ALTER TABLE users ADD COLUMN password_generation INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN key_generation INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE sessions ADD COLUMN password_generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN key_generation INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -1,4 +1,8 @@
-"""Logging in and out, changing one's own password, and the console's static files."""
+"""Logging in and out, changing one's own password, and the console's static files.
+
+Both password checks (the login and the current password of a change) are throttled per
+account and client address and audited; a locked attempt answers 429, ``Retry-After`` and a
+one-line message on the page."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from tqops.errors import ConfigError
 from tqops.server.auth import host_of
+from tqops.server.throttle import Throttled, client_address
 from tqops.server.users import Role
 from tqops.server.web.rendering import render, static_file
 from tqops.server.web.route import ConsoleRoute, safe_next
@@ -39,6 +44,10 @@ def _login_page(request: Request, nxt: str, error: str = "", status: int = 200) 
     response = render(request, "login.html", context, status=status)
     pair_login_token(request, response, token)
     return response
+
+
+def _throttled_text(refused: Throttled) -> str:
+    return f"Too many failed attempts: try again in {refused.retry_after} s."
 
 
 @router.get("/")
@@ -76,11 +85,25 @@ async def login(request: Request) -> Response:
     if not isinstance(name, str) or not isinstance(password, str):
         return _login_page(request, nxt, "Enter your user name and password.", 400)
     name = name.strip()[:MAX_NAME]
+    users = host_of(request).users
     host = host_of(request)
-    # Argon2 takes a moment: off the event loop
-    user = await asyncio.to_thread(host.users.by_password, name, password[:MAX_PASSWORD])
+
+    def check() -> Any:
+        return users.by_password(name, password[:MAX_PASSWORD])
+
+    try:  # Argon2 takes a moment: off the event loop
+        user = await asyncio.to_thread(
+            users.checked,
+            check,
+            account=name or None,
+            address=client_address(request),
+            where="console",
+        )
+    except Throttled as refused:
+        page = _login_page(request, nxt, _throttled_text(refused), 429)
+        page.headers.update(refused.headers or {})
+        return page
     if user is None:
-        host.store.audit(name or "-", "login-failed", "console")
         return _login_page(request, nxt, "Wrong user name or password.", 401)
     response = RedirectResponse(safe_next(nxt), status_code=303)
     start_session(request, response, user)
@@ -105,23 +128,37 @@ def account(request: Request, changed: bool = False, visitor: Visitor = VIEWER_P
 def change_password(request: Request, sent: Posted = VIEWER_FORM) -> Response:
     """A new password for oneself: the current one first; every other session ends."""
     host = host_of(request)
+    # one character past the limit: a new password over it is refused, not cut short
     current, new, again = (
-        str(sent.form.get(k) or "")[:MAX_PASSWORD] for k in ("current", "new", "again")
+        str(sent.form.get(k) or "")[: MAX_PASSWORD + 1] for k in ("current", "new", "again")
     )
     errors: dict[str, Any] = {}
-    if host.users.by_password(sent.user.name, current) is None:
+    users, kept = host.users, sent.user
+    try:
+        found = users.checked(
+            lambda: users.by_password(sent.user.name, current),
+            account=sent.user.name,
+            address=client_address(request),
+            where="console-password",
+        )
+    except Throttled as refused:
+        context = {"errors": {"current": _throttled_text(refused)}, "changed": False}
+        page = render(request, "account.html", context, 429)
+        page.headers.update(refused.headers or {})
+        return page
+    if found is None:
         errors["current"] = "This is not your current password."
     elif new != again:
         errors["again"] = "The two new passwords differ."
     else:
         try:
-            host.users.set_password(sent.user.name, new)
+            # every session and token of the user ends (a new password generation)
+            kept = users.set_password(sent.user.name, new)
         except ConfigError as exc:
             errors["new"] = str(exc)
     if errors:
         return render(request, "account.html", {"errors": errors, "changed": False}, 400)
-    host.store.end_sessions_of(sent.user.id)
     response = RedirectResponse("/console/account?changed=true", status_code=303)
-    start_session(request, response, sent.user)
+    start_session(request, response, kept)  # this browser's, under the new generation
     host.store.audit(sent.user.name, "change-password", sent.user.name)
     return response

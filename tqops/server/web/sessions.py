@@ -1,6 +1,10 @@
 """Console logins: a session per login in an HttpOnly, SameSite=Strict cookie (Secure, and
 ``__Host-`` named, under TLS) that expires; the store keeps only the SHA-256 of its token.
 
+A session keeps the password generation of the login that started it: a password change or
+disabling the user ends it, even one that raced the change (a new API key does not: a console
+session comes from a password).
+
 Each session has its own CSRF token: every form carries it, and a request that changes
 anything is refused without it. The login form, which has no session yet, carries one that
 is paired with a short-lived cookie of its own.
@@ -108,11 +112,17 @@ def _set_cookie(request: Request, response: Response, what: str, value: str, age
 
 
 def start_session(request: Request, response: Response, user: User) -> None:
-    """Log ``user`` in: a new session and its cookie (the login form's cookie is spent)."""
+    """Log ``user`` in: a new session and its cookie (the login form's cookie is spent); the
+    session is bound to ``user``'s generations, those its password was checked under."""
     token = secrets.token_urlsafe(32)
     store = host_of(request).store
     store.add_session(
-        KIND, _digest(token), user.id, time.time() + SESSION_SECONDS, secrets.token_urlsafe(32)
+        KIND,
+        _digest(token),
+        user.id,
+        time.time() + SESSION_SECONDS,
+        secrets.token_urlsafe(32),
+        generations=user.generations,
     )
     _set_cookie(request, response, "session", token, SESSION_SECONDS)
     response.delete_cookie(cookie_name(request, "login"), path="/", secure=_secure(request))
@@ -133,7 +143,7 @@ def visitor_of(request: Request) -> Optional[Visitor]:
     row = host_of(request).store.session(KIND, _digest(token))
     if row is None:
         return None
-    user = User(row["user_id"], row["name"], Role(row["role"]))
+    user = User.of_row(row)
     return Visitor(user, row["csrf"], row["token_hash"])
 
 
