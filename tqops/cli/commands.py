@@ -260,9 +260,9 @@ def map_responses(args: argparse.Namespace, ctx: Context) -> int:
                 operation.manifest.label,
                 spec.label,
                 [result],
-                width,
-                report.reader,
-                args.all_attributes,
+                width=width,
+                reader=report.reader,
+                every=args.all_attributes,
             )
         )
         if report.coverage is not None:

@@ -201,17 +201,10 @@ def iter_results_table(
         )
 
 
-def render_results_table(
-    label: str,
-    action: str,
-    results: Sequence[Result],
-    width: Optional[int] = None,
-    reader: Optional[Reader] = None,
-    every: bool = False,
-) -> str:
+def render_results_table(label: str, action: str, results: Sequence[Result], **how: Any) -> str:
     """Each input with its status and verdict, and every indicator with its summary (or
-    its attributes: see :func:`iter_results_table`)."""
-    return "".join(iter_results_table(label, action, results, width, reader, every))
+    its attributes); ``how`` is :func:`iter_results_table`'s width, reader and every."""
+    return "".join(iter_results_table(label, action, results, **how))
 
 
 def _mapping_cells(mapping: Any) -> list[tuple[str, str, str]]:

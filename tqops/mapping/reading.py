@@ -52,13 +52,7 @@ class ReadAttribute:
     detail: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "label": self.label,
-            "value": self.value,
-            "text": self.text,
-            "detail": self.detail,
-        }
+        return attrs.asdict(self)  # every field, in order: all text but ``detail``
 
 
 @attrs.frozen
@@ -91,6 +85,19 @@ class SummaryLine:
 
 
 @attrs.frozen
+class Headline:
+    """The most alarming value of the headline attribute among some found indicators."""
+
+    name: str
+    label: str
+    value: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "value": self.value, "text": self.text}
+
+
+@attrs.frozen
 class Reading:
     """A found indicator read: its groups, newest first, and its summary; ``detail`` counts
     the detail attributes the summary leaves out; ``called`` names a group."""
@@ -106,19 +113,6 @@ class Reading:
             "summary": [line.to_dict() for line in self.summary],
             "groups": [group.to_dict() for group in self.groups],
         }
-
-
-@attrs.frozen
-class Headline:
-    """The most alarming value of the headline attribute among some found indicators."""
-
-    name: str
-    label: str
-    value: str
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "value": self.value, "text": self.text}
 
 
 def _number(text: str) -> Optional[float]:
