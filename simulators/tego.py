@@ -66,6 +66,9 @@ _PLACES = [
     ),
 ]
 _RISK = ["Low", "Medium", "High", "Critical"]
+#: the Reputation Score band of each Risk Level, so a record's two measures agree (0-100,
+#: higher is worse, as the operation reads it)
+_BANDS = {"Low": (0, 29), "Medium": (30, 59), "High": (60, 89), "Critical": (90, 100)}
 _FAMILIES = ["emotet", "qakbot", "agenttesla", "redline", "lokibot", None]
 _THREATS = ["phishing", "c2", "malware-distribution", "scanner", "infrastructure"]
 _REGISTRARS = ["NameCheap, Inc.", "GoDaddy.com, LLC", "REG.RU LLC", "Tucows Domains Inc."]
@@ -88,20 +91,27 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _score(risk: str, draw: int) -> int:
+    """A 0-100 draw placed in the Risk Level's band (one draw, as before the bands)."""
+    low, high = _BANDS[risk]
+    return low + draw * (high - low) // 100
+
+
 def _record(rng: random.Random, kind: str, value: str) -> dict[str, Any]:
     first = _time(rng)
     place = rng.choice(_PLACES)
+    risk = rng.choice(_RISK)
     record: dict[str, Any] = {
         "token": value,
         "type": kind,
         kind: value,
-        "riskLevel": rng.choice(_RISK),
+        "riskLevel": risk,
         "description": f"{kind.upper()} indicator tracked by Tego threat research.",
         "firstSeen": _stamp(first),
         "lastOnline": _stamp(first + timedelta(days=rng.randint(0, 400))),
         "firstEnrichedOn": _stamp(first + timedelta(minutes=5)),
         "createdOn": _stamp(first),
-        "reputation": {"score": rng.randint(0, 100), "provider": "Tego"},
+        "reputation": {"score": _score(risk, rng.randint(0, 100)), "provider": "Tego"},
         "comments": [
             {
                 "comment": text,
