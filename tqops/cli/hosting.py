@@ -94,7 +94,7 @@ def _misp_address(text: str, tls: bool) -> tuple[str, int]:
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
     Users = _server("users").Users
-    data = _data_dir(args)
+    data = _server("datadir").private_data_dir(_data_dir(args))
     registry = Users(_server("store").Store(data / "tqops.db"))
     action = args.users_command
     if action in ("add", "key"):
