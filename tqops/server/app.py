@@ -1,10 +1,11 @@
 """The application: middleware (body limits, security headers), errors as ``{"error": ...}``,
-the host's lifespan, and the protocols' routers."""
+the host's lifespan, and the protocols' routers; and the guard ``tqops serve`` puts before
+each listener's application (Host names, HSTS)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from tqops.server.api import cortex, native, threatq
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app"]
 
 #: the largest body a route takes: uploads get their own, larger limit
 MAX_BODY = 5 * 2**20
@@ -80,6 +81,70 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body.encode()})
+
+
+class ListenerGuard:
+    """What a listener answers before its application sees a request: only the Host names it
+    serves (a page whose DNS name was rebound to this address sends its own name and gets
+    400), and under TLS ``Strict-Transport-Security`` on every answer, refusals included."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str], *, tls: bool) -> None:
+        self.app = app
+        self.allowed = frozenset(_host_name(name) for name in allowed_hosts)
+        self.tls = tls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def sent(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HSTS]
+                message = {**message, "headers": [*headers, (_HSTS, HSTS_VALUE)]}
+            await send(message)
+
+        stamped = sent if self.tls else send
+        given = next((v for k, v in scope.get("headers") or () if k == b"host"), None)
+        name = _host_name(given.decode("latin-1")) if given is not None else ""
+        if name not in self.allowed and scope["type"] == "websocket":
+            await receive()  # websocket.connect; then refused before it is accepted
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if name not in self.allowed:
+            shown = given.decode("latin-1")[:80] if given is not None else ""
+            await _refuse_host(stamped, shown)
+            return
+        await self.app(scope, receive, stamped)
+
+
+_HSTS = b"strict-transport-security"
+#: a year, the usual policy; no includeSubDomains: the host speaks only for its own name
+HSTS_VALUE = b"max-age=31536000"
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header (``name``, ``name:port``, ``[v6]:port``), lower case, no
+    trailing dot; IPv6 without brackets."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    return text.rstrip(".")
+
+
+async def _refuse_host(send: Send, shown: str) -> None:
+    what = f"the Host {shown!r}" if shown else "a request without a Host header"
+    message = f"{what} is not one this host answers to (--allowed-hosts)"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
