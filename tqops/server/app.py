@@ -1,15 +1,17 @@
-"""The application: middleware (body limits, security headers), errors as ``{"error": ...}``,
-the host's lifespan, and the protocols' routers; and the guard ``tqops serve`` puts before
-each listener's application (Host names, HSTS)."""
+"""The application: middleware (body limits, security headers), integers checked against
+64 bits, errors as ``{"error": ...}``, the host's lifespan, and the protocols' routers; and the
+guard ``tqops serve`` puts before each listener's application (Host names, HSTS)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+import re
+import typing
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -30,7 +32,10 @@ MAX_UPLOAD = 20 * 2**20
 
 class BodyLimit:
     """Refuses a body over its limit with 413 before the route reads it (declared length) or
-    as soon as it passes it (streamed)."""
+    as soon as it passes it (streamed: chunked, or longer than it declared). A streamed body
+    is answered 413 from here and the route is told the client left; nothing the route does
+    after that reaches the client, and no error of its own (parsing a cut body) becomes a
+    500."""
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int, upload_paths: tuple[str, ...]):
         self.app = app
@@ -50,25 +55,34 @@ class BodyLimit:
             return
         seen = 0
         refused = False
+        started = False
 
         async def counted() -> Message:
             nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     refused = True
-                    raise _BodyTooLarge()
+                    if not started:
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def sent(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _too_large(send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, counted, sent)
+        except Exception:  # whatever the route made of a cut body: the 413 is sent
+            if not refused:
+                raise
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -147,6 +161,56 @@ async def _refuse_host(send: Send, shown: str) -> None:
     await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
+#: the integers the store takes (SQLite's INTEGER): no id, count or offset is larger
+INT64 = range(-(2**63), 2**63)
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _takes_int(annotation: Any) -> bool:
+    """``int``, ``Optional[int]``, ``list[int]``: a parameter whose value is an integer."""
+    if annotation is int:
+        return True
+    return any(_takes_int(arg) for arg in typing.get_args(annotation))
+
+
+def _out_of_range(text: str) -> bool:
+    text = text.strip()
+    return bool(_INTEGER.fullmatch(text)) and (len(text) > 20 or int(text) not in INT64)
+
+
+def _dependants(dependant: Any) -> Iterator[Any]:
+    yield dependant
+    for inner in dependant.dependencies:
+        yield from _dependants(inner)
+
+
+async def integers_in_range(request: Request) -> None:
+    """Every route's integer path and query parameters within 64 bits, before the route
+    runs: an id out of range is no id (404), a count or offset out of range is invalid (422,
+    as a bound the route declares). The store would otherwise refuse it with an error of its
+    own (a 500). Bodies: :func:`tqops.server.api.common.parsed_json`, and the
+    ``OverflowError`` answer of :mod:`tqops.server.errors` for what is left."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for found in _dependants(dependant) if dependant is not None else ():
+        for param in found.path_params:
+            value = str(request.path_params.get(param.alias, ""))
+            if _takes_int(param.field_info.annotation) and _out_of_range(value):
+                raise Problem(404, f"no {param.alias} {_shown(value)}: it is over 64 bits")
+        for param in found.query_params:
+            if _takes_int(param.field_info.annotation) and any(
+                _out_of_range(v) for v in request.query_params.getlist(param.alias)
+            ):
+                raise Problem(
+                    422,
+                    f"Input should be less than or equal to {INT64[-1]} @ query.{param.alias}",
+                )
+
+
+def _shown(text: str) -> str:
+    return text[:24] + ("..." if len(text) > 24 else "")
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
@@ -163,6 +227,7 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
             host.stop()
 
     app = FastAPI(
+        dependencies=[Depends(integers_in_range)],
         title="tqops host",
         version="1",
         openapi_url="/api/v1/openapi.json",
@@ -178,7 +243,14 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
         return _error(answer.status, answer.message, answer.headers)
 
     # each class its own handler (Exception's runs outside the middleware: a bug's answer)
-    for kind in (Problem, OperationError, LookupError, RequestValidationError, HTTPException):
+    for kind in (
+        Problem,
+        OperationError,
+        LookupError,
+        OverflowError,
+        RequestValidationError,
+        HTTPException,
+    ):
         app.add_exception_handler(kind, error)
     app.add_exception_handler(Exception, error)
 
