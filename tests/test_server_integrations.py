@@ -396,7 +396,7 @@ def test_a_bundled_operation_installs_loads_and_maps_its_sample_offline(dist, in
         assert mapped.indicators and mapped == host.map(action, [document])
 
 
-def test_the_install_holds_the_package_dist_info_and_wheel_with_plain_modes(dist, integrations):
+def test_the_install_holds_the_package_dist_info_and_wheel_with_private_modes(dist, integrations):
     wheel = wheel_of(dist)
     checked = check_wheel(wheel)
     installed = integrations.install(checked, wheel.read_bytes())
@@ -406,7 +406,7 @@ def test_the_install_holds_the_package_dist_info_and_wheel_with_plain_modes(dist
     )
     assert (installed.path / wheel.name).read_bytes() == wheel.read_bytes()
     for path in [installed.path, *installed.path.rglob("*")]:
-        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
     assert [p.name for p in integrations.root.iterdir()] == [NAME]  # no staging left
     again = integrations.install(checked, wheel)
     assert again == installed and integrations.installed_integrations() == [installed]

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,6 +55,13 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     for folder in args.secrets_dir or ():
         if not Path(folder).is_dir():
             raise ConfigError(f"--secrets-dir {folder}: no such directory")
+    allowed = _host_names(args.allowed_hosts or "")
+    if not allowed and _unspecified(args.host):
+        raise ConfigError(
+            f"listening on {args.host} (every address) needs --allowed-hosts: the host names "
+            "clients reach this host by (tqops.example.org); no Host header is taken otherwise"
+        )
+    forwarded = _networks(args.forwarded_allow_ips or "")
     _server()
     from tqops.server.serve import serve as run_server
 
@@ -67,7 +75,61 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         out=ctx.out,
         misp_modules=misp,
         secrets_dirs=[Path(folder) for folder in args.secrets_dir or ()],
+        allowed_hosts=allowed,
+        forwarded_allow_ips=forwarded,
     )
+
+
+def _unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+#: a DNS name: dot-separated labels of letters, digits, hyphens (and underscores, which
+#: internal names use), 253 characters at most
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+def _host_names(text: str) -> tuple[str, ...]:
+    """``--allowed-hosts``: DNS names or IP addresses, comma-separated (no ports, no
+    wildcards: each name is one the operator vouches for)."""
+    names = []
+    for item in (part.strip().lower().rstrip(".") for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            names.append(str(ipaddress.ip_address(item.strip("[]"))))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.fullmatch(item):
+            raise ConfigError(
+                f"--allowed-hosts takes host names or IP addresses, comma-separated "
+                f"(tqops.example.org,10.0.0.5), not {item[:60]!r}"
+            )
+        names.append(item)
+    return tuple(names)
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``--forwarded-allow-ips``: the proxies' addresses or networks, comma-separated."""
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item.strip("[]"), strict=False)
+        except ValueError:
+            raise ConfigError(
+                "--forwarded-allow-ips takes the proxies' IP addresses or networks, "
+                f"comma-separated (127.0.0.1,10.0.0.0/24), not {item[:60]!r}"
+            ) from None
+        single = network.num_addresses == 1
+        found.append(str(network.network_address) if single else str(network))
+    return tuple(found)
 
 
 def _misp_address(text: str, tls: bool) -> tuple[str, int]:
@@ -94,7 +156,7 @@ def _misp_address(text: str, tls: bool) -> tuple[str, int]:
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
     Users = _server("users").Users
-    data = _data_dir(args)
+    data = _server("datadir").private_data_dir(_data_dir(args))
     registry = Users(_server("store").Store(data / "tqops.db"))
     action = args.users_command
     if action in ("add", "key"):
@@ -151,6 +213,20 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         action="append",
         help="a directory whose files a secret entered over REST may name as file:PATH "
         "(repeatable; none by default: references are refused over REST)",
+    )
+    server.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="host names (or addresses) clients reach the host by, comma-separated; a request "
+        "naming another Host gets 400 (DNS rebinding). The listening address is always taken, "
+        "and on loopback localhost, 127.0.0.1 and ::1; needed when listening on 0.0.0.0",
+    )
+    server.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="the reverse proxies (addresses or networks, comma-separated) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed (default: none; the audit log "
+        "records the connecting address)",
     )
     common(server, config=False)
     server.set_defaults(handler=serve)

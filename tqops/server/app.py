@@ -1,14 +1,17 @@
-"""The application: middleware (body limits, security headers), errors as ``{"error": ...}``,
-the host's lifespan, and the protocols' routers."""
+"""The application: middleware (body limits, security headers), integers checked against
+64 bits, errors as ``{"error": ...}``, the host's lifespan, and the protocols' routers; and the
+guard ``tqops serve`` puts before each listener's application (Host names, HSTS)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import re
+import typing
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -20,7 +23,7 @@ from tqops.server.api import cortex, native, threatq
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app"]
 
 #: the largest body a route takes: uploads get their own, larger limit
 MAX_BODY = 5 * 2**20
@@ -29,7 +32,10 @@ MAX_UPLOAD = 20 * 2**20
 
 class BodyLimit:
     """Refuses a body over its limit with 413 before the route reads it (declared length) or
-    as soon as it passes it (streamed)."""
+    as soon as it passes it (streamed: chunked, or longer than it declared). A streamed body
+    is answered 413 from here and the route is told the client left; nothing the route does
+    after that reaches the client, and no error of its own (parsing a cut body) becomes a
+    500."""
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int, upload_paths: tuple[str, ...]):
         self.app = app
@@ -49,25 +55,34 @@ class BodyLimit:
             return
         seen = 0
         refused = False
+        started = False
 
         async def counted() -> Message:
             nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     refused = True
-                    raise _BodyTooLarge()
+                    if not started:
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def sent(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _too_large(send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, counted, sent)
+        except Exception:  # whatever the route made of a cut body: the 413 is sent
+            if not refused:
+                raise
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -80,6 +95,120 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body.encode()})
+
+
+class ListenerGuard:
+    """What a listener answers before its application sees a request: only the Host names it
+    serves (a page whose DNS name was rebound to this address sends its own name and gets
+    400), and under TLS ``Strict-Transport-Security`` on every answer, refusals included."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str], *, tls: bool) -> None:
+        self.app = app
+        self.allowed = frozenset(_host_name(name) for name in allowed_hosts)
+        self.tls = tls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def sent(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HSTS]
+                message = {**message, "headers": [*headers, (_HSTS, HSTS_VALUE)]}
+            await send(message)
+
+        stamped = sent if self.tls else send
+        given = next((v for k, v in scope.get("headers") or () if k == b"host"), None)
+        name = _host_name(given.decode("latin-1")) if given is not None else ""
+        if name not in self.allowed and scope["type"] == "websocket":
+            await receive()  # websocket.connect; then refused before it is accepted
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if name not in self.allowed:
+            shown = given.decode("latin-1")[:80] if given is not None else ""
+            await _refuse_host(stamped, shown)
+            return
+        await self.app(scope, receive, stamped)
+
+
+_HSTS = b"strict-transport-security"
+#: a year, the usual policy; no includeSubDomains: the host speaks only for its own name
+HSTS_VALUE = b"max-age=31536000"
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header (``name``, ``name:port``, ``[v6]:port``), lower case, no
+    trailing dot; IPv6 without brackets."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    return text.rstrip(".")
+
+
+async def _refuse_host(send: Send, shown: str) -> None:
+    what = f"the Host {shown!r}" if shown else "a request without a Host header"
+    message = f"{what} is not one this host answers to (--allowed-hosts)"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
+
+
+#: the integers the store takes (SQLite's INTEGER): no id, count or offset is larger
+INT64 = range(-(2**63), 2**63)
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _takes_int(annotation: Any) -> bool:
+    """``int``, ``Optional[int]``, ``list[int]``: a parameter whose value is an integer."""
+    if annotation is int:
+        return True
+    return any(_takes_int(arg) for arg in typing.get_args(annotation))
+
+
+def _out_of_range(text: str) -> bool:
+    text = text.strip()
+    return bool(_INTEGER.fullmatch(text)) and (len(text) > 20 or int(text) not in INT64)
+
+
+def _dependants(dependant: Any) -> Iterator[Any]:
+    yield dependant
+    for inner in dependant.dependencies:
+        yield from _dependants(inner)
+
+
+async def integers_in_range(request: Request) -> None:
+    """Every route's integer path and query parameters within 64 bits, before the route
+    runs: an id out of range is no id (404), a count or offset out of range is invalid (422,
+    as a bound the route declares). The store would otherwise refuse it with an error of its
+    own (a 500). Bodies: :func:`tqops.server.api.common.parsed_json`, and the
+    ``OverflowError`` answer of :mod:`tqops.server.errors` for what is left."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for found in _dependants(dependant) if dependant is not None else ():
+        for param in found.path_params:
+            value = str(request.path_params.get(param.alias, ""))
+            if _takes_int(param.field_info.annotation) and _out_of_range(value):
+                raise Problem(404, f"no {param.alias} {_shown(value)}: it is over 64 bits")
+        for param in found.query_params:
+            if _takes_int(param.field_info.annotation) and any(
+                _out_of_range(v) for v in request.query_params.getlist(param.alias)
+            ):
+                raise Problem(
+                    422,
+                    f"Input should be less than or equal to {INT64[-1]} @ query.{param.alias}",
+                )
+
+
+def _shown(text: str) -> str:
+    return text[:24] + ("..." if len(text) > 24 else "")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -98,6 +227,7 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
             host.stop()
 
     app = FastAPI(
+        dependencies=[Depends(integers_in_range)],
         title="tqops host",
         version="1",
         openapi_url="/api/v1/openapi.json",
@@ -113,7 +243,14 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
         return _error(answer.status, answer.message, answer.headers)
 
     # each class its own handler (Exception's runs outside the middleware: a bug's answer)
-    for kind in (Problem, OperationError, LookupError, RequestValidationError, HTTPException):
+    for kind in (
+        Problem,
+        OperationError,
+        LookupError,
+        OverflowError,
+        RequestValidationError,
+        HTTPException,
+    ):
         app.add_exception_handler(kind, error)
     app.add_exception_handler(Exception, error)
 

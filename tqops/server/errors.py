@@ -51,6 +51,9 @@ STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (InputError, 400),
     (LookupError, 404),  # the host's "no job 7", "no indicator with id 3"
     (StoreBusy, 503),  # the store stayed locked past its timeout: try again
+    # a number too large for the store (an id or count over 64 bits the edge let through,
+    # as text in a body): the caller's value, never a bug of the host
+    (OverflowError, 422),
     (OperationError, 502),
 )
 
@@ -93,6 +96,8 @@ def answer_of(exc: BaseException, *, invalid_status: int = 422) -> Answer:
         message = str(exc.args[0]) if exc.args else "not found"
     elif isinstance(exc, OperationError):
         message = str(exc)
+    elif isinstance(exc, OverflowError):  # its own text may quote the value, or say "SQLite"
+        message = "a number in the request is out of range (64-bit integers at most)"
     else:  # a bug: its text may hold anything, so only its kind is told
         status, message = 500, f"internal error (a bug): {type(exc).__name__}"
     return Answer(status, " ".join(message.split()), headers)

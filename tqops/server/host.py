@@ -17,7 +17,7 @@ from tqops.config.references import refused_reference
 from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
-from tqops.server.datadir import default_data_dir
+from tqops.server.datadir import default_data_dir, private_data_dir
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobRunner, Pools, job_view
@@ -38,11 +38,10 @@ class Host:
     def __init__(
         self, data: Path, *, concurrency: int = 16, secrets_dirs: Sequence[Path] = ()
     ) -> None:
-        self.data = Path(data)
+        self.data = private_data_dir(Path(data))
         #: the directories a ``file:`` secret reference entered over REST may point into
         #: (``tqops serve --secrets-dir``); none by default: references are refused
         self.secrets_dirs = tuple(Path(folder) for folder in secrets_dirs)
-        self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(self.data / "tqops.db")
         self.vault = Vault.for_data_dir(self.data)
         self.users = Users(self.store)

@@ -24,7 +24,7 @@ from tqops.errors import ConfigError
 from tqops.server.host import Host
 from tqops.server.users import Role, User
 
-__all__ = ["serve"]
+__all__ = ["LOOPBACK_NAMES", "host_names", "serve"]
 
 #: what the demo adds to the indicator store: values the simulators know, one defanged
 DEMO_INDICATORS = (
@@ -87,12 +87,18 @@ def serve(
     out: TextIO,
     misp_modules: Optional[tuple[str, int]] = None,
     secrets_dirs: Sequence[Path] = (),
+    allowed_hosts: Sequence[str] = (),
+    forwarded_allow_ips: Sequence[str] = (),
 ) -> int:
     """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
-    ``misp_modules`` (address, port) turns MISP's modules listener on."""
+    ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
+    only the Host names :func:`host_names` gives it, and believes forwarded headers only from
+    ``forwarded_allow_ips`` (none by default)."""
     import uvicorn
 
-    from tqops.server.app import create_app
+    from tqops.server.app import ListenerGuard, create_app
+
+    trust = _forwarded(forwarded_allow_ips)
 
     the_host = Host(data, secrets_dirs=secrets_dirs)
     the_host.users.prepare()
@@ -114,7 +120,11 @@ def serve(
                 )
                 secret = f" password {made.password}" if made.password else ""
                 out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
-        misp = _misp_listener(the_host, misp_modules, tls_cert, tls_key) if misp_modules else None
+        misp = (
+            _misp_listener(the_host, misp_modules, tls_cert, tls_key, allowed_hosts, trust)
+            if misp_modules
+            else None
+        )
         if misp is not None:
             address, misp_port = misp_modules or ("", 0)
             shown = f"[{address}]" if ":" in address else address
@@ -123,7 +133,11 @@ def serve(
         out.write(f"tqops host on {scheme}://{host}:{port} (data in {data})\n")
         out.flush()
         config = uvicorn.Config(
-            create_app(the_host, secure_cookies=bool(tls_cert)),
+            ListenerGuard(
+                create_app(the_host, secure_cookies=bool(tls_cert)),
+                host_names(host, allowed_hosts),
+                tls=bool(tls_cert),
+            ),
             host=host,
             port=port,
             ssl_certfile=tls_cert,
@@ -131,6 +145,7 @@ def serve(
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=30,
+            **trust,
         )
         server = uvicorn.Server(config)
         with _sigterm_unwinds():
@@ -139,6 +154,37 @@ def serve(
             else:
                 asyncio.run(_serve_together(server, *misp))
     return 0
+
+
+#: the names a loopback listener always answers to (no rebound DNS name is one of them)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_names(address: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    """The Host names a listener on ``address`` answers to: ``allowed`` (``--allowed-hosts``),
+    its own address (a client that dials the address names it), and on loopback the loopback
+    names."""
+    bare = address.strip("[]").lower()
+    names = [*allowed, bare]
+    if bare == "localhost" or _is_loopback(bare):
+        names += LOOPBACK_NAMES
+    return tuple(dict.fromkeys(names))
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _forwarded(allowed: Sequence[str]) -> dict[str, Any]:
+    """uvicorn's proxy settings: X-Forwarded-For and -Proto believed only from ``allowed``
+    (uvicorn's own default trusts loopback, and ``FORWARDED_ALLOW_IPS`` from the environment:
+    any local process could then name the client the audit log records)."""
+    if not allowed:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(allowed)}
 
 
 @contextlib.contextmanager
@@ -161,7 +207,12 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def _misp_listener(
-    the_host: Host, where: tuple[str, int], tls_cert: Optional[str], tls_key: Optional[str]
+    the_host: Host,
+    where: tuple[str, int],
+    tls_cert: Optional[str],
+    tls_key: Optional[str],
+    allowed_hosts: Sequence[str],
+    trust: dict[str, Any],
 ) -> tuple[Any, socket.socket]:
     """MISP's modules server and its bound socket: plain HTTP on loopback (as MISP expects
     there), else TLS with the host's certificate. A busy port is a one-line error before
@@ -169,6 +220,7 @@ def _misp_listener(
     import uvicorn
 
     from tqops.server.api.misp import create_app as misp_app
+    from tqops.server.app import ListenerGuard
 
     address, port = where
     loopback = address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback
@@ -182,13 +234,17 @@ def _misp_listener(
         raise ConfigError(
             f"cannot listen on {address}:{port} for MISP's modules: {exc.strerror}"
         ) from None
+    tls = bool(tls_cert) and not loopback
     config = uvicorn.Config(
-        misp_app(the_host, loopback=loopback),
-        ssl_certfile=None if loopback else tls_cert,
-        ssl_keyfile=None if loopback else tls_key,
+        ListenerGuard(
+            misp_app(the_host, loopback=loopback), host_names(address, allowed_hosts), tls=tls
+        ),
+        ssl_certfile=tls_cert if tls else None,
+        ssl_keyfile=tls_key if tls else None,
         log_level="warning",
         lifespan="off",  # the host's own application starts and stops the host
         timeout_graceful_shutdown=10,
+        **trust,
     )
     return uvicorn.Server(config), listener
 

@@ -124,7 +124,7 @@ class Integrations:
         record.update(wheel=where, size=checked.size)
         keep = (f"{checked.package}/", f"{dist_info_of(checked.name, checked.version)}/")
         try:
-            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
             try:
                 with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -136,7 +136,7 @@ class Integrations:
                 (staging / where).write_bytes(payload)
                 (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
                 for path in [staging, *staging.rglob("*")]:
-                    path.chmod(0o755 if path.is_dir() else 0o644)
+                    path.chmod(0o700 if path.is_dir() else 0o600)  # the data directory's own
                 try:
                     os.replace(staging, target)
                 except OSError:
