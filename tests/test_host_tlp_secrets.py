@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -30,48 +29,17 @@ from tego_operation.actions import test_connection as tego_test_connection
 from tego_operation.client import SEARCH_PATH, TegoClient
 from tests.support.cli import cli
 from tests.support.hosting import api_client
+from tests.support.inprocess import finished, misp_query, threatq_execute
 from tests.support.vendors import TIE_KEY, TIE_USER, tego_config, tie_config
 from tqops import Indicator, Operation, Status
 from tqops.config.values import MASK
-from tqops.server.api import misp
-from tqops.server.app import create_app
 from tqops.server.host import Host
 
 PASSWORD = "a password long enough"
 
 
-def finished(host: Host, job: dict) -> dict:
-    host.jobs.wait(job["id"], 30)
-    return host.job(job["id"])
-
-
-@contextmanager
-def unstarted(host: Host) -> Iterator[TestClient]:
-    """Another client of the host's application that leaves its life to the module's
-    ``client`` fixture (entering a TestClient would stop the host when it exits)."""
-    yield TestClient(create_app(host), base_url="http://127.0.0.1")
-
-
-def misp_query(host: Host, body: dict) -> Any:
-    with TestClient(misp.create_app(host), base_url="http://127.0.0.1") as modules:
-        return modules.post("/query", json=body)
-
-
-def threatq_execute(host: Host, plugin_name: str, indicator_id: int) -> dict:
-    with unstarted(host) as threatq:
-        token = threatq.post(
-            "/api/token?grant_type=password&client_id=tqops-tests",
-            json={"email": "ana", "password": PASSWORD},
-        ).json()["access_token"]
-        threatq.headers["Authorization"] = f"Bearer {token}"
-        plugins = threatq.get("/api/plugins?with=action&limit=50").json()["data"]
-        plugin = next(p for p in plugins if p["name"] == plugin_name)
-        answer = threatq.post(
-            f"/api/plugins/{plugin['id']}/execute",
-            json={"action": "search", "id": str(indicator_id), "type": "Indicator"},
-        )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["data"]
+def threatq_execute_as_ana(host: Host, plugin_name: str, indicator_id: int) -> dict:
+    return threatq_execute(host, plugin_name, indicator_id, "ana", PASSWORD)
 
 
 def _red_v3_domain() -> str:
@@ -159,7 +127,7 @@ def test_a_value_stored_as_red_is_sent_to_no_one_however_it_is_given(
     attribute = {"type": "domain", "value": RED_DOMAIN, "Tag": [{"name": "tlp:green"}]}
     answer = misp_query(host, {"module": "tego_search", "attribute": attribute}).json()
     assert answer["skipped"] == reason and answer["results"]["Attribute"] == []
-    executed = threatq_execute(host, "tego", imported_red["id"])
+    executed = threatq_execute_as_ana(host, "tego", imported_red["id"])
     assert (executed["status"], executed["reason"]) == ("skipped", by_id)
     assert tego_sim.requests == []  # nothing reached Tego, by any way in
 

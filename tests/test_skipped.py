@@ -9,8 +9,6 @@ import json
 import re
 import sqlite3
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,11 +21,11 @@ from simulators import TegoSimulator
 from tego_operation.client import TegoClient
 from tests.support.cli import cli, flags, one_input
 from tests.support.hosting import api_client
+from tests.support.inprocess import finished, threatq_execute, unstarted
 from tests.support.vendors import tego_config, tie_config
 from tqops import Indicator, IndicatorType, InputError, PolicySkip, Result, Selection, Status
 from tqops.running.results import ProgressCounter
 from tqops.server.api import misp
-from tqops.server.app import create_app
 from tqops.server.host import Host
 from tqops.server.store import Store
 from tqops.server.store.migrations import MIGRATIONS
@@ -130,18 +128,6 @@ def client(host):
         yield test_client
 
 
-@contextmanager
-def unstarted(host: Host) -> Iterator[TestClient]:
-    """Another client of the host's application that leaves its life to the ``client``
-    fixture (entering a TestClient would stop the host when it exits)."""
-    yield TestClient(create_app(host), base_url="http://127.0.0.1")
-
-
-def finished(host: Host, job: dict) -> dict:
-    host.jobs.wait(job["id"], 30)
-    return host.job(job["id"])
-
-
 def test_a_tlp_red_input_is_skipped_by_stored_id_and_inline(host, tie):
     (stored,) = host.add_indicators(
         [{"type": "FQDN", "value": "red-stored.example", "tlp": "RED"}], host.admin
@@ -225,20 +211,7 @@ def test_threatq_execute_answers_a_skip_with_its_reason_not_an_error(host, clien
         [{"type": "FQDN", "value": "threatq-red.example", "tlp": "RED"}], host.admin
     )
     tie.clear_requests()
-    with unstarted(host) as threatq:
-        token = threatq.post(
-            "/api/token?grant_type=password&client_id=tqops-tests",
-            json={"email": "ana", "password": PASSWORD},
-        ).json()["access_token"]
-        threatq.headers["Authorization"] = f"Bearer {token}"
-        plugins = threatq.get("/api/plugins?with=action&limit=50").json()["data"]
-        plugin = next(p for p in plugins if p["name"] == "dcso_tie")
-        answer = threatq.post(
-            f"/api/plugins/{plugin['id']}/execute",
-            json={"action": "search", "id": str(red["id"]), "type": "Indicator"},
-        )
-    assert answer.status_code == 200, answer.text
-    data = answer.json()["data"]
+    data = threatq_execute(host, "dcso_tie", red["id"], "ana", PASSWORD)
     assert (data["status"], data["data"]) == ("skipped", [])
     assert data["reason"] == "its TLP RED is above DCSO TIE's maximum, AMBER"
     assert tie.requests == []
