@@ -89,6 +89,7 @@ def serve(
     secrets_dirs: Sequence[Path] = (),
     allowed_hosts: Sequence[str] = (),
     forwarded_allow_ips: Sequence[str] = (),
+    database: Optional[str] = None,
 ) -> int:
     """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
     ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
@@ -100,7 +101,7 @@ def serve(
 
     trust = _forwarded(forwarded_allow_ips)
 
-    the_host = Host(data, secrets_dirs=secrets_dirs)
+    the_host = Host(data, secrets_dirs=secrets_dirs, database=database)
     the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
     with contextlib.ExitStack() as stack:
