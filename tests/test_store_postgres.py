@@ -577,11 +577,16 @@ def test_two_replicas_share_users_jobs_and_console_sessions(postgres, sim: TieSi
     for side in ("a", "b"):
         (tmp_path / side).mkdir()
     one = RunningHost(tmp_path / "a" / "data", env=env, args=("--database", url))
-    two = RunningHost(tmp_path / "b" / "data", env=env, args=("--database", url))
+    # the second given the URL, password and all, in TQOPS_DATABASE_URL
+    whole = {**env, "TQOPS_DATABASE_URL": postgres.with_password(url)}
+    two = RunningHost(tmp_path / "b" / "data", env=whole)
     with contextlib.ExitStack() as stack:
         for host in (one, two):
             stack.push(host)  # its __exit__ kills it
         _start_together(one, two)
+        said = two.process.stdout.readline()
+        assert f"store postgresql://tqops:****@127.0.0.1:{postgres.port}/" in said
+        assert postgres.password not in said
         admin, analyst = made["admin"]["api_key"], made["ana"]["api_key"]
         configured = one.api(admin).put(
             f"{one.url}/api/v1/operations/dcso_tie/config", json={"values": tie_config(sim)}

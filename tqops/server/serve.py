@@ -131,7 +131,8 @@ def serve(
             shown = f"[{address}]" if ":" in address else address
             misp_scheme = "https" if misp[0].config.ssl_certfile else "http"
             out.write(f"MISP modules on {misp_scheme}://{shown}:{misp_port}\n")
-        out.write(f"tqops host on {scheme}://{host}:{port} (data in {data})\n")
+        store = f", store {the_host.store.where}" if database else ""  # its password as ****
+        out.write(f"tqops host on {scheme}://{host}:{port} (data in {data}{store})\n")
         out.flush()
         config = uvicorn.Config(
             ListenerGuard(
