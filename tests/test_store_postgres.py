@@ -636,3 +636,38 @@ def test_two_replicas_share_users_jobs_and_console_sessions(postgres, sim: TieSi
         assert ("admin", "configure", "dcso_tie") in done_by  # on the first replica
     for side in ("a", "b"):  # the data directories hold no store: the database does
         assert not list((tmp_path / side / "data").glob("tqops.db*"))
+
+
+@pytest.mark.slow
+def test_connections_the_server_ended_while_idle_are_replaced_not_errors(postgres):
+    """A restarted or failed-over server ends every pooled connection: the next calls open
+    new ones instead of answering 503 once per pooled connection."""
+    store, url = _pg_store(postgres)
+    name = url.rsplit("/", 1)[1]
+    store.audit("host", "warm", "it")
+    taken = [store._take() for _ in range(3)]  # three calls at once: three connections
+    for conn in taken:
+        store._give(conn, broken=False)
+    assert len(store._idle) == 3
+    postgres.admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )
+    wait_for(lambda: not postgres.query(f"SELECT 1 FROM pg_stat_activity WHERE datname = '{name}'"))
+    assert len(store.audit_log()) == 1
+    store.audit("host", "after", "it")
+    assert store.scalar("SELECT COUNT(*) FROM audit") == 2
+    assert len(store._idle) == 1  # the ended ones were closed, one new one serves
+    store.close()
+
+
+@pytest.mark.slow
+def test_the_password_may_come_from_a_password_file(postgres, tmp_path):
+    url = postgres.create_database()
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{postgres.port}:*:tqops:{postgres.password}\n")
+    passfile.chmod(0o600)
+    store = Store(f"{url}?passfile={passfile}")
+    store.audit("host", "opened", "it")
+    assert store.audit_log()[0]["action"] == "opened"
+    assert postgres.password not in repr(store) and str(passfile) in repr(store)
+    store.close()

@@ -162,6 +162,14 @@ class Cluster:
             for statement in statements:
                 conn.execute(statement)  # type: ignore[arg-type] - the fixtures' own SQL
 
+    def query(self, sql: str, database: str = "postgres") -> list[tuple]:
+        """The rows of a query run as the cluster's superuser."""
+        import psycopg
+
+        url = self.url(database, user=ADMIN, password=self.admin_password)
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type] - the fixtures' own
+
     def create_database(self, name: Optional[str] = None) -> str:
         """A new, empty database owned by ``ROLE`` (no superuser); its URL, without the
         password (``self.password``: give it as PGPASSWORD or in the URL)."""

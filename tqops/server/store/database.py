@@ -181,15 +181,22 @@ class Database:
 
     def _take(self) -> Any:
         deadline = time.monotonic() + self.timeout
-        with self._pool:
-            while not self._idle and self._open >= self._size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self._busy("had no free connection")
-                self._pool.wait(left)
-            if self._idle:
-                return self._idle.pop()
-            self._open += 1
+        while True:
+            with self._pool:
+                while not self._idle and self._open >= self._size:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._busy("had no free connection")
+                    self._pool.wait(left)
+                if not self._idle:
+                    self._open += 1
+                    break
+                conn = self._idle.pop()
+            if self.engine.alive(conn):
+                return conn
+            # the server ended it while it was idle (a restart, a failover): not a caller's
+            # error, another connection serves the call
+            self._give(conn, broken=True)
         try:
             return self._guard(self.engine.connect)
         except BaseException:

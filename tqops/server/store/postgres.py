@@ -25,6 +25,7 @@ libpq's own text is cleaned of it. It need not be in the URL either: libpq reads
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 from urllib.parse import unquote
@@ -137,6 +138,22 @@ class PostgresEngine:
     def in_transaction(self, conn: Any) -> bool:
         idle = self._psycopg.pq.TransactionStatus.IDLE
         return not conn.closed and conn.info.transaction_status != idle
+
+    @staticmethod
+    def alive(conn: Any) -> bool:
+        """Whether an idle connection is still open: the server says nothing to an idle
+        one, so anything to read on its socket is its end (a FATAL message, or EOF)."""
+        if conn.closed or conn.broken:
+            return False
+        try:
+            if hasattr(select, "poll"):  # no limit on the descriptor's number, as select has
+                poller = select.poll()
+                poller.register(conn.fileno(), select.POLLIN)
+                return not poller.poll(0)
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def reusable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken and not self.in_transaction(conn)

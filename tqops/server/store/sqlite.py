@@ -73,6 +73,11 @@ class SQLiteEngine:
             return False
 
     @staticmethod
+    def alive(conn: sqlite3.Connection) -> bool:
+        """A file's connection does not end by itself."""
+        return True
+
+    @staticmethod
     def reusable(conn: sqlite3.Connection) -> bool:
         try:
             return not conn.in_transaction
