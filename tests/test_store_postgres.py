@@ -346,6 +346,12 @@ def test_an_unreachable_server_is_one_line_without_the_password(tmp_path):
     )
     assert other.returncode == 1 and "cannot be reached" in other.stderr
     assert "s3cret" not in other.stderr
+    path = tqops("users", "list", "--database", str(tmp_path / "x.db"))
+    assert path.returncode == 2  # a configuration error
+    assert path.stderr == (
+        "tqops: error: --database takes a URL: postgresql://USER@HOST:PORT/DATABASE\n"
+    )
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_missing_server_binaries_fail_with_how_to_install_them(tmp_path):

@@ -37,7 +37,10 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def _database(args: argparse.Namespace) -> Optional[str]:
     """``--database``, else ``TQOPS_DATABASE_URL``: a PostgreSQL URL, or None for the data
     directory's SQLite file."""
-    return (args.database or os.environ.get(DATABASE_VARIABLE, "")).strip() or None
+    given = (args.database or os.environ.get(DATABASE_VARIABLE, "")).strip()
+    if given and "://" not in given:  # a path would quietly make a SQLite file there
+        raise ConfigError("--database takes a URL: postgresql://USER@HOST:PORT/DATABASE")
+    return given or None
 
 
 def _loopback(host: str) -> bool:
