@@ -67,7 +67,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,postgres,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/host.py
 
