@@ -132,6 +132,17 @@ class Cluster:
             "--no-sync",
         )
         password_file.unlink()
+        for attempt in range(3):  # the free port may be taken meanwhile: then another
+            try:
+                self._serve()
+                break
+            except RuntimeError:
+                if attempt == 2 or "could not bind" not in self.log.read_text(errors="replace"):
+                    raise
+                self.port = free_port()
+        return self
+
+    def _serve(self) -> None:
         # loopback TCP only (no socket file); durability off: a test's data need not survive
         # a power cut, and fsync would make each test's commits slow on a shared disk
         options = (
@@ -142,7 +153,6 @@ class Cluster:
             "pg_ctl", "--pgdata", str(self.data), "--log", str(self.log), "--options", options,
             "--wait", "--timeout", "60", "start",
         )  # fmt: skip
-        return self
 
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
