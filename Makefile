@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser demo test test-quick lint format bench clean
+.PHONY: install browser postgres demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,cli,server]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,postgres]'
 	touch $@
 
 # The simulators are not installed: they run from the checkout (the current directory).
@@ -31,12 +31,22 @@ browser:
 			chromium libnss3-tools >/dev/null; \
 	fi
 
+# The store's PostgreSQL tests start a cluster of Debian's postgresql (initdb and pg_ctl in a
+# temporary folder, as an unprivileged user); installed once like the browser's packages.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql for the store's PostgreSQL tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			postgresql >/dev/null; \
+	fi
+
 PYTEST := $(BIN)/python -m pytest -q
 # The tests start hundreds of `tqops` and simulator processes; with PYTHONDONTWRITEBYTECODE set
 # (as on some machines) each would compile the whole package again, so compile it once.
 BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators
 
-test: install browser
+test: install browser postgres
 	$(BIN)/ruff check .
 	@$(BYTECODE)
 	$(PYTEST)
@@ -57,7 +67,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cli,server,postgres,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/host.py
 

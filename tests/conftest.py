@@ -18,6 +18,7 @@ import pytest
 
 from simulators import SimulatorServer, TegoSimulator, TieSimulator
 from tests.support.hosting import RunningHost
+from tests.support.postgres import postgres  # noqa: F401 - the session's PostgreSQL
 from tests.support.protocols import protocol_host
 from tests.support.vendors import TEGO_LICENSE, TIE_KEY, TIE_TOKEN, TIE_USER
 

@@ -245,7 +245,7 @@ def test_the_runtime_wheel_declares_the_users_extras_and_not_the_developers(dist
     lines = meta.splitlines()
     extras = {line.split(": ", 1)[1] for line in lines if line.startswith("Provides-Extra: ")}
     requires = [line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist: ")]
-    assert extras == {"cli", "server"}
+    assert extras == {"cli", "server", "postgres"}
     declared = _extras_in_setup_cfg()
     for extra in extras:
         carried = {r.split(";")[0].strip() for r in requires if f'extra == "{extra}"' in r}

@@ -6,9 +6,10 @@ import argparse
 import importlib
 import ipaddress
 import json
+import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from tqops.cli.commands import EXIT_OK, Context
 from tqops.errors import ConfigError
@@ -16,6 +17,8 @@ from tqops.errors import ConfigError
 __all__ = ["add_parsers", "serve", "users"]
 
 INSTALL_HINT = "the host needs the server extra: pip install 'tqops[server]'"
+#: the environment variable that names the store's PostgreSQL database (as --database does)
+DATABASE_VARIABLE = "TQOPS_DATABASE_URL"
 
 
 def _server(module: str = "host") -> Any:
@@ -29,6 +32,15 @@ def _server(module: str = "host") -> Any:
 
 def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data).expanduser() if args.data else _server("datadir").default_data_dir()
+
+
+def _database(args: argparse.Namespace) -> Optional[str]:
+    """``--database``, else ``TQOPS_DATABASE_URL``: a PostgreSQL URL, or None for the data
+    directory's SQLite file."""
+    given = (args.database or os.environ.get(DATABASE_VARIABLE, "")).strip()
+    if given and "://" not in given:  # a path would quietly make a SQLite file there
+        raise ConfigError("--database takes a URL: postgresql://USER@HOST:PORT/DATABASE")
+    return given or None
 
 
 def _loopback(host: str) -> bool:
@@ -77,6 +89,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         secrets_dirs=[Path(folder) for folder in args.secrets_dir or ()],
         allowed_hosts=allowed,
         forwarded_allow_ips=forwarded,
+        database=_database(args),
     )
 
 
@@ -156,8 +169,15 @@ def _misp_address(text: str, tls: bool) -> tuple[str, int]:
 
 def users(args: argparse.Namespace, ctx: Context) -> int:
     Users = _server("users").Users
-    data = _server("datadir").private_data_dir(_data_dir(args))
-    registry = Users(_server("store").Store(data / "tqops.db"))
+    database = _database(args)
+    store = _server("store")
+    if database:  # no data directory: the store is the database's
+        registry = Users(store.Store(database))
+        where = registry.store.where
+    else:
+        data = _server("datadir").private_data_dir(_data_dir(args))
+        registry = Users(store.Store(data / "tqops.db"))
+        where = str(data)
     action = args.users_command
     if action in ("add", "key"):
         made = (
@@ -168,7 +188,7 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write(json.dumps(made.to_dict()) + "\n")
         else:
             if made.password:
-                ctx.out.write(f"user {made.name} ({made.role.value}) in {data}\n")
+                ctx.out.write(f"user {made.name} ({made.role.value}) in {where}\n")
                 ctx.out.write(f"password: {made.password}\n")
             ctx.out.write(f"api key:  {made.api_key}\n")
             ctx.out.write("(shown once: they are stored hashed)\n")
@@ -193,8 +213,14 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
 def add_parsers(sub: Any, common: Callable[..., None]) -> None:
     """Add ``serve`` and ``users`` to the ``tqops`` parser."""
     data_help = "the data directory (default: $TQOPS_DATA, else ~/.local/share/tqops)"
+    database_help = (
+        "the store's PostgreSQL database, postgresql://USER@HOST:PORT/NAME (default: "
+        f"${DATABASE_VARIABLE}, else SQLite in the data directory); give the password in "
+        "PGPASSWORD or a password file, not here"
+    )
     server = sub.add_parser("serve", help="run the operation host (REST API)")
     server.add_argument("--data", metavar="DIR", help=data_help)
+    server.add_argument("--database", metavar="URL", help=database_help)
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     server.add_argument("--port", type=int, default=8600)
     server.add_argument("--tls-cert", metavar="PEM")
@@ -247,5 +273,6 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         if verb == "add":
             parser.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
         parser.add_argument("--data", metavar="DIR", help=data_help)
+        parser.add_argument("--database", metavar="URL", help=database_help)
         common(parser, config=False, fmt=("text", "json"))
         parser.set_defaults(handler=users)

@@ -36,13 +36,19 @@ class Host:
     """One data directory's host."""
 
     def __init__(
-        self, data: Path, *, concurrency: int = 16, secrets_dirs: Sequence[Path] = ()
+        self,
+        data: Path,
+        *,
+        concurrency: int = 16,
+        secrets_dirs: Sequence[Path] = (),
+        database: Optional[str] = None,
     ) -> None:
         self.data = private_data_dir(Path(data))
         #: the directories a ``file:`` secret reference entered over REST may point into
         #: (``tqops serve --secrets-dir``); none by default: references are refused
         self.secrets_dirs = tuple(Path(folder) for folder in secrets_dirs)
-        self.store = Store(self.data / "tqops.db")
+        # a postgresql:// URL, else the data directory's SQLite file
+        self.store = Store(database or self.data / "tqops.db")
         self.vault = Vault.for_data_dir(self.data)
         self.users = Users(self.store)
         self.service = Service()

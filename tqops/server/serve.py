@@ -89,6 +89,7 @@ def serve(
     secrets_dirs: Sequence[Path] = (),
     allowed_hosts: Sequence[str] = (),
     forwarded_allow_ips: Sequence[str] = (),
+    database: Optional[str] = None,
 ) -> int:
     """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
     ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
@@ -100,7 +101,7 @@ def serve(
 
     trust = _forwarded(forwarded_allow_ips)
 
-    the_host = Host(data, secrets_dirs=secrets_dirs)
+    the_host = Host(data, secrets_dirs=secrets_dirs, database=database)
     the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
     with contextlib.ExitStack() as stack:
@@ -130,7 +131,8 @@ def serve(
             shown = f"[{address}]" if ":" in address else address
             misp_scheme = "https" if misp[0].config.ssl_certfile else "http"
             out.write(f"MISP modules on {misp_scheme}://{shown}:{misp_port}\n")
-        out.write(f"tqops host on {scheme}://{host}:{port} (data in {data})\n")
+        store = f", store {the_host.store.where}" if database else ""  # its password as ****
+        out.write(f"tqops host on {scheme}://{host}:{port} (data in {data}{store})\n")
         out.flush()
         config = uvicorn.Config(
             ListenerGuard(

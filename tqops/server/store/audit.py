@@ -13,12 +13,13 @@ class AuditLog(Database):
     def audit(self, user: str, action: str, target: str, detail: str = "") -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO audit (at, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                'INSERT INTO audit (at, "user", action, target, detail) VALUES (?, ?, ?, ?, ?)',
                 (now(), user, action, target, detail),
             )
 
     def audit_log(self, offset: int = 0, limit: int = 100) -> list[Row]:
         return self.all(
-            "SELECT at, user, action, target, detail FROM audit ORDER BY id DESC LIMIT ? OFFSET ?",
+            'SELECT at, "user", action, target, detail FROM audit ORDER BY id DESC '
+            "LIMIT ? OFFSET ?",
             (limit, offset),
         )

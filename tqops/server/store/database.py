@@ -1,28 +1,30 @@
-"""The store's database: one SQLite file in WAL mode, a small pool of connections, serialised
-write transactions, and the schema migrated by ``PRAGMA user_version`` (:mod:`.migrations`).
+"""The store's database: a small pool of connections, serialised write transactions, and the
+schema migrated by :mod:`.migrations`, on one of two engines: a SQLite file in the data
+directory (the default, :mod:`.sqlite`) or a PostgreSQL database several hosts share
+(``postgresql://...``, :mod:`.postgres`). The table modules write their SQL once, in the
+subset both engines share (:mod:`.dialect`).
 
 A call takes a connection from the pool for just as long as it runs and gives it back with
 every cursor it opened closed: no statement is left in progress on a connection (a write
 statement in progress makes SQLite refuse the next ``COMMIT``), and no connection belongs to
 a thread (a thread's connection outlived it until the garbage collector found it, and with
 it whatever lock it held). A transaction that cannot commit is rolled back before its error
-is raised, so a failure never leaves the database locked. WAL lets readers go on while a job
-writes; every write is one short transaction, so a crash of the host, even ``kill -9``,
-loses at most the calls that were in flight: every result is committed as it completes.
+is raised, so a failure never leaves the database locked. Writes are one short transaction
+each and one at a time (SQLite's single writer; on PostgreSQL an advisory lock across every
+host), so a crash of the host, even ``kill -9``, loses at most the calls that were in
+flight: every result is committed as it completes. On SQLite, WAL lets readers go on while
+a job writes; on PostgreSQL reads never wait for writes.
 
 A call waits for the database at most ``TQOPS_STORE_TIMEOUT`` seconds (default 30): for
-another process's write (``tqops users add`` beside a busy host, or the host beside it) or
-for a free connection. Past that it raises :class:`StoreBusy`, a one-line error naming the
-setting, never SQLite's own exception.
-
-Everything SQL-specific stays behind :class:`Database`'s few entry points (``one``, ``all``,
-``scalar``, ``transaction``), so another engine can stand behind the same table modules.
+another process's write (``tqops users add`` beside a busy host, or another host) or for a
+free connection. Past that it raises :class:`StoreBusy`, a one-line error naming the
+setting, never the engine's own exception; a PostgreSQL server that cannot be reached is
+:class:`StoreUnavailable`, one line too, its URL's password never in it.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 import weakref
@@ -30,10 +32,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from tqops.errors import ConfigError, OperationError
 from tqops.server.store.migrations import MIGRATIONS
+from tqops.server.store.postgres import PostgresEngine, is_database_url
+from tqops.server.store.sqlite import SQLiteEngine
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -42,12 +46,16 @@ __all__ = [
     "Database",
     "Row",
     "StoreBusy",
+    "StoreUnavailable",
     "Transaction",
     "now",
+    "open_engine",
     "store_timeout",
 ]
 
 Row = dict[str, Any]
+#: where a store is: a SQLite file's path, or a ``postgresql://`` URL
+Location = Union[Path, str]
 
 #: the environment variable that bounds how long a store call waits for the database
 TIMEOUT_VARIABLE = "TQOPS_STORE_TIMEOUT"
@@ -56,10 +64,6 @@ TIMEOUT_VARIABLE = "TQOPS_STORE_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
 #: connections a store keeps at most (jobs and requests share them; each call is short)
 POOL_SIZE = 8
-#: the WAL file is cut back to this after a checkpoint (it otherwise keeps its largest size)
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
-#: SQLite's primary result codes for "another connection holds the lock"
-_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 def now() -> str:
@@ -89,58 +93,48 @@ class StoreBusy(OperationError, TimeoutError):
     use for longer than the store waits."""
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc)
-    if "in progress" in text:  # SQLITE_BUSY too, but a statement of this connection: a bug
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11 and later
-    if code is not None:
-        return (code & 0xFF) in _BUSY_CODES
-    return "database is locked" in text or "database table is locked" in text
+class StoreUnavailable(StoreBusy):
+    """The database server cannot be reached, or refused the login (answered as the store
+    being busy: 503, try again)."""
 
 
-def _statements(script: str) -> list[str]:
-    """A migration's statements, one each (split where SQLite says a statement is complete)."""
-    found, pending = [], ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \t\r\n;"):
-                found.append(pending.strip())
-            pending = ""
-    if pending.strip(" \t\r\n;"):
-        found.append(pending.strip())
-    return found
-
-
-def _fetch(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any], limit: Optional[int]
-) -> list[sqlite3.Row]:
-    """A query's rows (the first ``limit``), its cursor closed: nothing left in progress."""
-    cursor = conn.execute(sql, params)
-    try:
-        return cursor.fetchmany(limit) if limit is not None else cursor.fetchall()
-    finally:
-        cursor.close()
+def open_engine(location: Location, timeout: float) -> Union[SQLiteEngine, PostgresEngine]:
+    """The engine of a location: ``postgresql://`` (or ``postgres://``) is PostgreSQL,
+    anything else a SQLite file's path."""
+    if isinstance(location, str) and is_database_url(location):
+        return PostgresEngine(location, timeout)
+    if isinstance(location, str) and "://" in location:
+        scheme = location.partition("://")[0][:20]
+        raise ConfigError(f"a database URL starts with postgresql://, not {scheme}://")
+    return SQLiteEngine(Path(location), timeout)
 
 
 class Transaction:
-    """The connection of one write transaction, as its body uses it (``execute`` and
-    ``executemany``); every cursor it hands out is closed before the transaction ends."""
+    """The connection of one write transaction, as its body uses it (``execute``,
+    ``executemany`` and ``insert``, each with ``?`` placeholders); every cursor it hands out
+    is closed before the transaction ends."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any, engine: Engine) -> None:
         self._conn = conn
-        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+        self._engine = engine
+        self._cursors: weakref.WeakSet[Any] = weakref.WeakSet()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        cursor = self._conn.execute(sql, params)
+    def _kept(self, cursor: Any) -> Any:
         self._cursors.add(cursor)
         return cursor
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        cursor = self._conn.executemany(sql, rows)
-        self._cursors.add(cursor)
-        return cursor
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; its cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
+        return self._kept(self._engine.execute(self._conn, sql, params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        return self._kept(self._engine.executemany(self._conn, sql, rows))
+
+    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an ``INSERT`` of one row into a table keyed by ``id``; the new row's id."""
+        cursor, row_id = self._engine.insert(self._conn, sql, params)
+        self._kept(cursor)
+        return row_id
 
     def close_cursors(self) -> None:
         """Close what the body left open: an unfinished write statement refuses the COMMIT."""
@@ -149,19 +143,25 @@ class Transaction:
         self._cursors.clear()
 
 
-class Database:
-    """The data directory's SQLite database; the store's tables are kept by its subclasses.
+#: what a store runs on (:class:`SQLiteEngine` or :class:`PostgresEngine`)
+Engine = Union[SQLiteEngine, PostgresEngine]
 
-    ``timeout`` (seconds) bounds every wait for the database; None reads
-    ``TQOPS_STORE_TIMEOUT``."""
+
+class Database:
+    """The store's database; the store's tables are kept by its subclasses.
+
+    ``location`` is a SQLite file's path, or a ``postgresql://`` URL. ``timeout`` (seconds)
+    bounds every wait for the database; None reads ``TQOPS_STORE_TIMEOUT``."""
 
     def __init__(
-        self, path: Path, *, timeout: Optional[float] = None, pool_size: int = POOL_SIZE
+        self, location: Location, *, timeout: Optional[float] = None, pool_size: int = POOL_SIZE
     ) -> None:
-        self.path = Path(path)
         self.timeout = store_timeout() if timeout is None else float(timeout)
+        self.engine: Engine = open_engine(location, self.timeout)
+        #: the SQLite file (None on PostgreSQL)
+        self.path: Optional[Path] = self.engine.path
         self._size = max(1, pool_size)
-        self._idle: list[sqlite3.Connection] = []
+        self._idle: list[Any] = []
         self._open = 0
         self._pool = threading.Condition()
         #: the connection this thread is using, so a read inside its transaction sees it
@@ -169,57 +169,48 @@ class Database:
         self._write = threading.Lock()
         self.migrate()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.engine.label!r})"
+
+    @property
+    def where(self) -> str:
+        """What messages call the database: the file's name, or the URL without password."""
+        return self.engine.label
+
     # -- connections -----------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread off: a connection moves between threads with the pool, but only
-        # one call uses it at a time
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.row_factory = sqlite3.Row
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: a process crash loses nothing
-                "PRAGMA foreign_keys=ON",
-                f"PRAGMA busy_timeout={int(self.timeout * 1000)}",
-                f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
-            ):
-                conn.execute(pragma).close()  # journal_mode answers a row: never leave it open
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _take(self) -> sqlite3.Connection:
+    def _take(self) -> Any:
         deadline = time.monotonic() + self.timeout
-        with self._pool:
-            while not self._idle and self._open >= self._size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self._busy("had no free connection")
-                self._pool.wait(left)
-            if self._idle:
-                return self._idle.pop()
-            self._open += 1
+        while True:
+            with self._pool:
+                while not self._idle and self._open >= self._size:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._busy("had no free connection")
+                    self._pool.wait(left)
+                if not self._idle:
+                    self._open += 1
+                    break
+                conn = self._idle.pop()
+            if self.engine.alive(conn):
+                return conn
+            # the server ended it while it was idle (a restart, a failover): not a caller's
+            # error, another connection serves the call
+            self._give(conn, broken=True)
         try:
-            return self._busy_guard(self._connect)
+            return self._guard(self.engine.connect)
         except BaseException:
             with self._pool:
                 self._open -= 1
                 self._pool.notify()
             raise
 
-    def _give(self, conn: sqlite3.Connection, broken: bool) -> None:
+    def _give(self, conn: Any, broken: bool) -> None:
         if not broken:
-            try:
-                broken = conn.in_transaction
-            except sqlite3.Error:
-                broken = True
+            broken = not self.engine.reusable(conn)
         if broken:  # closing it rolls back whatever it held and releases its locks
-            with suppress(sqlite3.Error):
-                conn.close()
+            with suppress(Exception):
+                self.engine.close(conn)
         with self._pool:
             if broken:
                 self._open -= 1
@@ -228,9 +219,9 @@ class Database:
             self._pool.notify()
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> Iterator[Any]:
         """A connection for one call: this thread's own while it is inside a transaction."""
-        held: Optional[sqlite3.Connection] = getattr(self._held, "conn", None)
+        held: Optional[Any] = getattr(self._held, "conn", None)
         if held is not None:
             yield held
             return
@@ -239,24 +230,34 @@ class Database:
         broken = False
         try:
             yield conn
-        except sqlite3.Error:
+        except self.engine.discard_on:
             broken = True  # whatever state SQLite left it in, it is not used again
             raise
         finally:
             self._held.conn = None
             self._give(conn, broken)
 
-    def _busy_guard(self, call: Any, *args: Any) -> Any:
+    def _translated(self, exc: BaseException) -> Optional[StoreBusy]:
+        """The store's one-line error for an engine's "locked" or "unreachable", else None."""
+        if self.engine.busy(exc):
+            return self._busy("stayed locked by another process")
+        reason = self.engine.unreachable(exc)
+        if reason is not None:
+            return StoreUnavailable(f"the store ({self.where}) cannot be reached: {reason}")
+        return None
+
+    def _guard(self, call: Any, *args: Any) -> Any:
         try:
             return call(*args)
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise self._busy("stayed locked by another process") from None
+        except Exception as exc:
+            mapped = self._translated(exc)
+            if mapped is not None:
+                raise mapped from None
             raise
 
     def _busy(self, what: str) -> StoreBusy:
         return StoreBusy(
-            f"the store ({self.path.name}) {what} for {self.timeout:g} s; try again, or raise "
+            f"the store ({self.where}) {what} for {self.timeout:g} s; try again, or raise "
             f"{TIMEOUT_VARIABLE} (seconds) if it is this busy"
         )
 
@@ -264,30 +265,33 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One write transaction (serialised: SQLite has one writer at a time anyway). It
-        commits when its body ends; an error in the body, or a commit SQLite refuses, rolls
-        it back and is raised (a lock held too long by another process as
-        :class:`StoreBusy`)."""
+        """One write transaction (serialised: SQLite has one writer at a time anyway, and
+        PostgreSQL is given the same). It commits when its body ends; an error in the body,
+        or a commit the database refuses, rolls it back and is raised (a lock held too long
+        by another process as :class:`StoreBusy`)."""
         if getattr(self._held, "transaction", False):
             raise RuntimeError("a store transaction inside another one on the same thread")
         if not self._write.acquire(timeout=self.timeout):
             raise self._busy("was busy writing")
         try:
             with self._connection() as conn:
-                self._busy_guard(conn.execute, "BEGIN IMMEDIATE")
+                work = Transaction(conn, self.engine)
                 self._held.transaction = True
-                work = Transaction(conn)
                 try:
+                    self._guard(self.engine.begin, conn)
                     yield work
                     work.close_cursors()
-                    self._busy_guard(conn.execute, "COMMIT")
-                except BaseException:
+                    self._guard(self.engine.commit, conn)
+                except BaseException as exc:
                     work.close_cursors()
-                    if conn.in_transaction:
+                    if self.engine.in_transaction(conn):
                         # should it fail, conn is still in the transaction: the pool closes
                         # it, which ends the transaction and releases the lock
-                        with suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
+                        with suppress(Exception):
+                            self.engine.rollback(conn)
+                    mapped = self._translated(exc) if isinstance(exc, Exception) else None
+                    if mapped is not None:
+                        raise mapped from None
                     raise
                 finally:
                     self._held.transaction = False
@@ -296,22 +300,24 @@ class Database:
 
     def migrate(self) -> int:
         """Bring the schema to the newest version; return it. The version is read inside the
-        write transaction, so two processes starting together migrate it once."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write transaction, so processes starting together (on PostgreSQL: hosts) migrate it
+        once."""
         newest = len(MIGRATIONS)
-        if self.scalar("PRAGMA user_version") == newest:
+        if self.engine.version_now(self) == newest:
             return newest
-        with self.transaction() as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        with self.transaction() as work:
+            version = self.engine.version(work)
             if version > newest:
-                raise RuntimeError(
-                    f"{self.path} was written by a newer tqops (schema {version}); upgrade tqops"
+                raise ConfigError(
+                    f"the store ({self.where}) was written by a newer tqops (schema {version}, "
+                    f"this one knows {newest}); upgrade tqops"
                 )
-            for number in range(version, newest):
-                for statement in _statements(MIGRATIONS[number]):
-                    conn.execute(statement)
-            if version != newest:
-                conn.execute(f"PRAGMA user_version = {newest}")
+            if version < newest:
+                self.engine.prepare(work)
+                for number in range(version, newest):
+                    for statement in self.engine.statements(MIGRATIONS[number]):
+                        work.execute(statement)
+                self.engine.set_version(work, newest)
         return newest
 
     def close(self) -> None:
@@ -320,22 +326,22 @@ class Database:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
         for conn in idle:
-            conn.close()
+            self.engine.close(conn)
 
     # -- reads -----------------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any], limit: Optional[int]) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any], limit: Optional[int]) -> list[Row]:
         with self._connection() as conn:
-            rows: list[sqlite3.Row] = self._busy_guard(_fetch, conn, sql, params, limit)
+            rows: list[Row] = self._guard(self.engine.fetch, conn, sql, params, limit)
             return rows
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Optional[Row]:
         rows = self._rows(sql, params, 1)
-        return dict(rows[0]) if rows else None
+        return rows[0] if rows else None
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [dict(r) for r in self._rows(sql, params, None)]
+        return self._rows(sql, params, None)
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._rows(sql, params, 1)
-        return rows[0][0] if rows else None
+        return next(iter(rows[0].values())) if rows else None

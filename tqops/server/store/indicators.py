@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Optional
 
@@ -27,12 +28,12 @@ class IndicatorRecords(Database):
                 if found is not None:
                     out.append((int(found[0]), False))
                     continue
-                cursor = conn.execute(
+                created = conn.insert(
                     "INSERT INTO indicators (type, value, tlp, note, source, created_at, "
                     "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (kind, value, tlp, note or None, source, now(), user),
                 )
-                out.append((int(cursor.lastrowid or 0), True))
+                out.append((created, True))
         return out
 
     def add_attributes(
@@ -40,8 +41,8 @@ class IndicatorRecords(Database):
     ) -> None:
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO indicator_attributes (indicator_id, name, value, "
-                "published_at, source) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO indicator_attributes (indicator_id, name, value, published_at, "
+                "source) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(indicator_id, n, v, p, source) for n, v, p in attributes],
             )
 
@@ -72,8 +73,9 @@ class IndicatorRecords(Database):
             where.append("type = ?")
             params.append(kind)
         if text:
-            where.append("instr(lower(value), lower(?)) > 0")
-            params.append(text)
+            # LIKE, its wildcards escaped: both engines have it (PostgreSQL has no instr)
+            where.append("lower(value) LIKE lower(?) ESCAPE '\\'")
+            params.append("%" + re.sub(r"([\\%_])", r"\\\1", text) + "%")
         clause = " AND ".join(where)
         total = int(self.scalar(f"SELECT COUNT(*) FROM indicators WHERE {clause}", params))  # noqa: S608
         rows = self.all(

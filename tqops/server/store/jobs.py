@@ -23,12 +23,11 @@ class JobRecords(Database):
         (type, value, tlp, indicator id or None)."""
         operation, action, options = run["operation"], run["action"], run["options"]
         with self.transaction() as conn:
-            cursor = conn.execute(
+            job_id = conn.insert(
                 "INSERT INTO jobs (operation, action, options, status, total, created_by, "
                 "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                 (operation, action, json.dumps(options), len(inputs), user, now()),
             )
-            job_id = int(cursor.lastrowid or 0)
             conn.executemany(
                 "INSERT INTO job_inputs (job_id, seq, type, value, tlp, indicator_id) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -89,7 +88,8 @@ class JobRecords(Database):
         skipped = len(seqs) if status == "skipped" else 0
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?)",
+                "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [(job_id, seq, status, result) for seq in seqs],
             )
             conn.execute(
@@ -128,7 +128,9 @@ class JobRecords(Database):
     def cache_result(self, key: tuple[str, str, str, str, str], result: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO cache (operation, action, options_key, type, value, "
-                "result, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cache (operation, action, options_key, type, value, result, "
+                "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (operation, action, "
+                "options_key, type, value) DO UPDATE SET result = excluded.result, "
+                "stored_at = excluded.stored_at",
                 (*key, result, time.time()),
             )

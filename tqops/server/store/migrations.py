@@ -1,5 +1,8 @@
-"""The store's schema, as migrations: entry *i* takes ``PRAGMA user_version`` from *i* to
-*i + 1*. Never edit one that has shipped; add the next."""
+"""The store's schema, as migrations: entry *i* takes the schema's version (SQLite's ``PRAGMA
+user_version``, PostgreSQL's ``schema_version`` table) from *i* to *i + 1*. Never edit one
+that has shipped; add the next, in the SQL both engines run (:mod:`.dialect`: SQLite's type
+names, no ``INSERT OR``, reserved words such as ``"user"`` quoted; quoting it in the first
+entry was the one edit after it shipped, and makes the same SQLite table)."""
 
 from __future__ import annotations
 
@@ -101,7 +104,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY,
         at TEXT NOT NULL,
-        user TEXT NOT NULL,
+        "user" TEXT NOT NULL,
         action TEXT NOT NULL,
         target TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT ''

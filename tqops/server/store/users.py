@@ -16,11 +16,10 @@ class UserRecords(Database):
 
     def add_user(self, name: str, role: str, password_hash: str, key_hash: str) -> int:
         with self.transaction() as conn:
-            cursor = conn.execute(
+            user_id = conn.insert(
                 "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 (name, role, password_hash, now()),
             )
-            user_id = int(cursor.lastrowid or 0)
             conn.execute(
                 "INSERT INTO api_keys (user_id, key_hash, created_at) VALUES (?, ?, ?)",
                 (user_id, key_hash, now()),
