@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser postgres demo test test-quick lint format bench clean
+.PHONY: install browser postgres system demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -23,30 +23,36 @@ demo: install
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-browser:
-	@if [ ! -x $(CHROMIUM) ] || ! command -v certutil >/dev/null; then \
-		echo "installing Debian's chromium and libnss3-tools for the browser tests"; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium libnss3-tools >/dev/null; \
-	fi
-
 # The store's PostgreSQL tests start a cluster of Debian's postgresql (initdb and pg_ctl in a
-# temporary folder, as an unprivileged user); installed once like the browser's packages.
-postgres:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "installing Debian's postgresql for the store's PostgreSQL tests"; \
+# temporary folder, as an unprivileged user). `browser` and `postgres` each install their
+# packages; `system` installs what both need at once (one apt-get update on a fresh machine).
+BROWSER_MISSING = $(shell [ -x $(CHROMIUM) ] && command -v certutil >/dev/null || echo chromium libnss3-tools)
+POSTGRES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)
+
+define apt_install
+	@if [ -n "$(strip $(1))" ]; then \
+		echo "installing Debian's $(strip $(1)) for the tests"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			postgresql >/dev/null; \
+			$(1) >/dev/null; \
 	fi
+endef
+
+browser:
+	$(call apt_install,$(BROWSER_MISSING))
+
+postgres:
+	$(call apt_install,$(POSTGRES_MISSING))
+
+system:
+	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING))
 
 PYTEST := $(BIN)/python -m pytest -q
 # The tests start hundreds of `tqops` and simulator processes; with PYTHONDONTWRITEBYTECODE set
 # (as on some machines) each would compile the whole package again, so compile it once.
 BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators
 
-test: install browser postgres
+test: install system
 	$(BIN)/ruff check .
 	@$(BYTECODE)
 	$(PYTEST)
