@@ -355,7 +355,7 @@ class ConfiguredOperation:
             told += (drift_warning(self.operation.manifest.label, unmapped),)
         found = mark_matches(mapped.indicators, checked.indicator)
         if self._secrets:
-            found = [_masked(indicator, self._secrets) for indicator in found]
+            found = tuple(_masked(indicator, self._secrets) for indicator in found)
         return Result(selection, status, found, warnings=tuple(self._redact(told)), verdict=verdict)
 
     def _redact(self, texts: Iterable[str]) -> Iterator[str]:
