@@ -47,7 +47,11 @@ postgres:
 system:
 	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING))
 
-PYTEST := $(BIN)/python -m pytest -q
+# The suite runs on every core (pytest-xdist), each test file on one worker so that a file's
+# module fixtures (a running host, a browser) start once: `make test WORKERS=0` runs it in
+# one process.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 # The tests start hundreds of `tqops` and simulator processes; with PYTHONDONTWRITEBYTECODE set
 # (as on some machines) each would compile the whole package again, so compile it once.
 BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 import uuid
 
 import pytest
@@ -63,9 +62,9 @@ def unset_config(host):
 
 
 def test_modules_are_listed_within_misps_timeout(host, tie):
-    started = time.monotonic()
-    answer = misp().get(f"{host.misp}/modules", timeout=1)
-    assert time.monotonic() - started < 1.0
+    # MISP gives up on its modules after its enrichment timeout (10 s by default); the listing
+    # does no vendor call, so only a hang would miss it (speed itself is the bench's)
+    answer = misp().get(f"{host.misp}/modules", timeout=10)
     modules = {m["name"]: m for m in answer.json()}
     module = modules[MODULE]
     assert module["type"] == "expansion"
