@@ -59,6 +59,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--ca-file", metavar="PATH", help="also write the test CA's PEM here (for ca_bundle)"
     )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--until-stdin-closes",
+        action="store_true",
+        help="stop when standard input ends (a parent that dies, even by kill -9, stops it)",
+    )
     args = parser.parse_args(argv)
     problem = missing(args.vendor)
     if problem:
@@ -83,8 +88,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             flush=True,
         )
         try:
-            while True:
-                time.sleep(3600)
+            if args.until_stdin_closes:
+                while sys.stdin.buffer.read(65536):  # EOF: the parent is gone
+                    pass
+            else:
+                while True:
+                    time.sleep(3600)
         except KeyboardInterrupt:
             pass
     return 0

@@ -313,7 +313,8 @@ def test_the_cli_says_what_to_install_without_the_server_extra(tmp_path):
     assert done.returncode == 2 and "pip install 'tqops[server]'" in done.stderr
 
 
-def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGTERM", "kill -9"])
+def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_path, stop):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tqops.cli", "serve", "--demo", "--data", str(tmp_path / "d"),
@@ -342,9 +343,9 @@ def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_pat
         simulators = _children(process.pid)
         assert len(simulators) == 2, simulators
     finally:
-        process.terminate()
+        process.kill() if stop == "kill -9" else process.terminate()
         process.wait(30)
-    # SIGTERM stops the demo's simulators with the host
+    # the demo's simulators stop with the host: SIGTERM unwinds, kill -9 closes their stdin
     assert wait_for(lambda: not [p for p in simulators if _alive(p)], timeout=15)
 
 

@@ -47,7 +47,10 @@ DEMO_SIMULATORS = {"dcso_tie": "tie", "tego": "tego"}
 def _simulator(vendor: str, token: str) -> Iterator[tuple[str, str]]:
     """A simulator of the checkout in a process of its own: (host:port, CA bundle path)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulators", vendor, f"--token={token}"],  # it may begin with -
+        # the token may begin with '-'; the pipe on stdin ends with this process, however it
+        # ends (kill -9 included), and the simulator with it
+        [sys.executable, "-m", "simulators", vendor, f"--token={token}", "--until-stdin-closes"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
