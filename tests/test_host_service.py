@@ -5,6 +5,7 @@ one TLP order, and one indicator CSV reader whose errors name the right line."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import warnings
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.hosting import api_client
+from tests.support.hosting import api_client, free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
@@ -275,3 +276,38 @@ def test_the_console_names_each_csv_row_by_its_line_in_the_file(host):
     added = html.unescape(re.sub(r"<[^>]+>", "", answer.text))
     assert "upload.csv line 4: unknown indicator type" in added
     assert "CSV 2" not in added  # the row's index in the upload is not its line
+
+
+# -- the result cache belongs to the configuration that filled it -----------------------------
+
+
+def test_a_configuration_change_never_answers_from_the_old_ones_cache(tmp_path, tie):
+    """A look-up cached with one configuration is not an answer for the next: pointed at a
+    dead port, the same input is sent (and fails) instead of coming back `ok` from the cache."""
+    from tests.support.vendors import tie_config
+
+    host = Host(tmp_path / "data")
+    admin = host.users.add("admin", "admin", PASSWORD)
+    who = host.users.by_key(admin.api_key)
+    host.set_config("dcso_tie", tie_config(tie), who)
+    host.set_settings("dcso_tie", {"cache_ttl": 3600}, who)
+    inputs = [{"type": "FQDN", "value": "www.microsoft.com"}]
+
+    def status() -> str:
+        job = host.create_job("dcso_tie", "search", {}, None, inputs, who)
+        host.jobs.wait(job["id"], 30)
+        _, rows = host.store.results(job["id"], None, 0, 10)
+        (row,) = rows
+        return json.loads(row["result"])["status"]
+
+    try:
+        tie.clear_requests()
+        assert [status(), status()] == ["ok", "ok"]
+        assert len(tie.requests) == 1  # the repeat came from the cache
+        dead = {**tie_config(tie), "hostname": f"127.0.0.1:{free_port()}"}
+        host.set_config("dcso_tie", dead, who)
+        assert status() == "error"  # sent to the dead port, not answered from the cache
+        host.set_config("dcso_tie", tie_config(tie), who)
+        assert status() == "ok"
+    finally:
+        host.stop()

@@ -205,6 +205,10 @@ class JobRunner:
             carried = self._carried.get(job_id)
         if carried is not None:  # never served what another configuration looked up
             options_key += " config:" + self._fingerprint(carried)
+        else:  # nor what the stored one looked up before an admin changed it (its sealed form)
+            sealed = str(settings["config"]).encode()
+            options_key += " stored:" + hashlib.sha256(sealed).hexdigest()[:32]
+        options_key += f" version:{manifest.version}"  # an upgrade may map otherwise
         ttl = float(settings["cache_ttl"])
         to_send: list[Selection] = []
         for key, seqs in groups.items():
