@@ -245,6 +245,24 @@ def test_settings_integrations_the_audit_log_and_transactions(store):
 # -- the SQL is portable, the URL's password kept ----------------------------------------------
 
 
+def test_removing_an_upload_gives_back_the_settings_of_the_operation_it_replaced(store):
+    """An upload of a built-in operation's name keeps the built-in's settings at its first
+    install (not at its upgrades); its removal puts them back instead of wiping them."""
+    store.save_settings("dcso_tie", config='{"hostname": "built-in.example"}', max_tlp="GREEN")
+    before = store.settings("dcso_tie")
+    store.save_integration("dcso_tie", "9.0.0", "/x/1", "aa", "admin")
+    store.save_settings("dcso_tie", config='{"hostname": "upload.example"}', max_tlp="RED")
+    store.save_integration("dcso_tie", "9.0.1", "/x/2", "bb", "admin")  # an upgrade of it
+    store.remove_integration("dcso_tie")
+    assert store.settings("dcso_tie") == before
+    # an upload of a new name replaced nothing: its removal leaves no settings behind
+    store.save_integration("brand_new", "1.0.0", "/x/3", "cc", "admin")
+    store.save_settings("brand_new", config='{"a": 1}')
+    store.remove_integration("brand_new")
+    assert store.settings("brand_new")["config"] == "{}"
+    assert store.integrations() == []
+
+
 def test_the_portable_sql_becomes_postgresqls():
     assert to_postgres("SELECT * FROM t WHERE a = ? AND b LIKE '?%' AND c = ?") == (
         "SELECT * FROM t WHERE a = %s AND b LIKE '?%%' AND c = %s"

@@ -140,4 +140,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN password_generation INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN key_generation INTEGER NOT NULL DEFAULT 0;
     """,
+    # what an upload replaced: the settings of the operation of that name (a built-in one) when
+    # the upload was first installed, given back when the upload is removed
+    """
+    ALTER TABLE integrations ADD COLUMN replaced_settings TEXT;
+    """,
 )

@@ -3,11 +3,23 @@ secrets sealed; enabled; the TLP gate; the cache TTL) and the uploaded integrati
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tqops.server.store.database import Database, Row, now
 
 __all__ = ["OperationRecords"]
+
+#: the settings an upload's removal gives back (what its first install kept)
+_SETTINGS_COLUMNS = (
+    "operation",
+    "config",
+    "enabled",
+    "max_tlp",
+    "cache_ttl",
+    "misp_allowed",
+    "updated_at",
+)
 
 
 class OperationRecords(Database):
@@ -52,16 +64,41 @@ class OperationRecords(Database):
         return self.all("SELECT * FROM integrations ORDER BY name")
 
     def save_integration(self, name: str, version: str, path: str, sha256: str, user: str) -> None:
+        """Record an uploaded integration; its first install keeps the settings of the
+        operation it replaces (a built-in one), which :meth:`remove_integration` gives back."""
         with self.transaction() as conn:
+            first = conn.execute("SELECT 1 FROM integrations WHERE name = ?", (name,)).fetchone()
+            replaced = None
+            if first is None:
+                row = conn.execute(
+                    "SELECT config, enabled, max_tlp, cache_ttl, misp_allowed, updated_at "
+                    "FROM operation_settings WHERE operation = ?",
+                    (name,),
+                ).fetchone()  # a tuple on either engine, in _SETTINGS_COLUMNS' order
+                if row is not None:
+                    replaced = json.dumps(dict(zip(_SETTINGS_COLUMNS[1:], row)))
             conn.execute(
                 "INSERT INTO integrations (name, version, path, sha256, installed_at, "
-                "installed_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "installed_by, replaced_settings) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET "
                 "version = excluded.version, path = excluded.path, sha256 = excluded.sha256, "
                 "installed_at = excluded.installed_at, installed_by = excluded.installed_by",
-                (name, version, path, sha256, now(), user),
+                (name, version, path, sha256, now(), user, replaced),
             )
 
     def remove_integration(self, name: str) -> None:
+        """Forget an uploaded integration and its settings; the settings of the operation it
+        replaced, kept at its first install, are put back."""
         with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT replaced_settings FROM integrations WHERE name = ?", (name,)
+            ).fetchone()
             conn.execute("DELETE FROM integrations WHERE name = ?", (name,))
             conn.execute("DELETE FROM operation_settings WHERE operation = ?", (name,))
+            if row is not None and row[0]:
+                kept = json.loads(row[0])
+                conn.execute(
+                    "INSERT INTO operation_settings (operation, config, enabled, max_tlp, "
+                    "cache_ttl, misp_allowed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (name, *(kept[column] for column in _SETTINGS_COLUMNS[1:])),
+                )
