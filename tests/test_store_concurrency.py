@@ -16,19 +16,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.support.hosting import ROOT
+from tests.support.storeload import StoreLoad
 from tqops.errors import ConfigError
 from tqops.server.errors import answer_of
 from tqops.server.store import Store, StoreBusy
 from tqops.server.store.database import POOL_SIZE, TIMEOUT_VARIABLE, store_timeout
 from tqops.server.store.migrations import MIGRATIONS
-
-RUN = {"operation": "dcso_tie", "action": "search", "options": {}}
 
 
 def _cli(*args: str, timeout: float = 20.0, **env: str) -> subprocess.CompletedProcess:
@@ -55,88 +53,27 @@ def _open_descriptors(path: Path) -> int:
     return count
 
 
-def _query(store: Store, n: int) -> None:
-    """What one MISP query does to the store: its job made and audited, then run on a thread
-    of its own (the host's job threads), a result and the cache saved, the job read back."""
-    job_id = store.create_job(RUN, [("FQDN", f"h{n % 40}.example", "AMBER", None)], "misp")
-    store.audit("misp-modules", "misp-query", "dcso_tie_search", f"job {job_id}")
-    store.set_job(job_id, status="running")
-    assert store.settings("dcso_tie")["enabled"]
-    for row in store.pending_inputs(job_id):
-        key = ("dcso_tie", "search", "{}", row["type"], row["value"])
-        hit = store.cached(key, 3600)
-        store.save_results(job_id, [row["seq"]], "ok", hit[0] if hit else '{"status": "ok"}')
-        if hit is None:
-            store.cache_result(key, '{"status": "ok"}')
-    store.set_job(job_id, status="done")
-    assert store.results(job_id, None, 0, 10)[0] == 1
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
 def test_threads_and_a_second_process_share_the_store_without_errors_or_leaks(tmp_path):
     data = tmp_path / "data"
     store = Store(data / "tqops.db")
-    errors: Counter[str] = Counter()
-    queries = 0
-    lock = threading.Lock()
-
-    def one_query(n: int) -> None:
-        try:
-            _query(store, n)
-        except Exception as exc:  # counted and shown: the test fails on any
-            with lock:
-                errors[f"{type(exc).__name__}: {exc}"] += 1
-
-    def analyst(first: int) -> None:  # bursts of queries, each on a thread that then ends
-        nonlocal queries
-        round_ = 0
-        while round_ < 6 or not cli_done.is_set():  # busy for as long as the CLI runs
-            threads = [
-                threading.Thread(target=one_query, args=(first + round_ * 10 + k,))
-                for k in range(10)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            with lock:
-                queries += len(threads)
-            round_ += 1
-
-    def reader() -> None:  # the console and REST polling the jobs meanwhile
-        try:
-            while not done.is_set():
-                for job in store.jobs(0, 20):
-                    store.job(job["id"])
-                store.audit_log(0, 20)
-                store.users()
-        except Exception as exc:
-            with lock:
-                errors[f"reader {type(exc).__name__}: {exc}"] += 1
-
-    done, cli_done = threading.Event(), threading.Event()
     cli, grew = [], []
     gc.disable()  # the collector may not run for minutes: nothing may wait for it
     try:
-        readers = [threading.Thread(target=reader) for _ in range(3)]
-        analysts = [threading.Thread(target=analyst, args=(i * 1000,)) for i in range(3)]
-        for thread in readers + analysts:
-            thread.start()
-        started = time.monotonic()
-        for i in range(2):  # while the host is busy, one after the other
-            before = store.scalar("SELECT COUNT(*) FROM jobs")
-            cli.append(_cli("users", "add", f"user{i}", "--role", "viewer", "--data", str(data)))
-            grew.append(store.scalar("SELECT COUNT(*) FROM jobs") > before)
-        cli_done.set()
-        for thread in analysts:
-            thread.join()
-        done.set()
-        for thread in readers:
-            thread.join()
+        # bursts of queries on threads that end, for as long as the CLI runs, readers meanwhile
+        with StoreLoad(store, analysts=3, readers=3, rounds=6, while_busy=True) as load:
+            started = time.monotonic()
+            for i in range(2):  # while the host is busy, one after the other
+                before = store.scalar("SELECT COUNT(*) FROM jobs")
+                cli.append(
+                    _cli("users", "add", f"user{i}", "--role", "viewer", "--data", str(data))
+                )
+                grew.append(store.scalar("SELECT COUNT(*) FROM jobs") > before)
         held = _open_descriptors(data / "tqops.db")
     finally:
         gc.enable()
+    errors, queries = load.errors, load.queries
     assert not errors, errors.most_common(3)
     for answer in cli:
         assert answer.returncode == 0, answer.stderr

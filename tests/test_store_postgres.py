@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from cryptography.fernet import Fernet
 from simulators import TieSimulator
 from tests.support.hosting import ROOT, RunningHost, free_port, tqops, wait_for
 from tests.support.postgres import Cluster, running_cluster, server_binaries
+from tests.support.storeload import RUN, StoreLoad
 from tests.support.vendors import tie_config
-from tests.test_store_concurrency import RUN, _query
 from tqops.errors import ConfigError
 from tqops.server.errors import answer_of
 from tqops.server.store import Store, StoreBusy, database
@@ -483,58 +482,14 @@ def test_threads_and_processes_share_the_postgresql_store_without_errors(postgre
     """Test_store_concurrency's kind on PostgreSQL: bursts of MISP-like queries on threads
     that end, readers meanwhile, and `tqops users add` from other processes."""
     store, url = _pg_store(postgres)
-    errors: Counter[str] = Counter()
-    lock = threading.Lock()
-    queries = 0
-
-    def one_query(n: int) -> None:
-        try:
-            _query(store, n)
-        except Exception as exc:  # counted and shown: the test fails on any
-            with lock:
-                errors[f"{type(exc).__name__}: {exc}"] += 1
-
-    def analyst(first: int) -> None:
-        nonlocal queries
-        for round_ in range(4):
-            threads = [
-                threading.Thread(target=one_query, args=(first + round_ * 10 + k,))
-                for k in range(10)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            with lock:
-                queries += len(threads)
-
-    def reader() -> None:
-        try:
-            while not done.is_set():
-                for job in store.jobs(0, 20):
-                    store.job(job["id"])
-                store.audit_log(0, 20)
-                store.users()
-        except Exception as exc:
-            with lock:
-                errors[f"reader {type(exc).__name__}: {exc}"] += 1
-
-    done = threading.Event()
-    readers = [threading.Thread(target=reader) for _ in range(2)]
-    analysts = [threading.Thread(target=analyst, args=(i * 1000,)) for i in range(3)]
-    for thread in readers + analysts:
-        thread.start()
     env = {"PGPASSWORD": postgres.password, "TQOPS_DATA": str(tmp_path / "unused")}
     plain = url.replace(f":{postgres.password}@", "@")
-    cli = [
-        tqops("users", "add", f"user{i}", "--role", "viewer", "--database", plain, env=env)
-        for i in range(2)
-    ]
-    for thread in analysts:
-        thread.join()
-    done.set()
-    for thread in readers:
-        thread.join()
+    with StoreLoad(store, analysts=3, readers=2, rounds=4, while_busy=False) as load:
+        cli = [
+            tqops("users", "add", f"user{i}", "--role", "viewer", "--database", plain, env=env)
+            for i in range(2)
+        ]
+    errors, queries = load.errors, load.queries
     assert not errors, errors.most_common(3)
     assert [answer.returncode for answer in cli] == [0, 0], [a.stderr for a in cli]
     jobs = store.all("SELECT status, total, done FROM jobs")
