@@ -48,6 +48,7 @@ __all__ = [
     "StoredConfig",
     "parse_bool",
     "redact",
+    "scrub",
     "validate_config",
     "validate_options",
 ]
@@ -358,3 +359,31 @@ def redact(text: str, secrets: Sequence[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
     return text
+
+
+def scrub(document: Any, secrets: Sequence[str]) -> Any:
+    """A parsed JSON document with every secret in its strings (keys too) masked; containers
+    are changed in place, walked without recursion (a deep document cannot overflow)."""
+    if isinstance(document, str):
+        return redact(document, secrets)
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = redact(item, secrets)
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key in list(node):
+                value = node[key]
+                if isinstance(value, str):
+                    value = redact(value, secrets)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+                clean = redact(key, secrets) if isinstance(key, str) else key
+                if clean != key:
+                    del node[key]
+                node[clean] = value
+    return document

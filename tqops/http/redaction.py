@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from tqops.config.values import redact
+from tqops.config.values import scrub
 
 __all__ = ["declared_values", "may_hold", "scrub", "wire_forms"]
 
@@ -58,31 +58,3 @@ def may_hold(body: bytes, secrets: Sequence[str]) -> bool:
     if b"\\" in body or b"\x00" in body[:4]:
         return True
     return any(secret.encode("utf-8") in body for secret in secrets if secret)
-
-
-def scrub(document: Any, secrets: Sequence[str]) -> Any:
-    """A parsed JSON document with every secret in its strings (keys too) masked; containers
-    are changed in place, walked without recursion (a deep document cannot overflow)."""
-    if isinstance(document, str):
-        return redact(document, secrets)
-    stack = [document]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            for index, item in enumerate(node):
-                if isinstance(item, str):
-                    node[index] = redact(item, secrets)
-                elif isinstance(item, (list, dict)):
-                    stack.append(item)
-        elif isinstance(node, dict):
-            for key in list(node):
-                value = node[key]
-                if isinstance(value, str):
-                    value = redact(value, secrets)
-                elif isinstance(value, (list, dict)):
-                    stack.append(value)
-                clean = redact(key, secrets) if isinstance(key, str) else key
-                if clean != key:
-                    del node[key]
-                node[clean] = value
-    return document

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
-from tqops.config.values import MASK, StoredConfig, redact
+from tqops.config.values import MASK, StoredConfig, scrub
 from tqops.errors import ConfigError, InputError, OperationError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.store import Store, now
@@ -293,7 +293,9 @@ class JobRunner:
         secrets: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Store a result (every secret in it masked); the payload stored."""
-        payload = _scrubbed(result.to_dict(summarise), secrets)
+        payload = result.to_dict(summarise)
+        if any(secrets):  # a vendor client that reads its answers itself: masked before stored
+            payload = scrub(payload, secrets)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
         return payload
 
@@ -344,25 +346,3 @@ def _masked(options: Mapping[str, Any], hidden: Collection[str]) -> dict[str, An
         k: MASK if k in hidden or (isinstance(v, Mapping) and SEALED in v) else v
         for k, v in options.items()
     }
-
-
-def _scrubbed(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
-    """A result's JSON with every secret in its strings (keys too) masked, walked without
-    recursion. (The HTTP client masks what it parses the same way; a vendor client that
-    reads its answers otherwise is masked here, before anything is stored.)"""
-    if not any(secrets):
-        return payload
-    stack: list[Any] = [payload]
-    while stack:
-        node = stack.pop()
-        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-        for key, value in items:
-            if isinstance(value, str):
-                value = redact(value, secrets)
-            elif isinstance(value, (dict, list)):
-                stack.append(value)
-            if isinstance(node, dict) and isinstance(key, str) and redact(key, secrets) != key:
-                del node[key]
-                key = redact(key, secrets)
-            node[key] = value
-    return payload
