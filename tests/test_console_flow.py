@@ -7,6 +7,7 @@ results and adds what was found to the platform."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from simulators import TieSimulator
 from tests.support.browser import UNLABELLED, Watched, log_in
@@ -339,3 +341,51 @@ def test_an_analyst_runs_on_all_that_match_a_filter_cancels_and_resumes(console,
     page.get_by_role("button", name=re.compile("^Resume")).click()
     expect(page.locator("#progress .badge")).to_have_text("done", timeout=60_000)
     expect(page.locator("#results-table > caption")).to_have_text("30 results")
+
+
+def test_the_results_are_final_when_the_job_ends_during_a_refresh(console, watched):
+    """The job ends while a refresh of its results is on its way: the page must not stay on that
+    refresh's "so far" answer. The end's refresh used to be dropped, by the progress refreshes'
+    throttle (htmx keeps one per element) or queued behind the refresh in flight; it now
+    replaces it."""
+    console.configure()
+    console.tie.latency = 0.4
+    page = watched.page
+    log_in(page, "analyst", console.password("analyst"))
+    held: list[tuple[Any, Any]] = []
+
+    def hold_the_first_refresh(route: Any) -> None:
+        if held or not route.request.headers.get("hx-request"):
+            route.continue_()
+            return
+        asked = route.request
+        headers = {k: v for k, v in asked.all_headers().items() if not k.startswith(":")}
+        answer = console.host.api().get(asked.url, headers=headers)  # now: the job still runs
+        held.append((route, answer))  # handed to the browser after the job's end
+
+    page.route(re.compile(r"/console/jobs/\d+\?status="), hold_the_first_refresh)
+    page.goto("/console/indicators")
+    adding = page.locator("summary", has_text=re.compile("^Add indicators$"))
+    if adding.locator("..").get_attribute("open") is None:  # closed once there are indicators
+        adding.click()
+    page.get_by_label("Paste indicators, one per line").fill(
+        "\n".join(f"ending{n}.example" for n in range(30))
+    )
+    page.get_by_role("button", name="Add indicators").click()
+    expect(page.locator("#added")).to_contain_text("indicators added")
+    page.goto("/console/indicators?q=ending")
+    page.get_by_label("All 30 that match the filter").check()
+    page.get_by_role("button", name="Run an operation on them…").click()
+    choose_action(page, "dcso_tie/search")
+    page.get_by_role("button", name="Run Search DCSO TIE").click()
+    for _ in range(300):  # the browser's events run while Playwright waits, not in sleep()
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "no refresh of the results while the job ran"
+    expect(page.locator("#progress .badge")).to_have_text("done", timeout=60_000)
+    route, answer = held[0]
+    with contextlib.suppress(PlaywrightError):  # the browser gave it up for the end's refresh
+        route.fulfill(status=answer.status_code, body=answer.text, content_type="text/html")
+    expect(page.locator("#results-table > caption")).to_have_text("30 results")
+    console.tie.latency = 0.0
