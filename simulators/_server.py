@@ -57,6 +57,8 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str] = field(repr=False)
+    #: when it arrived (time.monotonic()): a rate is checked over any one-second window
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 class _Handler(BaseHTTPRequestHandler):

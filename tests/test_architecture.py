@@ -105,6 +105,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "tqops.model",
         "tqops.manifest",
         "tqops.config",
+        "tqops.http",  # the one thing the host sets on it: a pacing its workers share
         "tqops.mapping",
         "tqops.running",
         "tqops.operations",

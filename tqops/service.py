@@ -16,6 +16,7 @@ import attrs
 
 from tqops.config.values import Config, StoredConfig, validate_options
 from tqops.errors import ManifestError
+from tqops.http.pacing import share_pacing
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
 from tqops.manifest.transforms import BUILTIN_TRANSFORMS
@@ -434,6 +435,9 @@ class Service:
     indicator_rows = staticmethod(rows_from_csv)
     #: a manifest file, loaded and validated (a ManifestError lists every problem)
     load_manifest = staticmethod(load_manifest)
+    #: pace every vendor's calls of this process with a wider pacer from now on (a worker's
+    #: store-backed one: the rate holds for all the store's workers together)
+    share_pacing = staticmethod(share_pacing)
 
     @staticmethod
     def upgrade_report(old: Manifest, new: Manifest) -> UpgradeReport:

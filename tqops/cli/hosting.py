@@ -1,4 +1,5 @@
-"""``tqops serve`` and ``tqops users``: the operation host and its users (extra ``server``)."""
+"""``tqops serve``, ``tqops worker`` and ``tqops users``: the operation host, the workers that
+run its jobs, and its users (extra ``server``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Callable, Optional
 from tqops.cli.commands import EXIT_OK, Context
 from tqops.errors import ConfigError
 
-__all__ = ["add_parsers", "serve", "users"]
+__all__ = ["add_parsers", "serve", "users", "worker"]
 
 INSTALL_HINT = "the host needs the server extra: pip install 'tqops[server]'"
 #: the environment variable that names the store's PostgreSQL database (as --database does)
@@ -77,8 +78,12 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     _server()
     from tqops.server.serve import serve as run_server
 
+    if not 0 <= args.workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers is a number from 0 (serve only) to {MAX_WORKERS}")
     return run_server(
         _data_dir(args),
+        workers=args.workers,
+        concurrency=_concurrency(args),
         host=args.host,
         port=args.port,
         tls_cert=args.tls_cert,
@@ -90,6 +95,33 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         allowed_hosts=allowed,
         forwarded_allow_ips=forwarded,
         database=_database(args),
+    )
+
+
+#: worker processes ``tqops serve`` starts at most; vendor calls one worker makes at a time
+MAX_WORKERS = 64
+MAX_CONCURRENCY = 256
+
+
+def _concurrency(args: argparse.Namespace) -> int:
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"--concurrency is a number from 1 to {MAX_CONCURRENCY}")
+    return int(args.concurrency)
+
+
+def worker(args: argparse.Namespace, ctx: Context) -> int:
+    """Claim and run queued jobs of the store until SIGINT/SIGTERM (or, for a worker a host
+    started, until the host's pipe on standard input closes)."""
+    concurrency = _concurrency(args)
+    _server()
+    from tqops.server.serve import run_worker
+
+    return run_worker(
+        _data_dir(args),
+        database=_database(args),
+        concurrency=concurrency,
+        until_stdin_closes=args.until_stdin_closes,
+        out=ctx.out,
     )
 
 
@@ -254,8 +286,28 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         "X-Forwarded-For and X-Forwarded-Proto are believed (default: none; the audit log "
         "records the connecting address)",
     )
+    server.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes that run jobs beside the host (default 1; 0: serve only, "
+        "workers run elsewhere with `tqops worker`)",
+    )
+    concurrency_help = "vendor calls each worker makes at a time, at most (default 16)"
+    server.add_argument("--concurrency", type=int, default=16, metavar="N", help=concurrency_help)
     common(server, config=False)
     server.set_defaults(handler=serve)
+
+    runner = sub.add_parser(
+        "worker", help="run the queued jobs of a host's store (several may share one)"
+    )
+    runner.add_argument("--data", metavar="DIR", help=data_help)
+    runner.add_argument("--database", metavar="URL", help=database_help)
+    runner.add_argument("--concurrency", type=int, default=16, metavar="N", help=concurrency_help)
+    runner.add_argument("--until-stdin-closes", action="store_true", help=argparse.SUPPRESS)
+    common(runner, config=False)
+    runner.set_defaults(handler=worker)
 
     accounts = sub.add_parser("users", help="the host's users and their API keys")
     verbs = accounts.add_subparsers(dest="users_command", metavar="ACTION", required=True)

@@ -22,7 +22,7 @@ from requests.auth import AuthBase
 from tqops.config.values import MASK, redact
 from tqops.errors import ApiError
 from tqops.http.failures import error_for_status, transport_error
-from tqops.http.pacing import IDEMPOTENT_METHODS, RateLimiter, RetryAdapter
+from tqops.http.pacing import IDEMPOTENT_METHODS, RetryAdapter, pacer_for
 from tqops.http.redaction import declared_values, may_hold, scrub, wire_forms
 from tqops.http.settings import HttpSettings
 
@@ -94,7 +94,7 @@ class HttpClient:
                 settings.field("verify_tls"),
             )
         self._limiter = (
-            RateLimiter(settings.max_requests_per_second)
+            pacer_for(self._origin.netloc, settings.max_requests_per_second)
             if settings.max_requests_per_second
             else None
         )

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
@@ -20,7 +20,16 @@ from urllib3.util.retry import RequestHistory, Retry
 from tqops.http.chain import retry_cannot_help
 from tqops.http.settings import HttpSettings
 
-__all__ = ["IDEMPOTENT_METHODS", "RETRY_HISTORY", "RETRY_STATUSES", "RateLimiter", "RetryAdapter"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRY_HISTORY",
+    "RETRY_STATUSES",
+    "Pacer",
+    "RateLimiter",
+    "RetryAdapter",
+    "pacer_for",
+    "share_pacing",
+]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the methods RFC 9110 calls idempotent: sending one twice has the effect of sending it once
@@ -48,6 +57,30 @@ class RateLimiter:
         if delay > 0:
             time.sleep(delay)
         return max(0.0, delay)
+
+
+class Pacer(Protocol):
+    """What paces a vendor's calls: :meth:`wait` blocks until the next call may go."""
+
+    def wait(self) -> float: ...
+
+
+#: makes the pacer of a vendor (its ``host:port``) at a rate, when something wider than this
+#: process paces calls (a host's workers share one rate through their store); None: each
+#: HTTP client paces its own calls
+_shared: Optional[Callable[[str, float], Pacer]] = None
+
+
+def share_pacing(factory: Optional[Callable[[str, float], Pacer]]) -> None:
+    """Pace every HTTP client of this process made from now on with ``factory``'s pacers
+    (a worker process: its vendor calls and other workers' keep one rate together)."""
+    global _shared
+    _shared = factory
+
+
+def pacer_for(where: str, per_second: float) -> Pacer:
+    """The pacer of the calls to ``where`` at ``per_second``: shared when a factory is set."""
+    return _shared(where, per_second) if _shared is not None else RateLimiter(per_second)
 
 
 class _Retry(Retry):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -20,10 +21,11 @@ from tqops.model import Indicator, IndicatorType
 from tqops.server.datadir import default_data_dir, private_data_dir
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
-from tqops.server.jobs import JobRunner, Pools, job_view
+from tqops.server.jobs import JobQueue, job_view
 from tqops.server.store import Store
 from tqops.server.users import User, Users
 from tqops.server.vault import Vault
+from tqops.server.worker import LocalWorker, Worker
 from tqops.service import ConfiguredOperation, ConnectionReport, Service
 from tqops.tlp import DEFAULT, Tlp, tlp_name
 
@@ -42,7 +44,10 @@ class Host:
         concurrency: int = 16,
         secrets_dirs: Sequence[Path] = (),
         database: Optional[str] = None,
+        run_jobs: bool = True,
     ) -> None:
+        """``run_jobs``: a worker on a thread of this process runs the queued jobs (False:
+        ``tqops serve`` starts worker processes, or workers run elsewhere)."""
         self.data = private_data_dir(Path(data))
         #: the directories a ``file:`` secret reference entered over REST may point into
         #: (``tqops serve --secrets-dir``); none by default: references are refused
@@ -54,15 +59,39 @@ class Host:
         self.service = Service()
         #: the installed operations (the service's, which the installer adds to)
         self.registry = self.service.registry
-        self.pools = Pools(self._configure)
-        self.jobs = JobRunner(self.store, self.service, self.pools, concurrency, self.vault)
         self.installer = Installer(self)
+        self.worker = Worker(
+            self.store,
+            self.service,
+            self.vault,
+            self._configure,
+            concurrency=concurrency,
+            refresh=self.installer.refresh,
+            reap=self.release_dead_workers,
+        )
+        #: the in-process worker's connection pools (configuration changes retire them)
+        self.pools = self.worker.pools
+        local = LocalWorker(self.worker) if run_jobs else None
+        self.jobs = JobQueue(self.store, concurrency, local)
 
     def start(self) -> list[int]:
-        """At start: the uploaded integrations are activated again, and jobs a stop left
-        running are marked ``interrupted``."""
+        """At start: the uploaded integrations are activated again; the claims of this
+        machine's workers that died with a stop are given back at once (jobs carry on), and
+        the in-process worker, if any, looks for queued jobs. The ids of the jobs open."""
         self.installer.load_all()
-        return self.store.interrupt_running_jobs()
+        self.release_dead_workers()
+        self.jobs.start(0)
+        return [row["id"] for row in self.store.open_jobs()]
+
+    def release_dead_workers(self) -> list[str]:
+        """Workers of this machine whose process is gone (a ``kill -9``): their claims go
+        back to the queue now rather than when their leases run out."""
+        dead = []
+        for row in self.store.workers():
+            if row["machine"] == socket.gethostname() and not _alive(int(row["pid"])):
+                self.store.remove_worker(row["id"])
+                dead.append(row["id"])
+        return dead
 
     def stop(self) -> None:
         self.jobs.stop()
@@ -189,7 +218,7 @@ class Host:
     def _configure(self, name: str) -> ConfiguredOperation:
         stored = self.config(name)
         self._check_references(stored)
-        return self.service.configure(name, stored, pool_size=self.jobs.concurrency)
+        return self.service.configure(name, stored, pool_size=self.worker.concurrency)
 
     def test_connection(self, name: str, user: User) -> ConnectionReport:
         stored = self.config(name)
@@ -312,12 +341,15 @@ class Host:
             raise ConfigError("a job needs indicator_ids or inputs")
         # a password-type option is stored sealed, as a configuration's secrets are
         sealed = self.vault.seal(options, self._password_options(operation, action))
-        run = {"operation": operation, "action": action, "options": sealed}
+        run: dict[str, Any] = {"operation": operation, "action": action, "options": sealed}
+        if config is not None:  # sealed as a stored configuration is, dropped when it ends
+            secret_fields = self.service.operation(operation).manifest.secret_fields
+            run["carried"] = json.dumps(self.vault.seal(config.to_json(), secret_fields))
         job_id = self.store.create_job(run, rows, user.name)
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
         )
-        self.jobs.start(job_id, config)
+        self.jobs.start(job_id)
         return self.job(job_id)
 
     def job(self, job_id: int) -> dict[str, Any]:
@@ -351,6 +383,17 @@ class Host:
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine is running (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -22,9 +22,11 @@ from typing import Any, Optional, TextIO
 
 from tqops.errors import ConfigError
 from tqops.server.host import Host
+from tqops.server.supervisor import WorkerProcesses
 from tqops.server.users import Role, User
+from tqops.server.worker import StorePacer
 
-__all__ = ["LOOPBACK_NAMES", "host_names", "serve"]
+__all__ = ["LOOPBACK_NAMES", "host_names", "run_worker", "serve"]
 
 #: what the demo adds to the indicator store: values the simulators know, one defanged
 DEMO_INDICATORS = (
@@ -93,8 +95,12 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     forwarded_allow_ips: Sequence[str] = (),
     database: Optional[str] = None,
+    workers: int = 1,
+    concurrency: int = 16,
 ) -> int:
-    """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
+    """Run the host until SIGINT/SIGTERM, with ``workers`` worker processes running its jobs
+    (:mod:`.supervisor`); at a stop they stop sending and give back what they did not answer,
+    which the next start carries on.
     ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
     only the Host names :func:`host_names` gives it, and believes forwarded headers only from
     ``forwarded_allow_ips`` (none by default)."""
@@ -104,7 +110,13 @@ def serve(
 
     trust = _forwarded(forwarded_allow_ips)
 
-    the_host = Host(data, secrets_dirs=secrets_dirs, database=database)
+    the_host = Host(
+        data,
+        secrets_dirs=secrets_dirs,
+        database=database,
+        concurrency=concurrency,
+        run_jobs=False,  # the worker processes run them; the host never runs operation code
+    )
     the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
     with contextlib.ExitStack() as stack:
@@ -153,12 +165,60 @@ def serve(
             **trust,
         )
         server = uvicorn.Server(config)
+        if workers:
+            stack.enter_context(WorkerProcesses(the_host.data, database, workers, concurrency))
         with _sigterm_unwinds():
             if misp is None:
                 server.run()
             else:
                 asyncio.run(_serve_together(server, *misp))
     return 0
+
+
+def run_worker(
+    data: Path,
+    *,
+    database: Optional[str],
+    concurrency: int,
+    until_stdin_closes: bool,
+    out: TextIO,
+) -> int:
+    """``tqops worker``: claim and run jobs until SIGINT/SIGTERM or, for a worker a host
+    started, until its pipe on standard input closes; then stop sending and give back what was
+    not answered."""
+    the_host = Host(data, database=database, concurrency=concurrency, run_jobs=False)
+    # every vendor's rate holds for all the store's workers together, not per process
+    the_host.service.share_pacing(lambda vendor, rate: StorePacer(the_host.store, vendor, rate))
+    the_host.installer.load_all()
+    the_host.release_dead_workers()
+    worker = the_host.worker
+    if until_stdin_closes:
+        threading.Thread(target=_stop_at_eof, args=(worker.stop,), daemon=True).start()
+    where = the_host.store.where if database else str(data)
+    out.write(f"tqops worker {worker.id}: {concurrency} calls at a time, store {where}\n")
+    out.flush()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum: int, frame: Any) -> None:
+        worker.stop()
+
+    for sig in previous:
+        signal.signal(sig, stop)
+    try:
+        worker.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        the_host.stop()
+    return 0
+
+
+def _stop_at_eof(stop: Any) -> None:
+    """Read standard input to its end (the host that started this worker has gone), then stop."""
+    with contextlib.suppress(OSError, ValueError):
+        while sys.stdin.buffer.read(4096):
+            pass
+    stop()
 
 
 #: the names a loopback listener always answers to (no rebound DNS name is one of them)

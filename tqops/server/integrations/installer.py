@@ -36,19 +36,37 @@ class Installer:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.files = Integrations(host.data / "integrations")
+        #: the store's integrations as this process last loaded them
+        self._loaded: dict[str, tuple[str, str]] = {}
 
     def load_all(self) -> list[str]:
         """At start: activate the uploaded versions the store says are active. One that fails
         to load is reported (in the log and the listing) and the others go on."""
         problems = []
-        for row in self.host.store.integrations():
+        rows = self.host.store.integrations()
+        for row in rows:
             try:
                 installed = InstalledIntegration.read(Path(row["path"]))
                 self.host.registry.add(self.files.load(installed))
             except (ValueError, IntegrationError) as exc:
                 problems.append(f"{row['name']}: {exc}")
                 log.error("integration %s was not loaded: %s", row["name"], exc)
+        self._loaded = {row["name"]: (row["path"], row["sha256"]) for row in rows}
         return problems
+
+    def refresh(self) -> None:
+        """What another process of the same store installed, upgraded or removed since this
+        one last looked (a worker between two slices): loaded, or forgotten."""
+        rows = self.host.store.integrations()
+        now = {row["name"]: (row["path"], row["sha256"]) for row in rows}
+        if now == self._loaded:
+            return
+        for name in set(self._loaded) - set(now):
+            self.host.registry.remove(name)
+            self.host.pools.invalidate(name)
+        for name in {n for n in now if now[n] != self._loaded.get(n)}:
+            self.host.pools.invalidate(name)
+        self.load_all()
 
     def uploaded(self, name: str) -> Optional[dict[str, Any]]:
         return next((r for r in self.host.store.integrations() if r["name"] == name), None)

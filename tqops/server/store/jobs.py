@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any, Optional
 
 from tqops.server.store.database import Database, Row, now
 
-__all__ = ["JobRecords"]
+__all__ = ["OPEN", "Claim", "JobRecords"]
+
+#: the statuses of a job whose inputs workers may still claim
+OPEN = ("queued", "running")
+#: the jobs the fair choice of the next slice looks at, oldest first
+CANDIDATES = 500
 
 #: a queued input: (type, value, tlp, indicator id or None)
 Input = tuple[str, str, str, Optional[int]]
 
 
+class Claim(dict):  # type: ignore[type-arg]
+    """A slice of one job's inputs that a worker holds under a lease: ``job`` (its row),
+    ``token`` (names the claim) and ``inputs`` (rows: seq, type, value, tlp)."""
+
+
 class JobRecords(Database):
-    """The ``jobs``, ``job_inputs``, ``results`` and ``cache`` tables."""
+    """The ``jobs``, ``job_inputs``, ``results``, ``cache`` and ``workers`` tables."""
 
     def create_job(self, run: Row, inputs: Sequence[Input], user: str) -> int:
         """A queued job: ``run`` holds its operation, action and options; each input is
@@ -25,8 +36,16 @@ class JobRecords(Database):
         with self.transaction() as conn:
             job_id = conn.insert(
                 "INSERT INTO jobs (operation, action, options, status, total, created_by, "
-                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                (operation, action, json.dumps(options), len(inputs), user, now()),
+                "created_at, carried) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (
+                    operation,
+                    action,
+                    json.dumps(options),
+                    len(inputs),
+                    user,
+                    now(),
+                    run.get("carried"),
+                ),
             )
             conn.executemany(
                 "INSERT INTO job_inputs (job_id, seq, type, value, tlp, indicator_id) "
@@ -37,6 +56,12 @@ class JobRecords(Database):
 
     def job(self, job_id: int) -> Optional[Row]:
         return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def open_jobs(self) -> list[Row]:
+        """The jobs queued or running, oldest first."""
+        return self.all(
+            "SELECT id, status FROM jobs WHERE status IN ('queued', 'running') ORDER BY id"
+        )
 
     def jobs(self, offset: int, limit: int) -> list[Row]:
         return self.all("SELECT * FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
@@ -51,7 +76,8 @@ class JobRecords(Database):
             )
 
     def interrupt_running_jobs(self) -> list[int]:
-        """At start: jobs a stop left running or queued are ``interrupted``."""
+        """Jobs left running or queued become ``interrupted`` (a store whose jobs no worker
+        will carry on: kept for tools that stop everything on purpose)."""
         with self.transaction() as conn:
             ids = [
                 int(r[0])
@@ -67,11 +93,165 @@ class JobRecords(Database):
     def pending_inputs(self, job_id: int) -> list[Row]:
         """The inputs of a job that have no result yet."""
         return self.all(
-            "SELECT i.seq, i.type, i.value, i.tlp FROM job_inputs i LEFT JOIN results r "
-            "ON r.job_id = i.job_id AND r.seq = i.seq WHERE i.job_id = ? AND r.seq IS NULL "
-            "ORDER BY i.seq",
+            "SELECT seq, type, value, tlp FROM job_inputs WHERE job_id = ? AND answered = 0 "
+            "ORDER BY seq",
             (job_id,),
         )
+
+    # -- claims: workers share the jobs ------------------------------------------------------
+
+    def claim(self, worker: str, size: int, lease: float) -> Optional[Claim]:
+        """Claim up to ``size`` distinct values of the fairest open job for ``lease`` seconds
+        (every input of the job with one of those values comes along: a value is looked up
+        once per job, whichever worker does it); None when nothing is left to claim.
+
+        Fair: the next slice goes to the user whose jobs were served longest ago, and within
+        a user's jobs to the one served longest ago, so a 10-input job is not queued behind
+        another user's 100,000 inputs. Inputs whose lease ran out (their worker died or
+        stalled) are claimable again. Writes are serialised across every host and worker
+        (:mod:`.database`), so two claims never take the same input."""
+        at = time.time()
+        open_input = "answered = 0 AND (claimed_until IS NULL OR claimed_until < ?)"
+        if self.one("SELECT id FROM jobs WHERE status IN ('queued', 'running') LIMIT 1") is None:
+            return None  # an idle worker's look costs a read, never a write
+        with self.transaction() as conn:
+            # a job resumed with every input answered has nothing to claim: it is done
+            conn.execute(
+                "UPDATE jobs SET status = 'done', finished_at = ?, carried = NULL "
+                "WHERE status IN ('queued', 'running') AND done >= total",
+                (now(),),
+            )
+            candidates = conn.execute(
+                "SELECT id, created_by, claimed_at FROM jobs WHERE status IN ('queued', "  # noqa: S608 - constant text
+                "'running') AND EXISTS (SELECT 1 FROM job_inputs WHERE job_inputs.job_id = "
+                f"jobs.id AND {open_input}) ORDER BY id LIMIT ?",
+                (at, CANDIDATES),
+            ).fetchall()
+            if not candidates:
+                return None
+            served: dict[str, float] = {}
+            for _, user, claimed_at in candidates:
+                served[user] = max(served.get(user, 0.0), claimed_at or 0.0)
+            job_id = min(candidates, key=lambda c: (served[c[1]], c[2] or 0.0, c[0]))[0]
+            token = f"{worker}:{secrets.token_hex(6)}"
+            conn.execute(
+                f"UPDATE job_inputs SET claimed_by = ?, claimed_until = ? WHERE job_id = ? AND "  # noqa: S608
+                f"{open_input} AND (type, value) IN (SELECT type, value FROM job_inputs WHERE "
+                f"job_id = ? AND {open_input} ORDER BY seq LIMIT ?)",
+                (token, at + lease, job_id, at, job_id, at, size),
+            )
+            inputs = [
+                {"seq": r[0], "type": r[1], "value": r[2], "tlp": r[3]}
+                for r in conn.execute(
+                    "SELECT seq, type, value, tlp FROM job_inputs WHERE job_id = ? AND "
+                    "claimed_by = ? AND answered = 0 ORDER BY seq",
+                    (job_id, token),
+                ).fetchall()
+            ]
+            conn.execute(
+                "UPDATE jobs SET claimed_at = ?, status = 'running', started_at = "
+                "COALESCE(started_at, ?) WHERE id = ?",
+                (at, now(), job_id),
+            )
+        job = self.job(job_id)
+        if job is None or not inputs:  # removed meanwhile
+            self.release(token)
+            return None
+        return Claim(job=job, token=token, inputs=inputs)
+
+    def renew(self, token: str, lease: float) -> Optional[str]:
+        """Extend a claim's lease (its worker's heartbeat); the job's status now (a job
+        cancelled or failed meanwhile tells the worker to stop), None when it is gone."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE job_inputs SET claimed_until = ? WHERE claimed_by = ? AND answered = 0",
+                (time.time() + lease, token),
+            )
+            row = conn.execute(
+                "SELECT status FROM jobs WHERE id = (SELECT job_id FROM job_inputs WHERE "
+                "claimed_by = ? LIMIT 1)",
+                (token,),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def release(self, token: str) -> None:
+        """Give back what a claim did not answer (its worker stops, or the job ended)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE job_inputs SET claimed_by = NULL, claimed_until = NULL "
+                "WHERE claimed_by = ? AND answered = 0",
+                (token,),
+            )
+
+    def job_live(self, job_id: int) -> bool:
+        """Whether a worker holds a live claim on the job (its calls are in flight)."""
+        row = self.one(
+            "SELECT 1 AS live FROM job_inputs WHERE job_id = ? AND answered = 0 AND "
+            "claimed_until >= ? LIMIT 1",
+            (job_id, time.time()),
+        )
+        return row is not None
+
+    def end_job(self, job_id: int, status: str, error: Optional[str] = None) -> bool:
+        """End an open job (``cancelled`` or ``failed``); False when it had ended already.
+        A configuration it carried is dropped with it."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ?, carried = NULL "
+                "WHERE id = ? AND status IN ('queued', 'running')",
+                (status, error, now(), job_id),
+            )
+            return bool(cursor.rowcount)
+
+    def carried(self, job_id: int) -> Optional[str]:
+        """The sealed configuration a job's request carried, while it runs."""
+        return self.scalar("SELECT carried FROM jobs WHERE id = ?", (job_id,))
+
+    def set_carried(self, job_id: int, sealed: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET carried = ? WHERE id = ?", (sealed, job_id))
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def register_worker(self, worker: str, machine: str, pid: int, concurrency: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO workers (id, machine, pid, concurrency, started_at, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = "
+                "excluded.seen_at",
+                (worker, machine, pid, concurrency, now(), time.time()),
+            )
+
+    def worker_seen(self, worker: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE workers SET seen_at = ? WHERE id = ?", (time.time(), worker))
+
+    def remove_worker(self, worker: str) -> None:
+        """A worker that stops (or was found dead): its unanswered claims are given back."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE job_inputs SET claimed_by = NULL, claimed_until = NULL WHERE "
+                "answered = 0 AND claimed_by LIKE ?",
+                (worker + ":%",),
+            )
+            conn.execute("DELETE FROM workers WHERE id = ?", (worker,))
+
+    def pace(self, vendor: str, interval: float) -> float:
+        """The next free slot (epoch seconds) for a call to ``vendor``, taken: the one after
+        it is ``interval`` later, for every worker of the store."""
+        at = time.time()
+        with self.transaction() as conn:
+            row = conn.execute("SELECT next_at FROM pacing WHERE vendor = ?", (vendor,)).fetchone()
+            slot = max(at, float(row[0])) if row else at
+            conn.execute(
+                "INSERT INTO pacing (vendor, next_at) VALUES (?, ?) ON CONFLICT (vendor) "
+                "DO UPDATE SET next_at = excluded.next_at",
+                (vendor, slot + interval),
+            )
+        return slot
+
+    def workers(self) -> list[Row]:
+        return self.all("SELECT * FROM workers ORDER BY started_at, id")
 
     def job_inputs(self, job_id: int, limit: int = 100) -> list[Row]:
         """A job's first inputs, as they were queued (what Cortex shows as a job's data)."""
@@ -81,22 +261,40 @@ class JobRecords(Database):
             (job_id, limit),
         )
 
-    def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> None:
+    def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> int:
         """Store one result for these inputs and count them on the job (``failed`` for an
-        error, ``skipped`` for a skip: policy, not a failure), in one transaction."""
-        failed = len(seqs) if status == "error" else 0
-        skipped = len(seqs) if status == "skipped" else 0
+        error, ``skipped`` for a skip: policy, not a failure), in one transaction; an input
+        that has its result keeps it (a slice carried on after its worker died never stores a
+        second one). The job is ``done`` with its last result. The number of results stored."""
         with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(job_id, seq, status, result) for seq in seqs],
+            stored = 0
+            for seq in seqs:
+                cursor = conn.execute(
+                    "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (job_id, seq, status, result),
+                )
+                stored += max(0, cursor.rowcount)
+                conn.execute(
+                    "UPDATE job_inputs SET answered = 1 WHERE job_id = ? AND seq = ?",
+                    (job_id, seq),
+                )
+            conn.execute(
+                "UPDATE jobs SET done = done + ?, failed = failed + ?, skipped = skipped + ? "
+                "WHERE id = ?",
+                (
+                    stored,
+                    stored if status == "error" else 0,
+                    stored if status == "skipped" else 0,
+                    job_id,
+                ),
             )
             conn.execute(
-                "UPDATE jobs SET done = (SELECT COUNT(*) FROM results WHERE job_id = ?), "
-                "failed = failed + ?, skipped = skipped + ? WHERE id = ?",
-                (job_id, failed, skipped, job_id),
+                "UPDATE jobs SET status = 'done', finished_at = ?, carried = NULL "
+                "WHERE id = ? AND status = 'running' AND done >= total",
+                (now(), job_id),
             )
+        return stored
 
     def results(
         self, job_id: int, status: Optional[str], offset: int, limit: int

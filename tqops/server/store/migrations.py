@@ -145,4 +145,34 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE integrations ADD COLUMN replaced_settings TEXT;
     """,
+    # workers: each claims a slice of a job's inputs under a lease it renews (claimed_by,
+    # claimed_until); an input with its result is answered (claims skip it without a join);
+    # a job's claimed_at orders the fair choice of the next slice; carried holds, sealed, a
+    # configuration the request carried (MISP's), cleared when the job ends; each worker
+    # says it is alive in workers; pacing holds each vendor's next free slot, shared by them
+    """
+    ALTER TABLE job_inputs ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_inputs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE job_inputs ADD COLUMN claimed_until REAL;
+    UPDATE job_inputs SET answered = 1 WHERE EXISTS (
+        SELECT 1 FROM results WHERE results.job_id = job_inputs.job_id
+        AND results.seq = job_inputs.seq
+    );
+    CREATE INDEX job_inputs_open ON job_inputs (job_id, answered, seq);
+    ALTER TABLE jobs ADD COLUMN claimed_at REAL;
+    ALTER TABLE jobs ADD COLUMN carried TEXT;
+    CREATE INDEX jobs_by_status ON jobs (status);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        machine TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        concurrency INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE pacing (
+        vendor TEXT PRIMARY KEY,
+        next_at REAL NOT NULL
+    );
+    """,
 )
