@@ -3,7 +3,11 @@
 - a 1,000-indicator job through the REST API against the simulator at 200 ms and concurrency
   16, wall / the same run through `tqops run` (target <= 1.1);
 - the host's peak RSS holding 100,000 stored results, reading them back (target <= 200 MB);
-- with a job running, the p95 of `GET /api/v1/jobs/{id}` (target <= 50 ms).
+- with a job running, the p95 of `GET /api/v1/jobs/{id}` (target <= 50 ms);
+- a 1,000-indicator job run by 1, 2 and 4 worker processes at concurrency 8 each: wall / the
+  ideal (inputs / (workers x 8) x 200 ms; target <= 1.15 each) and the speed-up over one;
+- on PostgreSQL (when Debian's server programs are installed), the same job with two hosts and
+  four workers, and the p95 of `GET /api/v1/jobs/{id}` on the replica that did not take it.
 
 Each part starts `tqops serve` in its own process on loopback, with a fresh data directory.
 """
@@ -17,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import requests
 
@@ -36,10 +40,19 @@ def tqops(*args: str, **kw: Any) -> subprocess.CompletedProcess:
 class Host:
     """`tqops serve` on a free loopback port with an admin and its key."""
 
-    def __init__(self, data: Path) -> None:
-        made = tqops("users", "add", "bench", "--role", "admin", "--data", str(data),
-                     "--format", "json", check=True)  # fmt: skip
-        self.key = json.loads(made.stdout)["api_key"]
+    def __init__(
+        self,
+        data: Path,
+        args: tuple[str, ...] = (),
+        env: Optional[dict[str, str]] = None,
+        key: Optional[str] = None,
+    ) -> None:
+        self.env = {**os.environ, **(env or {})}
+        if key is None:
+            made = tqops("users", "add", "bench", "--role", "admin", "--data", str(data),
+                         "--format", "json", check=True, env=self.env)  # fmt: skip
+            key = json.loads(made.stdout)["api_key"]
+        self.key = key
         import socket
 
         with socket.socket() as probe:
@@ -48,8 +61,8 @@ class Host:
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tqops.cli", "serve", "--data", str(data), "--port",
-             str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             str(self.port), *args],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env,
         )  # fmt: skip
         self.http = requests.Session()
         self.http.trust_env = False
@@ -157,12 +170,105 @@ def bench_rss_with_stored_results(count: int = 100_000) -> None:
           f"(target <= 200 MB): {peak / 200:.2f} x the target")  # fmt: skip
 
 
+WORKER_CONCURRENCY = 8
+
+
+def _configure(host: Host, sim: Simulator) -> None:
+    host.http.put(f"{host.url}/operations/dcso_tie/config", json={"values": {
+        "hostname": sim.hostname, "access_token": TOKEN, "ca_bundle": sim.ca}},
+    ).raise_for_status()  # fmt: skip
+    host.http.put(f"{host.url}/operations/dcso_tie/settings", json={"cache_ttl": 0})
+
+
+def _timed_job(
+    submit: Host, watch: Host, prefix: str, count: int = COUNT
+) -> tuple[float, list[float]]:
+    """Wall seconds of a job submitted to ``submit``, and the latencies of watching it on
+    ``watch`` (another replica, or the same host)."""
+    body = {"operation": "dcso_tie", "action": "search",
+            "inputs": [{"type": "FQDN", "value": f"{prefix}{i}.example"}
+                       for i in range(count)]}  # fmt: skip
+    started = time.monotonic()
+    job = submit.http.post(f"{submit.url}/jobs", json=body).json()
+    latencies = []
+    while True:
+        before = time.perf_counter()
+        view = watch.http.get(f"{watch.url}/jobs/{job['id']}").json()
+        latencies.append(time.perf_counter() - before)
+        if view["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    assert view["done"] == count and view["status"] == "done", view
+    return time.monotonic() - started, latencies
+
+
+def _p95(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000
+
+
+def bench_workers() -> None:
+    print(f"\n## A {COUNT}-indicator job at {LATENCY * 1000:.0f} ms, by N worker processes "
+          f"at concurrency {WORKER_CONCURRENCY} each (SQLite, `serve --workers N`)")  # fmt: skip
+    walls = {}
+    with Simulator(LATENCY) as sim:
+        for workers in (1, 2, 4):
+            with tempfile.TemporaryDirectory() as tmp:
+                host = Host(Path(tmp) / "data", ("--workers", str(workers), "--concurrency",
+                                                 str(WORKER_CONCURRENCY)))  # fmt: skip
+                try:
+                    _configure(host, sim)
+                    walls[workers], _ = _timed_job(host, host, f"w{workers}-")
+                finally:
+                    host.close()
+            ideal = COUNT / (workers * WORKER_CONCURRENCY) * LATENCY
+            speedup = walls[1] / walls[workers]
+            print(f"{workers} worker(s): {walls[workers]:.2f} s, ideal {ideal:.2f} s: "
+                  f"{walls[workers] / ideal:.3f} x the ideal (target <= 1.15); "
+                  f"{speedup:.2f} x one worker's speed")  # fmt: skip
+
+
+def bench_replicas_on_postgres() -> None:
+    print(f"\n## PostgreSQL: two hosts, four workers at concurrency {WORKER_CONCURRENCY}; the "
+          f"job submitted to one, watched on the other")  # fmt: skip
+    from cryptography.fernet import Fernet
+
+    from tests.support.postgres import running_cluster, server_binaries
+
+    if server_binaries() is None:
+        print("skipped: PostgreSQL's server programs are not installed (`make postgres`)")
+        return
+    with running_cluster() as cluster, Simulator(LATENCY) as sim, \
+            tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+        url = cluster.create_database()
+        env = {"PGPASSWORD": cluster.password, "TQOPS_DATABASE_URL": url,
+               "TQOPS_SECRET_KEY": Fernet.generate_key().decode()}  # fmt: skip
+        one = Host(Path(tmp) / "a", ("--workers", "2", "--concurrency",
+                                     str(WORKER_CONCURRENCY)), env)  # fmt: skip
+        two = Host(Path(tmp) / "b", ("--workers", "2", "--concurrency",
+                                     str(WORKER_CONCURRENCY)), env, key=one.key)  # fmt: skip
+        try:
+            _configure(one, sim)
+            wall, latencies = _timed_job(one, two, "pg-")
+        finally:
+            one.close()
+            two.close()
+    ideal = COUNT / (4 * WORKER_CONCURRENCY) * LATENCY
+    print(f"{wall:.2f} s, ideal {ideal:.2f} s: {wall / ideal:.3f} x the ideal; GET /jobs/{{id}} "
+          f"on the other replica: p95 {_p95(latencies):.1f} ms over {len(latencies)} calls "
+          f"(target <= 50 ms)")  # fmt: skip
+
+
 def main() -> None:
-    which = set(sys.argv[1:]) or {"job", "rss"}
+    which = set(sys.argv[1:]) or {"job", "rss", "workers", "postgres"}
     if "job" in which:
         bench_job_vs_cli()
     if "rss" in which:
         bench_rss_with_stored_results()
+    if "workers" in which:
+        bench_workers()
+    if "postgres" in which:
+        bench_replicas_on_postgres()
 
 
 if __name__ == "__main__":

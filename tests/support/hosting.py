@@ -102,6 +102,7 @@ class RunningHost:
                 raise
             except requests.ConnectionError:
                 time.sleep(0.1)
+        self.kill()  # never left behind by a start that gave up
         raise RuntimeError("tqops serve did not start within 30 s")
 
     def api(self, key: Optional[str] = None) -> requests.Session:
