@@ -21,6 +21,10 @@ from tests.support.vendors import tie_config
 pytestmark = pytest.mark.slow
 
 MODULE = "dcso_tie_search"
+#: an exact hit of the simulator's data: severity 5/6 at confidence 96
+HIT = "mail1.evil-cdn.com"
+#: a look-alike of www.microsoft.com TIE files as a domain, with a path
+TRILLIUM = "www.microsoft.com/software-download.trillium.cam"
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,11 @@ def test_a_legacy_query_carrying_its_config_returns_the_enrichment(host, tie):
     answer = query(host, body)
     verdict, *found = answer["results"]
     assert verdict["tags"] == ['tqops:verdict="unknown"']  # look-alikes only: not judged
-    values = [(r["types"], r["values"]) for r in found]
-    assert values == [(["domain"], [i["value"]]) for i in expected["indicators"]]
+    offered = {r["values"][0]: r["types"] for r in found}
+    # TIE files this look-alike as a domain; MISP takes it only as a url
+    assert offered.pop(TRILLIUM) == ["url"]
+    others = [i["value"] for i in expected["indicators"] if i["value"] != TRILLIUM]
+    assert offered == {value: ["domain", "hostname"] for value in others}
     assert found[0]["comment"].startswith("DCSO TIE: Hotness=")
     assert searched(tie) == ["www.microsoft.com"]
 
@@ -116,7 +123,7 @@ def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
         {"name": 'tqops:verdict="unknown"'},
     ]
     assert [a["value"] for a in found] == [i["value"] for i in expected["indicators"]]
-    assert {a["type"] for a in found} == {"domain"}
+    assert {a["value"]: a["type"] for a in found if a["type"] != "domain"} == {TRILLIUM: "url"}
     assert all("Tag" not in a for a in found)  # a related match does not take the verdict
     verdict, annotation, *_ = results["Object"]
     assert [r["referenced_uuid"] for r in verdict["ObjectReference"]] == [asked]
@@ -128,10 +135,6 @@ def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
     text = next(a["value"] for a in annotation["Attribute"] if a["object_relation"] == "text")
     first = expected["indicators"][0]["attributes"][0]
     assert text.startswith(f"{first['name']}: {first['value']}")
-
-
-#: an exact hit of the simulator's data: severity 5/6 at confidence 96
-HIT = "mail1.evil-cdn.com"
 
 
 def test_both_forms_tag_an_exact_hit_with_its_verdict_and_give_its_reasons(host, tie):
@@ -229,3 +232,64 @@ def test_sigterm_stops_both_listeners(tmp_path, tie):
         wait_for(lambda: _up(url))
         assert running.terminate() in (0, -signal.SIGTERM)
         assert not _up(url)
+
+
+def misp_standard_attribute(misp_type, value):
+    """The attribute MISP's enrichment sends in a misp_standard query (Module.php)."""
+    return {
+        "id": "4711", "event_id": "12", "object_id": "0", "object_relation": None,
+        "category": "Network activity", "type": misp_type, "value": value, "to_ids": True,
+        "uuid": str(uuid.uuid4()), "timestamp": "1764633600", "distribution": "5",
+        "sharing_group_id": "0", "comment": "", "deleted": False,
+        "disable_correlation": False, "first_seen": None, "last_seen": None,
+        "Tag": [{"id": "3", "name": "tlp:green", "colour": "#33FF00"}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("misp_type", "value", "exact"),
+    [
+        ("domain", "www.microsoft.com", False),  # look-alikes, one a domain with a path
+        ("ip-src", "185.121.132.51", True),  # TIE has it (as 185.121.132.51/32)
+    ],
+)
+def test_misp_modules_cli_and_misp_get_only_values_misp_takes(host, tie, misp_type, value, exact):
+    tools = pytest.importorskip("pymisp.tools", reason="pymisp needs Python 3.10")
+    config = {"config": {**unset_config(host), **tie_config(tie)}}
+    cli = {"type": misp_type, "value": value, "uuid": str(uuid.uuid4())}  # misp-modules-cli's
+    shaped = misp_standard_attribute(misp_type, value)
+    answers = [
+        query(host, {"module": MODULE, "attribute": attribute, "event_id": "12", **config})
+        for attribute in (cli, shaped)
+    ]
+    classic = {"module": MODULE, misp_type: value, "event_id": "12",
+               "attribute_uuid": shaped["uuid"], **config}  # fmt: skip
+    legacy = query(host, classic)["results"]
+    for attribute, answer in zip((cli, shaped), answers):
+        results = answer["results"]
+        errors: dict = {}
+        event = tools.validate_event({"Event": {"info": "enrichment", **results}}, errors)
+        assert errors == {}, errors
+        values = [(a.type, a.value) for a in event.attributes]
+        values += [(a.type, a.value) for o in event.objects for a in o.attributes]
+        for kind, found in values:
+            assert tools.AttributeValidationTool.validate(kind, found) is True, (kind, found)
+        # the queried value comes back once, under its own type: the queried attribute
+        assert [(a.type, a.uuid) for a in event.attributes if a.value == value] == [
+            (misp_type, attribute["uuid"])
+        ]
+        # the exact match's enrichment annotates the queried attribute, after the verdict
+        enrichment = [
+            o for o in results["Object"][1:]
+            if o["ObjectReference"][0]["referenced_uuid"] == attribute["uuid"]
+        ]  # fmt: skip
+        assert len(enrichment) == (1 if exact else 0)
+        assert len(results["Object"]) > 1  # something was found beside the verdict
+        references = [(o, r) for o in results["Object"] for r in o["ObjectReference"]]
+        assert references and all(r["object_uuid"] == o["uuid"] for o, r in references)
+        assert all(o["template_version"] == "3" for o in results["Object"])
+    for result in legacy[1:]:
+        for kind in result["types"]:
+            assert tools.AttributeValidationTool.validate(kind, result["values"][0]) is True
+    offered = {r["values"][0]: r["types"] for r in legacy[1:]}
+    assert (offered.get(value) == [misp_type]) if exact else (value not in offered)

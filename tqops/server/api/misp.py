@@ -108,8 +108,9 @@ def _modules(host: Host) -> dict[str, ActionRef]:
 
 
 def _module(ref: ActionRef) -> dict[str, Any]:
-    # what is found, and the legacy form's verdict (a text result)
-    outputs = list(dict.fromkeys([*(types[0] for types in MISP_TYPES.values()), "text"]))
+    # what is found (a host name with a path as a url), and the legacy form's verdict (text)
+    found = [t for types in MISP_TYPES.values() for t in types]
+    outputs = list(dict.fromkeys([*found, "url", "text"]))
     return {
         "name": ref.module_name,
         "type": "expansion",
@@ -198,7 +199,8 @@ async def query(request: Request) -> dict[str, Any]:
     skipped = {"skipped": result.get("reason")} if result["status"] == "skipped" else {}
     if standard:
         return {"results": standard_results(result, ref.label, attribute), **skipped}
-    return {"results": legacy_results(result, ref.label), **skipped}
+    asked = {"type": misp_type, "value": value}
+    return {"results": legacy_results(result, ref.label, asked), **skipped}
 
 
 async def _bounded_body(request: Request) -> bytes:
