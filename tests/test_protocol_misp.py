@@ -30,7 +30,8 @@ TRILLIUM = "www.microsoft.com/software-download.trillium.cam"
 @pytest.fixture(scope="module")
 def host(tmp_path_factory, tie):
     port = free_port()
-    args = ("--misp-modules", f"127.0.0.1:{port}")
+    # as MISP's Docker set-up calls its modules (MISP beside the host, the name on loopback)
+    args = ("--misp-modules", f"127.0.0.1:{port}", "--misp-allowed-hosts", "misp-modules")
     data = tmp_path_factory.mktemp("misp") / "data"
     with protocol_host(data, tie, args=args, configure=False) as running:
         running.misp = f"http://127.0.0.1:{port}"
@@ -204,6 +205,12 @@ def test_misp_is_refused_what_it_does_not_send(host):
     assert "Content-Type: application/json" in as_text.json()["error"]
     rebound = misp().get(f"{host.misp}/modules", headers={"Host": "evil.example"}, timeout=10)
     assert rebound.status_code == 400
+    assert rebound.json() == {
+        "error": "the Host 'evil.example' is not one this host answers to (--misp-allowed-hosts)"
+    }
+    for named in ("misp-modules:6666", "misp-modules", "localhost:6666", "127.0.0.1"):
+        allowed = misp().get(f"{host.misp}/modules", headers={"Host": named}, timeout=10)
+        assert allowed.status_code == 200, (named, allowed.text)
     main = host.api().get(f"{host.url}/modules")  # not on the host's own listener
     assert main.status_code == 404
 
@@ -221,6 +228,12 @@ def test_the_listener_is_off_unless_asked_for_and_never_public_without_tls(tmp_p
         refused = tqops("serve", "--data", str(tmp_path / "d"), "--port", str(free_port()),
                         "--misp-modules", taken)  # fmt: skip
     assert refused.returncode == 2 and "cannot listen on" in refused.stderr
+    alone = tqops("serve", "--data", str(tmp_path / "d"), "--misp-allowed-hosts", "misp-modules")
+    assert alone.returncode == 2 and "needs --misp-modules" in alone.stderr
+    bad = tqops("serve", "--data", str(tmp_path / "d"), "--misp-modules", "127.0.0.1:6666",
+                "--misp-allowed-hosts", "misp-modules:6666")  # fmt: skip
+    assert bad.returncode == 2
+    assert "--misp-allowed-hosts takes host names" in bad.stderr and bad.stderr.count("\n") == 1
 
 
 def test_sigterm_stops_both_listeners(tmp_path, tie):

@@ -93,10 +93,12 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     forwarded_allow_ips: Sequence[str] = (),
     database: Optional[str] = None,
+    misp_allowed_hosts: Sequence[str] = (),
 ) -> int:
     """Run the host until SIGINT/SIGTERM; running jobs stop sending and are saved.
     ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
-    only the Host names :func:`host_names` gives it, and believes forwarded headers only from
+    only the Host names :func:`host_names` gives it (``allowed_hosts`` the host's,
+    ``misp_allowed_hosts`` MISP's modules'), and believes forwarded headers only from
     ``forwarded_allow_ips`` (none by default)."""
     import uvicorn
 
@@ -125,7 +127,7 @@ def serve(
                 secret = f" password {made.password}" if made.password else ""
                 out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
         misp = (
-            _misp_listener(the_host, misp_modules, tls_cert, tls_key, allowed_hosts, trust)
+            _misp_listener(the_host, misp_modules, tls_cert, tls_key, misp_allowed_hosts, trust)
             if misp_modules
             else None
         )
@@ -220,8 +222,9 @@ def _misp_listener(
     trust: dict[str, Any],
 ) -> tuple[Any, socket.socket]:
     """MISP's modules server and its bound socket: plain HTTP on loopback (as MISP expects
-    there), else TLS with the host's certificate. A busy port is a one-line error before
-    anything starts."""
+    there), else TLS with the host's certificate; it answers the Host names ``allowed_hosts``
+    (``--misp-allowed-hosts``) beside its own. A busy port is a one-line error before anything
+    starts."""
     import uvicorn
 
     from tqops.server.api.misp import create_app as misp_app
@@ -242,7 +245,10 @@ def _misp_listener(
     tls = bool(tls_cert) and not loopback
     config = uvicorn.Config(
         ListenerGuard(
-            misp_app(the_host, loopback=loopback), host_names(address, allowed_hosts), tls=tls
+            misp_app(the_host),
+            host_names(address, allowed_hosts),
+            tls=tls,
+            option="--misp-allowed-hosts",
         ),
         ssl_certfile=tls_cert if tls else None,
         ssl_keyfile=tls_key if tls else None,
