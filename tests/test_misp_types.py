@@ -123,3 +123,29 @@ def test_a_found_indicator_is_offered_only_under_the_types_it_passes(
     platform_type, value, prefer, types
 ):
     assert attribute_types(platform_type, value, prefer) == types
+
+
+#: one value each MISP type the host offers takes
+SAMPLES = {
+    "ip-src": "192.0.2.1", "ip-dst": "2001:db8::1", "domain": "evil.example",
+    "hostname": "www.evil.example", "url": "http://evil.example/x", "email": "a@evil.example",
+    "email-src": "a@evil.example", "email-dst": "a@evil.example", "md5": MD5, "sha1": SHA1,
+    "sha256": SHA256, "sha512": SHA256 * 2, "filename": "x.exe", "AS": "15169",
+    "user-agent": "curl/8.0", "regkey": "HKLM\\Software\\x", "email-subject": "Invoice",
+    "mutex": "Global\\m", "ssdeep": "3:a:b", "text": "words",
+}  # fmt: skip
+
+
+def test_every_misp_type_the_platform_types_name_is_checked_and_has_its_category():
+    from tqops.server.api.common import MISP_TYPES
+    from tqops.server.api.misp_types import MISP_CATEGORIES
+
+    named = {t for types in MISP_TYPES.values() for t in types} | {"url", "text"}
+    assert named == set(SAMPLES)  # a type with no check would never be offered
+    for misp_type in named:
+        assert misp_types_for(SAMPLES[misp_type], [misp_type]) == [misp_type]
+    assert named <= set(MISP_CATEGORIES)
+    pymisp = pytest.importorskip("pymisp", reason="pymisp needs Python 3.10")
+    defaults = pymisp.AbstractMISP().describe_types["sane_defaults"]
+    for misp_type, category in MISP_CATEGORIES.items():
+        assert defaults[misp_type]["default_category"] == category, misp_type
