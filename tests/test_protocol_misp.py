@@ -3,9 +3,17 @@ MISP's Module.php sends (legacy and misp_standard), DCSO TIE's simulator as the 
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
+import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -272,8 +280,8 @@ def test_misp_modules_cli_and_misp_get_only_values_misp_takes(host, tie, misp_ty
     cli = {"type": misp_type, "value": value, "uuid": str(uuid.uuid4())}  # misp-modules-cli's
     shaped = misp_standard_attribute(misp_type, value)
     answers = [
-        query(host, {"module": MODULE, "attribute": attribute, "event_id": "12", **config})
-        for attribute in (cli, shaped)
+        query(host, {"module": MODULE, "attribute": cli, **config}),
+        query(host, {"module": MODULE, "attribute": shaped, "event_id": "12", **config}),
     ]
     classic = {"module": MODULE, misp_type: value, "event_id": "12",
                "attribute_uuid": shaped["uuid"], **config}  # fmt: skip
@@ -306,3 +314,36 @@ def test_misp_modules_cli_and_misp_get_only_values_misp_takes(host, tie, misp_ty
             assert tools.AttributeValidationTool.validate(kind, result["values"][0]) is True
     offered = {r["values"][0]: r["types"] for r in legacy[1:]}
     assert (offered.get(value) == [misp_type]) if exact else (value not in offered)
+
+
+def test_misp_modules_cli_itself_gets_the_enrichment_misp_takes(host, tie, tmp_path):
+    """The real client, where it is installed (``pip install misp-modules-cli``): its introspection,
+    its query and its reading of the answer; MISP's describeTypes served from pymisp's copy."""
+    cli = Path(sys.executable).with_name("misp-modules-cli")
+    if not cli.exists():
+        pytest.skip("misp-modules-cli is not installed beside this Python")
+    tools = pytest.importorskip("pymisp.tools", reason="pymisp needs Python 3.10")
+    types = Path(tools.__file__).parent.parent / "data" / "describeTypes.json"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=types.parent)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
+        threading.Thread(target=files.serve_forever, daemon=True).start()
+        settings = tmp_path / "cli.json"
+        settings.write_text(json.dumps({"modules": {MODULE: tie_config(tie)}}))
+        done = subprocess.run(
+            [str(cli), "--url", host.misp, "--type", "domain", "--value", "www.microsoft.com",
+             "--module", MODULE, "--raw", "--config-file", str(settings),
+             "--cache-file", str(tmp_path / "cache.json"),
+             "--describe-types-url", f"http://127.0.0.1:{files.server_address[1]}/{types.name}"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )  # fmt: skip
+        files.shutdown()
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    errors: dict = {}
+    event = tools.validate_event({"Event": {"info": "cli", **results}}, errors)
+    assert errors == {}
+    offered = {a.value: a.type for a in event.attributes}
+    assert offered.pop("www.microsoft.com") == "domain"  # the queried attribute, tagged
+    assert offered[TRILLIUM] == "url" and set(offered.values()) == {"domain", "url"}
+    assert all(r.object_uuid == o.uuid for o in event.objects for r in o.references)
