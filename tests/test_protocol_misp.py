@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.hosting import free_port, tqops, wait_for
+from tests.support.hosting import free_port, tls_files, tqops, wait_for
 from tests.support.protocols import (
     protocol_host,
     run_result,
@@ -242,6 +242,11 @@ def test_the_listener_is_off_unless_asked_for_and_never_public_without_tls(tmp_p
                 "--misp-allowed-hosts", "misp-modules:6666")  # fmt: skip
     assert bad.returncode == 2
     assert "--misp-allowed-hosts takes host names" in bad.stderr and bad.stderr.count("\n") == 1
+    cert, key, _ = tls_files(tmp_path)
+    tls = ("--tls-cert", cert, "--tls-key", key)
+    everywhere = tqops("serve", "--data", str(tmp_path / "d"), *tls, "--misp-modules",
+                       "0.0.0.0:6666")  # fmt: skip
+    assert everywhere.returncode == 2 and "need --misp-allowed-hosts" in everywhere.stderr
 
 
 def test_sigterm_stops_both_listeners(tmp_path, tie):

@@ -71,6 +71,11 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     misp_allowed = _host_names(args.misp_allowed_hosts or "", "--misp-allowed-hosts")
     if misp_allowed and not misp:
         raise ConfigError("--misp-allowed-hosts needs --misp-modules (the listener it is for)")
+    if misp and not misp_allowed and _unspecified(misp[0]):
+        raise ConfigError(
+            f"MISP's modules on {misp[0]} (every address) need --misp-allowed-hosts: the host "
+            "names MISP calls them by (misp-modules); no Host header is taken otherwise"
+        )
     if not allowed and _unspecified(args.host):
         raise ConfigError(
             f"listening on {args.host} (every address) needs --allowed-hosts: the host names "
