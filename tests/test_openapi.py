@@ -327,7 +327,7 @@ def test_cortex_answers_errors_with_their_type(client):
 
 def test_misp_modules_answer_errors_with_200(client):
     host = client.app.state.host
-    with TestClient(misp.create_app(host, loopback=False)) as modules:
+    with TestClient(misp.create_app(host)) as modules:
         answer = modules.post("/query", json={"module": "nope"})
     _exact(answer, 200, {"error": "no enabled module named 'nope'"})
 

@@ -3,14 +3,22 @@ MISP's Module.php sends (legacy and misp_standard), DCSO TIE's simulator as the 
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
+import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.hosting import free_port, tqops, wait_for
+from tests.support.hosting import free_port, tls_files, tqops, wait_for
 from tests.support.protocols import (
     protocol_host,
     run_result,
@@ -21,12 +29,17 @@ from tests.support.vendors import tie_config
 pytestmark = pytest.mark.slow
 
 MODULE = "dcso_tie_search"
+#: an exact hit of the simulator's data: severity 5/6 at confidence 96
+HIT = "mail1.evil-cdn.com"
+#: a look-alike of www.microsoft.com TIE files as a domain, with a path
+TRILLIUM = "www.microsoft.com/software-download.trillium.cam"
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory, tie):
     port = free_port()
-    args = ("--misp-modules", f"127.0.0.1:{port}")
+    # as MISP's Docker set-up calls its modules (MISP beside the host, the name on loopback)
+    args = ("--misp-modules", f"127.0.0.1:{port}", "--misp-allowed-hosts", "misp-modules")
     data = tmp_path_factory.mktemp("misp") / "data"
     with protocol_host(data, tie, args=args, configure=False) as running:
         running.misp = f"http://127.0.0.1:{port}"
@@ -91,8 +104,11 @@ def test_a_legacy_query_carrying_its_config_returns_the_enrichment(host, tie):
     answer = query(host, body)
     verdict, *found = answer["results"]
     assert verdict["tags"] == ['tqops:verdict="unknown"']  # look-alikes only: not judged
-    values = [(r["types"], r["values"]) for r in found]
-    assert values == [(["domain"], [i["value"]]) for i in expected["indicators"]]
+    offered = {r["values"][0]: r["types"] for r in found}
+    # TIE files this look-alike as a domain; MISP takes it only as a url
+    assert offered.pop(TRILLIUM) == ["url"]
+    others = [i["value"] for i in expected["indicators"] if i["value"] != TRILLIUM]
+    assert offered == {value: ["domain", "hostname"] for value in others}
     assert found[0]["comment"].startswith("DCSO TIE: Hotness=")
     assert searched(tie) == ["www.microsoft.com"]
 
@@ -116,7 +132,7 @@ def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
         {"name": 'tqops:verdict="unknown"'},
     ]
     assert [a["value"] for a in found] == [i["value"] for i in expected["indicators"]]
-    assert {a["type"] for a in found} == {"domain"}
+    assert {a["value"]: a["type"] for a in found if a["type"] != "domain"} == {TRILLIUM: "url"}
     assert all("Tag" not in a for a in found)  # a related match does not take the verdict
     verdict, annotation, *_ = results["Object"]
     assert [r["referenced_uuid"] for r in verdict["ObjectReference"]] == [asked]
@@ -128,10 +144,6 @@ def test_a_misp_standard_query_returns_attributes_and_objects(host, tie):
     text = next(a["value"] for a in annotation["Attribute"] if a["object_relation"] == "text")
     first = expected["indicators"][0]["attributes"][0]
     assert text.startswith(f"{first['name']}: {first['value']}")
-
-
-#: an exact hit of the simulator's data: severity 5/6 at confidence 96
-HIT = "mail1.evil-cdn.com"
 
 
 def test_both_forms_tag_an_exact_hit_with_its_verdict_and_give_its_reasons(host, tie):
@@ -201,6 +213,12 @@ def test_misp_is_refused_what_it_does_not_send(host):
     assert "Content-Type: application/json" in as_text.json()["error"]
     rebound = misp().get(f"{host.misp}/modules", headers={"Host": "evil.example"}, timeout=10)
     assert rebound.status_code == 400
+    assert rebound.json() == {
+        "error": "the Host 'evil.example' is not one this host answers to (--misp-allowed-hosts)"
+    }
+    for named in ("misp-modules:6666", "misp-modules", "localhost:6666", "127.0.0.1"):
+        allowed = misp().get(f"{host.misp}/modules", headers={"Host": named}, timeout=10)
+        assert allowed.status_code == 200, (named, allowed.text)
     main = host.api().get(f"{host.url}/modules")  # not on the host's own listener
     assert main.status_code == 404
 
@@ -218,6 +236,17 @@ def test_the_listener_is_off_unless_asked_for_and_never_public_without_tls(tmp_p
         refused = tqops("serve", "--data", str(tmp_path / "d"), "--port", str(free_port()),
                         "--misp-modules", taken)  # fmt: skip
     assert refused.returncode == 2 and "cannot listen on" in refused.stderr
+    alone = tqops("serve", "--data", str(tmp_path / "d"), "--misp-allowed-hosts", "misp-modules")
+    assert alone.returncode == 2 and "needs --misp-modules" in alone.stderr
+    bad = tqops("serve", "--data", str(tmp_path / "d"), "--misp-modules", "127.0.0.1:6666",
+                "--misp-allowed-hosts", "misp-modules:6666")  # fmt: skip
+    assert bad.returncode == 2
+    assert "--misp-allowed-hosts takes host names" in bad.stderr and bad.stderr.count("\n") == 1
+    cert, key, _ = tls_files(tmp_path)
+    tls = ("--tls-cert", cert, "--tls-key", key)
+    everywhere = tqops("serve", "--data", str(tmp_path / "d"), *tls, "--misp-modules",
+                       "0.0.0.0:6666")  # fmt: skip
+    assert everywhere.returncode == 2 and "need --misp-allowed-hosts" in everywhere.stderr
 
 
 def test_sigterm_stops_both_listeners(tmp_path, tie):
@@ -229,3 +258,97 @@ def test_sigterm_stops_both_listeners(tmp_path, tie):
         wait_for(lambda: _up(url))
         assert running.terminate() in (0, -signal.SIGTERM)
         assert not _up(url)
+
+
+def misp_standard_attribute(misp_type, value):
+    """The attribute MISP's enrichment sends in a misp_standard query (Module.php)."""
+    return {
+        "id": "4711", "event_id": "12", "object_id": "0", "object_relation": None,
+        "category": "Network activity", "type": misp_type, "value": value, "to_ids": True,
+        "uuid": str(uuid.uuid4()), "timestamp": "1764633600", "distribution": "5",
+        "sharing_group_id": "0", "comment": "", "deleted": False,
+        "disable_correlation": False, "first_seen": None, "last_seen": None,
+        "Tag": [{"id": "3", "name": "tlp:green", "colour": "#33FF00"}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("misp_type", "value", "exact"),
+    [
+        ("domain", "www.microsoft.com", False),  # look-alikes, one a domain with a path
+        ("ip-src", "185.121.132.51", True),  # TIE has it (as 185.121.132.51/32)
+    ],
+)
+def test_misp_modules_cli_and_misp_get_only_values_misp_takes(host, tie, misp_type, value, exact):
+    tools = pytest.importorskip("pymisp.tools", reason="pymisp needs Python 3.10")
+    config = {"config": {**unset_config(host), **tie_config(tie)}}
+    cli = {"type": misp_type, "value": value, "uuid": str(uuid.uuid4())}  # misp-modules-cli's
+    shaped = misp_standard_attribute(misp_type, value)
+    answers = [
+        query(host, {"module": MODULE, "attribute": cli, **config}),
+        query(host, {"module": MODULE, "attribute": shaped, "event_id": "12", **config}),
+    ]
+    classic = {"module": MODULE, misp_type: value, "event_id": "12",
+               "attribute_uuid": shaped["uuid"], **config}  # fmt: skip
+    legacy = query(host, classic)["results"]
+    for attribute, answer in zip((cli, shaped), answers):
+        results = answer["results"]
+        errors: dict = {}
+        event = tools.validate_event({"Event": {"info": "enrichment", **results}}, errors)
+        assert errors == {}, errors
+        values = [(a.type, a.value) for a in event.attributes]
+        values += [(a.type, a.value) for o in event.objects for a in o.attributes]
+        for kind, found in values:
+            assert tools.AttributeValidationTool.validate(kind, found) is True, (kind, found)
+        # the queried value comes back once, under its own type: the queried attribute
+        assert [(a.type, a.uuid) for a in event.attributes if a.value == value] == [
+            (misp_type, attribute["uuid"])
+        ]
+        # the exact match's enrichment annotates the queried attribute, after the verdict
+        enrichment = [
+            o for o in results["Object"][1:]
+            if o["ObjectReference"][0]["referenced_uuid"] == attribute["uuid"]
+        ]  # fmt: skip
+        assert len(enrichment) == (1 if exact else 0)
+        assert len(results["Object"]) > 1  # something was found beside the verdict
+        references = [(o, r) for o in results["Object"] for r in o["ObjectReference"]]
+        assert references and all(r["object_uuid"] == o["uuid"] for o, r in references)
+        assert all(o["template_version"] == "3" for o in results["Object"])
+    for result in legacy[1:]:
+        for kind in result["types"]:
+            assert tools.AttributeValidationTool.validate(kind, result["values"][0]) is True
+    offered = {r["values"][0]: r["types"] for r in legacy[1:]}
+    assert (offered.get(value) == [misp_type]) if exact else (value not in offered)
+
+
+def test_misp_modules_cli_itself_gets_the_enrichment_misp_takes(host, tie, tmp_path):
+    """The real client, where it is installed (``pip install misp-modules-cli``): its introspection,
+    its query and its reading of the answer; MISP's describeTypes served from pymisp's copy."""
+    cli = Path(sys.executable).with_name("misp-modules-cli")
+    if not cli.exists():
+        pytest.skip("misp-modules-cli is not installed beside this Python")
+    tools = pytest.importorskip("pymisp.tools", reason="pymisp needs Python 3.10")
+    types = Path(tools.__file__).parent.parent / "data" / "describeTypes.json"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=types.parent)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
+        threading.Thread(target=files.serve_forever, daemon=True).start()
+        settings = tmp_path / "cli.json"
+        settings.write_text(json.dumps({"modules": {MODULE: tie_config(tie)}}))
+        done = subprocess.run(
+            [str(cli), "--url", host.misp, "--type", "domain", "--value", "www.microsoft.com",
+             "--module", MODULE, "--raw", "--config-file", str(settings),
+             "--cache-file", str(tmp_path / "cache.json"),
+             "--describe-types-url", f"http://127.0.0.1:{files.server_address[1]}/{types.name}"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )  # fmt: skip
+        files.shutdown()
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    errors: dict = {}
+    event = tools.validate_event({"Event": {"info": "cli", **results}}, errors)
+    assert errors == {}
+    offered = {a.value: a.type for a in event.attributes}
+    assert offered.pop("www.microsoft.com") == "domain"  # the queried attribute, tagged
+    assert offered[TRILLIUM] == "url" and set(offered.values()) == {"domain", "url"}
+    assert all(r.object_uuid == o.uuid for o in event.objects for r in o.references)

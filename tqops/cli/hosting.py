@@ -69,6 +69,14 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         if not Path(folder).is_dir():
             raise ConfigError(f"--secrets-dir {folder}: no such directory")
     allowed = _host_names(args.allowed_hosts or "")
+    misp_allowed = _host_names(args.misp_allowed_hosts or "", "--misp-allowed-hosts")
+    if misp_allowed and not misp:
+        raise ConfigError("--misp-allowed-hosts needs --misp-modules (the listener it is for)")
+    if misp and not misp_allowed and _unspecified(misp[0]):
+        raise ConfigError(
+            f"MISP's modules on {misp[0]} (every address) need --misp-allowed-hosts: the host "
+            "names MISP calls them by (misp-modules); no Host header is taken otherwise"
+        )
     if not allowed and _unspecified(args.host):
         raise ConfigError(
             f"listening on {args.host} (every address) needs --allowed-hosts: the host names "
@@ -95,6 +103,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         allowed_hosts=allowed,
         forwarded_allow_ips=forwarded,
         database=_database(args),
+        misp_allowed_hosts=misp_allowed,
     )
 
 
@@ -138,9 +147,9 @@ _LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
 
-def _host_names(text: str) -> tuple[str, ...]:
-    """``--allowed-hosts``: DNS names or IP addresses, comma-separated (no ports, no
-    wildcards: each name is one the operator vouches for)."""
+def _host_names(text: str, option: str = "--allowed-hosts") -> tuple[str, ...]:
+    """``--allowed-hosts`` (or ``option``): DNS names or IP addresses, comma-separated (no
+    ports, no wildcards: each name is one the operator vouches for)."""
     names = []
     for item in (part.strip().lower().rstrip(".") for part in text.split(",")):
         if not item:
@@ -152,7 +161,7 @@ def _host_names(text: str) -> tuple[str, ...]:
             pass
         if not _HOST_NAME.fullmatch(item):
             raise ConfigError(
-                f"--allowed-hosts takes host names or IP addresses, comma-separated "
+                f"{option} takes host names or IP addresses, comma-separated "
                 f"(tqops.example.org,10.0.0.5), not {item[:60]!r}"
             )
         names.append(item)
@@ -264,6 +273,14 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         "--misp-modules",
         metavar="ADDRESS:PORT",
         help="also serve MISP's enrichment modules there (off unless given; e.g. 127.0.0.1:6666)",
+    )
+    server.add_argument(
+        "--misp-allowed-hosts",
+        metavar="NAMES",
+        help="host names (or addresses) MISP reaches its modules by, comma-separated "
+        "(misp-modules, as MISP's Docker set-up calls them); a request naming another Host "
+        "gets 400. The listening address is always taken, and on loopback localhost, "
+        "127.0.0.1 and ::1",
     )
     server.add_argument(
         "--secrets-dir",

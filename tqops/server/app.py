@@ -102,10 +102,18 @@ class ListenerGuard:
     serves (a page whose DNS name was rebound to this address sends its own name and gets
     400), and under TLS ``Strict-Transport-Security`` on every answer, refusals included."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str], *, tls: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Iterable[str],
+        *,
+        tls: bool,
+        option: str = "--allowed-hosts",
+    ) -> None:
         self.app = app
         self.allowed = frozenset(_host_name(name) for name in allowed_hosts)
         self.tls = tls
+        self.option = option  # the option that names more hosts, said in a refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -127,7 +135,7 @@ class ListenerGuard:
             return
         if name not in self.allowed:
             shown = given.decode("latin-1")[:80] if given is not None else ""
-            await _refuse_host(stamped, shown)
+            await _refuse_host(stamped, shown, self.option)
             return
         await self.app(scope, receive, stamped)
 
@@ -148,9 +156,9 @@ def _host_name(header: str) -> str:
     return text.rstrip(".")
 
 
-async def _refuse_host(send: Send, shown: str) -> None:
+async def _refuse_host(send: Send, shown: str, option: str) -> None:
     what = f"the Host {shown!r}" if shown else "a request without a Host header"
-    message = f"{what} is not one this host answers to (--allowed-hosts)"
+    message = f"{what} is not one this host answers to ({option})"
     await send(
         {
             "type": "http.response.start",

@@ -97,12 +97,14 @@ def serve(
     database: Optional[str] = None,
     workers: int = 1,
     concurrency: int = 16,
+    misp_allowed_hosts: Sequence[str] = (),
 ) -> int:
     """Run the host until SIGINT/SIGTERM, with ``workers`` worker processes running its jobs
     (:mod:`.supervisor`); at a stop they stop sending and give back what they did not answer,
     which the next start carries on.
     ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
-    only the Host names :func:`host_names` gives it, and believes forwarded headers only from
+    only the Host names :func:`host_names` gives it (``allowed_hosts`` the host's,
+    ``misp_allowed_hosts`` MISP's modules'), and believes forwarded headers only from
     ``forwarded_allow_ips`` (none by default)."""
     import uvicorn
 
@@ -137,7 +139,7 @@ def serve(
                 secret = f" password {made.password}" if made.password else ""
                 out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
         misp = (
-            _misp_listener(the_host, misp_modules, tls_cert, tls_key, allowed_hosts, trust)
+            _misp_listener(the_host, misp_modules, tls_cert, tls_key, misp_allowed_hosts, trust)
             if misp_modules
             else None
         )
@@ -280,8 +282,9 @@ def _misp_listener(
     trust: dict[str, Any],
 ) -> tuple[Any, socket.socket]:
     """MISP's modules server and its bound socket: plain HTTP on loopback (as MISP expects
-    there), else TLS with the host's certificate. A busy port is a one-line error before
-    anything starts."""
+    there), else TLS with the host's certificate; it answers the Host names ``allowed_hosts``
+    (``--misp-allowed-hosts``) beside its own. A busy port is a one-line error before anything
+    starts."""
     import uvicorn
 
     from tqops.server.api.misp import create_app as misp_app
@@ -302,7 +305,10 @@ def _misp_listener(
     tls = bool(tls_cert) and not loopback
     config = uvicorn.Config(
         ListenerGuard(
-            misp_app(the_host, loopback=loopback), host_names(address, allowed_hosts), tls=tls
+            misp_app(the_host),
+            host_names(address, allowed_hosts),
+            tls=tls,
+            option="--misp-allowed-hosts",
         ),
         ssl_certfile=tls_cert if tls else None,
         ssl_keyfile=tls_key if tls else None,

@@ -16,7 +16,9 @@ format after misp-modules' server (``misp_modules/__main__.py``: ``/modules``, `
 ``app/Model/Module.php`` (which sends each module's ``meta.config`` settings as ``config``).
 
 MISP sends modules no credential, so this listener is off unless ``tqops serve --misp-modules``
-turns it on, and listens on loopback by default. A query runs with the configuration it
+turns it on, listens on loopback by default, and answers only the Host names it serves: its
+address, on loopback the loopback names, and those ``--misp-allowed-hosts`` gives (MISP in
+Docker calls its modules ``misp-modules:6666``). A query runs with the configuration it
 carries (references to the host's environment or files refused), and with the stored one,
 secrets included, only for operations an admin allowed for MISP.
 """
@@ -34,7 +36,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tqops import __version__
 from tqops.config.files import read_regular_file
@@ -64,7 +65,6 @@ MISP_USER = User(0, "misp-modules", Role.ANALYST)
 QUERY_WAIT = 300.0
 #: the largest query taken (an attribute and a module's settings are small)
 MAX_QUERY = 2**20
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 _REFERENCE_PREFIXES = ("env:", "file:")
 #: the most a CA bundle a MISP query names may hold (bytes)
 MAX_CA_FILE = 4_000_000
@@ -77,10 +77,11 @@ def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSO
 router = APIRouter(tags=["misp"], include_in_schema=False, route_class=protocol_route(_render))
 
 
-def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
+def create_app(host: Host) -> FastAPI:
     """The modules' application (no lifespan: the host's own application starts and stops
-    the host). On loopback it answers only to loopback host names, so a web page cannot
-    reach it through a rebound DNS name."""
+    the host). The listener that serves it answers only the Host names it is given
+    (``tqops serve --misp-allowed-hosts``, its address, loopback names on loopback), so a web
+    page cannot reach it through a rebound DNS name."""
     app = FastAPI(title="tqops MISP modules", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.host = host
 
@@ -94,8 +95,6 @@ def create_app(host: Host, *, loopback: bool = True) -> FastAPI:
         return JSONResponse({"error": "invalid request"}, status_code=400)
 
     app.include_router(router)
-    if loopback:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
     return app
 
 
@@ -108,8 +107,9 @@ def _modules(host: Host) -> dict[str, ActionRef]:
 
 
 def _module(ref: ActionRef) -> dict[str, Any]:
-    # what is found, and the legacy form's verdict (a text result)
-    outputs = list(dict.fromkeys([*(types[0] for types in MISP_TYPES.values()), "text"]))
+    # what is found (a host name with a path as a url), and the legacy form's verdict (text)
+    found = [t for types in MISP_TYPES.values() for t in types]
+    outputs = list(dict.fromkeys([*found, "url", "text"]))
     return {
         "name": ref.module_name,
         "type": "expansion",
@@ -198,7 +198,8 @@ async def query(request: Request) -> dict[str, Any]:
     skipped = {"skipped": result.get("reason")} if result["status"] == "skipped" else {}
     if standard:
         return {"results": standard_results(result, ref.label, attribute), **skipped}
-    return {"results": legacy_results(result, ref.label), **skipped}
+    asked = {"type": misp_type, "value": value}
+    return {"results": legacy_results(result, ref.label, asked), **skipped}
 
 
 async def _bounded_body(request: Request) -> bytes:
