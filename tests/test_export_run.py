@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -130,6 +131,23 @@ def test_a_license_the_vendor_echoes_is_in_no_export(capsys, fmt):
     assert ECHOED not in out + err
     assert "seen with license ********" in out  # the answer is there, its secret masked
     valid_stix(out) if fmt == "stix" else pymisp_event(out)
+
+
+def test_without_stix2_the_stix_export_is_refused_before_anything_is_sent(
+    capsys, monkeypatch, export_tie
+):
+    monkeypatch.setitem(sys.modules, "stix2", None)  # as if the cli extra were not installed
+    export_tie.clear_requests()
+    code, out, err = cli(
+        "run", "dcso_tie", "search", "--type", "FQDN", "--value", HIT,
+        *flags("--config", tie_config(export_tie)), "--format", "stix", capsys=capsys,
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert err == (
+        "tqops: error: the STIX export needs the stix2 package: "
+        "pip install 'tqops[cli]' (or [server])\n"
+    )
+    assert export_tie.requests == []
 
 
 # -- the host -----------------------------------------------------------------------------------
