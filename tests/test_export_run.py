@@ -220,17 +220,22 @@ def test_an_export_is_refused_clearly(host, viewer, job):
     assert anonymous.status_code == 401
 
 
-def test_a_stored_indicators_stricter_tlp_marks_the_export(host, viewer):
-    """A value stored under RED and queued as GREEN is exported under RED (as the TLP gate
-    reads it): the export never hands on more than the store allows."""
-    host.store.add_indicators([("FQDN", "c2.example", "RED", "", "analyst")], "admin")
-    run = {"operation": "dcso_tie", "action": "search", "options": {}}
-    results = [MALICIOUS, NOTHING, SKIPPED]
+def stored_job(host: Host, operation: str, results: list[dict[str, Any]]) -> int:
+    """A finished job whose results are ``results`` (each input queued as GREEN)."""
+    run = {"operation": operation, "action": "search", "options": {}}
     inputs = [(r["input"]["type"], r["input"]["value"], "GREEN", None) for r in results]
     job_id = host.store.create_job(run, inputs, "admin")
     for seq, stored in enumerate(results):
         host.store.save_results(job_id, [seq], stored["status"], json.dumps(stored))
     host.store.set_job(job_id, status="done")
+    return job_id
+
+
+def test_a_stored_indicators_stricter_tlp_marks_the_export(host, viewer):
+    """A value stored under RED and queued as GREEN is exported under RED (as the TLP gate
+    reads it): the export never hands on more than the store allows."""
+    host.store.add_indicators([("FQDN", "c2.example", "RED", "", "analyst")], "admin")
+    job_id = stored_job(host, "dcso_tie", [MALICIOUS, NOTHING, SKIPPED])
     answer = viewer.get(f"/api/v1/jobs/{job_id}/export", params={"format": "stix"})
     bundle = valid_stix(answer.text)
     marks = {
@@ -242,6 +247,15 @@ def test_a_stored_indicators_stricter_tlp_marks_the_export(host, viewer):
         "DCSO TIE verdict on FQDN c2.example: malicious": [TLP_MARKINGS[Tlp.RED]],
         "DCSO TIE verdict on IP Address 198.51.100.4: unknown": [TLP_MARKINGS[Tlp.GREEN]],
     }
+
+
+def test_a_job_of_an_operation_no_longer_installed_is_exported_under_its_name(host, viewer):
+    job_id = stored_job(host, "retired_op", [NOTHING])
+    answer = viewer.get(f"/api/v1/jobs/{job_id}/export", params={"format": "stix"})
+    (identity,) = [o for o in valid_stix(answer.text)["objects"] if o["type"] == "identity"]
+    assert identity["name"] == "retired_op"
+    misp = viewer.get(f"/api/v1/jobs/{job_id}/export", params={"format": "misp"})
+    assert pymisp_event(misp.text).info == "retired_op: results of search"
 
 
 def test_the_console_offers_both_exports_beside_the_downloads(host, job):
