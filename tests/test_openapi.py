@@ -42,6 +42,9 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset()
 #: operations whose success has no JSON body: a deletion (204) and a server-sent event stream
 NO_CONTENT = {("DELETE", "/api/v1/indicators/{indicator_id}")}
 STREAMS = {("GET", "/api/v1/jobs/{job_id}/events")}
+#: operations whose success is a file in a format another standard defines: a job's export, a
+#: STIX 2.1 bundle (OASIS) or a MISP event (MISP's JSON), not a view of the host's
+DOWNLOADS = {("GET", "/api/v1/jobs/{job_id}/export")}
 METHODS = {"get", "put", "post", "delete", "patch"}
 
 
@@ -136,6 +139,8 @@ def test_every_operation_declares_its_answer_and_its_error_body(document):
             assert success == ["204"] and not content, where
         elif (method, path) in STREAMS:
             assert content["text/event-stream"]["schema"] == {"type": "string"}, where
+        elif (method, path) in DOWNLOADS:
+            assert set(content) == {"application/stix+json;version=2.1", "application/json"}
         else:  # a model of the document's, never an open "object"
             schema = content["application/json"]["schema"]
             assert schema.get("$ref", "").startswith("#/components/schemas/"), where

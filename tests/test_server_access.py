@@ -33,6 +33,7 @@ ROUTES = {
     ("GET", "/api/v1/jobs/{job_id}"): "viewer",
     ("GET", "/api/v1/jobs/{job_id}/results"): "viewer",
     ("GET", "/api/v1/jobs/{job_id}/events"): "viewer",
+    ("GET", "/api/v1/jobs/{job_id}/export"): "viewer",
     ("POST", "/api/v1/jobs/{job_id}/cancel"): "analyst",
     ("POST", "/api/v1/jobs/{job_id}/resume"): "analyst",
     ("POST", "/api/v1/jobs/{job_id}/import"): "analyst",

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -32,6 +32,9 @@ from tqops.cli.render import (
 )
 from tqops.config.values import Config
 from tqops.errors import ConfigError
+from tqops.exports.misp import misp_event
+from tqops.exports.stix import check_stix, stix_bundle
+from tqops.exports.values import ExportHead, exported
 from tqops.model import Indicator
 from tqops.running.results import Result, Selection, Status
 from tqops.service import Reader, Service
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     options = key_values(args.option or [], "--option")
     max_tlp = Tlp.parse(args.max_tlp)
     selected = selections(args)
+    if args.format == "stix":
+        check_stix()  # refused before anything is sent, not after the run
     out = ctx.out
     job = ctx.service.run(
         operation.name,
@@ -99,7 +104,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     # Every format streams: memory is bounded by the in-flight window, not the input count.
     with job, progress_for(count_inputs(args), enabled=not args.no_progress) as progress:
         chunks = _rendered(
-            args.format, operation, spec, tally(progress.track(job)), out, reader, args
+            args.format,
+            operation,
+            spec,
+            tally(progress.track(job)),
+            out,
+            reader,
+            args,
+            config.secrets(),
         )
         try:
             for chunk in chunks:
@@ -127,6 +139,7 @@ def _rendered(
     out: TextIO,
     reader: Reader,
     args: argparse.Namespace,
+    secrets: Sequence[str] = (),
 ) -> Iterator[str]:
     """The run's output in ``fmt``, chunk by chunk; the JSON document and the table's summary
     are closed even when the results stop early. Found indicators carry their ``summary`` in
@@ -139,6 +152,10 @@ def _rendered(
                 **result.to_dict(reader.summary),
             }
             yield json.dumps(line, ensure_ascii=False) + "\n"
+    elif fmt in ("stix", "misp"):
+        about = ExportHead(operation.name, operation.manifest.label, spec.name)
+        items = (exported(r.to_dict(), r.input.tlp, secrets) for r in results)
+        yield from (stix_bundle if fmt == "stix" else misp_event)(about, items)
     elif fmt == "json":
         head = {"operation": operation.name, "action": spec.name}
         documents = (r.to_dict(reader.summary) for r in results)

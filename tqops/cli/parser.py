@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar (it is shown only when stderr is a terminal)",
     )
     _all_attributes(run)
-    _common(run, config=True, fmt=("table", "json", "jsonl"))
+    # stix: a STIX 2.1 bundle, misp: a MISP event (JSON), for handing results on
+    _common(run, config=True, fmt=("table", "json", "jsonl", "stix", "misp"))
     run.set_defaults(handler=commands.run)
 
     test = sub.add_parser("test-connection", help="check config, reachability, TLS and credential")

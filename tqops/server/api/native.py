@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -40,6 +40,7 @@ from tqops.server.api.models import (
 )
 from tqops.server.auth import AdminUser, AnalystUser, CurrentUser, Problem, host_of
 from tqops.server.host import parse_indicator_csv
+from tqops.server.job_exports import job_export
 from tqops.server.jobs import FINISHED
 
 __all__ = ["UPLOAD_PATHS", "router"]
@@ -343,6 +344,33 @@ async def job_events(job_id: int, request: Request, user: CurrentUser) -> Stream
             await asyncio.sleep(0.25)
 
     return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+_EXPORT = {
+    200: {
+        "description": "The job's results as a STIX 2.1 bundle or a MISP event, streamed",
+        "content": {
+            "application/stix+json;version=2.1": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+@jobs_api.get(
+    "/{job_id}/export", response_class=StreamingResponse, response_model=None, responses=_EXPORT
+)
+def export_job(
+    job_id: int,
+    request: Request,
+    user: CurrentUser,
+    fmt: Annotated[Literal["stix", "misp"], Query(alias="format")],
+) -> StreamingResponse:
+    """The job's results to hand on: ``format=stix`` a STIX 2.1 bundle, ``format=misp`` a
+    MISP event; each input's TLP marks what is said about it."""
+    body, media, name = job_export(host_of(request), job_id, fmt)
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(body, media_type=media, headers=disposition)
 
 
 # -- users and audit -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from tqops.server.auth import Problem, host_of
+from tqops.server.job_exports import job_export
 from tqops.server.jobs import FINISHED
 from tqops.server.web.exports import results_csv, results_json
 from tqops.server.web.rendering import render, render_text
@@ -120,6 +121,17 @@ def download(job_id: int, kind: str, request: Request, visitor: Visitor = VIEWER
     body = results_json(host.store, job) if kind == "json" else results_csv(host.store, job_id)
     media = "application/json" if kind == "json" else "text/csv; charset=utf-8"
     name = f"tqops-job-{job_id}-results.{kind}"
+    return StreamingResponse(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/console/jobs/{job_id}/export.{kind}")
+def export(job_id: int, kind: str, request: Request, visitor: Visitor = VIEWER_PAGE) -> Response:
+    """The results as a STIX 2.1 bundle (``export.stix``) or a MISP event (``export.misp``)."""
+    if kind not in ("stix", "misp"):
+        raise Problem(404, "results export as .stix or .misp")
+    body, media, name = job_export(host_of(request), job_id, kind)
     return StreamingResponse(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
