@@ -297,6 +297,7 @@ class JobRunner:
         if any(secrets):  # a vendor client that reads its answers itself: masked before stored
             payload = scrub(payload, secrets)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+        self.store.judge_inputs(job_id, seqs, payload)  # the stored indicators' status, score
         return payload
 
     def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:
@@ -304,6 +305,7 @@ class JobRunner:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hit[1]))
         payload["warnings"] = [*payload.get("warnings", []), f"from the cache (looked up {when})"]
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+        self.store.judge_inputs(job_id, seqs, payload)
 
 
 def job_view(row: Mapping[str, Any], running: bool, hidden: Collection[str] = ()) -> dict[str, Any]:
