@@ -32,6 +32,7 @@ THREATQ = {
     ("GET", "/api/indicators"): "viewer",
     ("GET", "/api/indicators/{indicator_id}"): "viewer",
     ("GET", "/api/search"): "viewer",
+    ("POST", "/api/search/advanced"): "viewer",
     ("POST", "/api/indicators/query"): "viewer",
     ("GET", "/api/indicators/query/hash/{collection}"): "viewer",
     ("POST", "/api/indicators/consume"): "analyst",

@@ -235,6 +235,17 @@ def test_queries_combine_criteria_as_clients_build_them(analyst, viewer):
     assert paged["total"] == 3 and [r["id"] for r in paged["data"]] == [ids[1]]
     legacy = viewer.get("/api/search?query=q1.query&limit=10").json()  # older XSOAR's search
     assert legacy["data"] == [{"object": "indicator", "id": ids[1], "value": "q1.query.example"}]
+    # XSOAR's threatq-advanced-search: the type by id, the value "like"
+    fqdn_id = viewer.get("/api/indicator/types?name=FQDN").json()["data"][0]["id"]
+    advanced = {"indicators": [[
+        {"field": "indicator_type", "operator": "is", "value": str(fqdn_id)},
+        {"field": "indicator_value", "operator": "like", "value": "query.example"},
+    ]]}  # fmt: skip
+    answer = xsoar(viewer, "POST", "/search/advanced?limit=2", advanced).json()
+    assert answer["total"] == 3 and [r["id"] for r in answer["data"]] == ids[:2]
+    advanced["indicators"][0][0]["operator"] = "like"
+    refused = xsoar(viewer, "POST", "/search/advanced?limit=2", advanced)
+    assert refused.status_code == 422 and "indicator_type takes is, is not" in refused.text
 
 
 # -- Elastic's data collection feed -----------------------------------------------------------

@@ -8,8 +8,9 @@
   &offset=0&sort=id`` with ``{"criteria": {"value": V}}`` (earlier versions
   ``{"value": {"+equals": V}}``), then ``GET /api/indicators/{id}?with=attributes,sources,
   score,type``, ``GET /api/indicator/statuses/{status_id}`` and ``GET /api/indicator/types/
-  {type_id}``; its list command ``GET /api/indicators?with=...``; older versions search with
-  ``GET /api/search?query=V&limit=N``. Its bodies come without a Content-Type: read as JSON.
+  {type_id}``; its list command ``GET /api/indicators?with=...``; its advanced search
+  ``POST /api/search/advanced?limit=N``; older versions search with ``GET /api/search?query=
+  V&limit=N``. Its bodies come without a Content-Type: read as JSON.
 - Elastic's ThreatQ integration: ``GET /api/indicators/query/hash/{collection}?sort=
   updated_at&limit=N&cursorMark=*``, then each poll with the answer's ``nextCursorMark``:
   the indicators changed since (new ones, a verdict, new attributes), oldest first. The
@@ -313,6 +314,65 @@ def search(
     total, rows = host_of(request).store.find_indicators(condition, "id", 0, limit)
     found = [{"object": "indicator", "id": r["id"], "value": r["value"]} for r in rows]
     return {"total": total, "data": found}
+
+
+@router.post("/search/advanced")
+async def advanced_search(
+    request: Request, user: Reader, limit: int = Query(10, ge=1, le=MAX_PAGE)
+) -> dict[str, Any]:
+    """ThreatQ's advanced search as XSOAR's ``threatq-advanced-search`` sends it:
+    ``{"indicators": [[{"field", "operator", "value"}, ...], ...]}``, each inner list ANDed,
+    the lists ORed; fields ``indicator_value`` (``is``, ``is not``, ``like``),
+    ``indicator_type`` and ``indicator_status`` (``is``, ``is not``; by id or name)."""
+    body = await _json(request)
+    if not isinstance(body, dict) or set(body) != {"indicators"}:
+        raise Problem(422, 'expected {"indicators": [[{"field", "operator", "value"}]]} @ $')
+    groups = body["indicators"]
+    if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
+        raise Problem(422, "expected a list of lists of filters @ $.indicators")
+    budget = _Budget()
+    either = Group(
+        "OR",
+        tuple(
+            Group(
+                "AND",
+                tuple(
+                    _filter(item, f"$.indicators[{i}][{j}]", budget) for j, item in enumerate(group)
+                ),
+            )
+            for i, group in enumerate(groups)
+        ),
+    )
+    total, rows = await asyncio.to_thread(
+        host_of(request).store.find_indicators, either, "id", 0, limit
+    )
+    found = [{"object": "indicator", "id": r["id"], "value": r["value"]} for r in rows]
+    return {"total": total, "data": found}
+
+
+#: an advanced search's fields: the criteria field each is, and the operators it takes
+_FILTERS: Mapping[str, tuple[str, frozenset[str]]] = {
+    "indicator_value": ("value", frozenset({"is", "is not", "like"})),
+    "indicator_type": ("type", frozenset({"is", "is not"})),
+    "indicator_status": ("status", frozenset({"is", "is not"})),
+}
+_FILTER_OPS = {"is": "+equals", "is not": "+not", "like": "+contains"}
+
+
+def _filter(item: Any, where: str, budget: _Budget) -> Match:
+    if not isinstance(item, dict) or set(item) != {"field", "operator", "value"}:
+        raise Problem(422, f'expected {{"field", "operator", "value"}} @ {where}')
+    field, operator = item["field"], item["operator"]
+    if field not in _FILTERS:
+        raise Problem(422, f"unknown field {str(field)[:40]!r} @ {where}: {', '.join(_FILTERS)}")
+    name, operators = _FILTERS[field]
+    if operator not in operators:
+        raise Problem(422, f"{field} takes {', '.join(sorted(operators))} @ {where}.operator")
+    budget.spend()
+    value = item["value"]
+    if name != "value" and (isinstance(value, int) or str(value).strip().isdigit()):
+        name += "_id"  # XSOAR sends a type by its id
+    return _match(name, {_FILTER_OPS[operator]: value}, f"{where}.value")
 
 
 # -- queries ----------------------------------------------------------------------------------
