@@ -15,7 +15,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
     from fastapi.testclient import TestClient
 
-from tqops.server.api import cortex, misp, threatq
+from tqops.server.api import cortex, misp, threatq, threatq_indicators
 from tqops.server.app import create_app
 from tqops.server.host import Host
 
@@ -26,8 +26,17 @@ THREATQ = {
     ("GET", "/api/plugins/{plugin_id}"): "viewer",
     ("POST", "/api/plugins/{plugin_id}/execute"): "analyst",
     ("GET", "/api/indicator/types"): "viewer",
+    ("GET", "/api/indicator/types/{type_id}"): "viewer",
+    ("GET", "/api/indicator/statuses"): "viewer",
+    ("GET", "/api/indicator/statuses/{status_id}"): "viewer",
+    ("GET", "/api/indicators"): "viewer",
     ("GET", "/api/indicators/{indicator_id}"): "viewer",
+    ("GET", "/api/search"): "viewer",
+    ("POST", "/api/search/advanced"): "viewer",
+    ("POST", "/api/indicators/query"): "viewer",
+    ("GET", "/api/indicators/query/hash/{collection}"): "viewer",
     ("POST", "/api/indicators/consume"): "analyst",
+    ("POST", "/api/indicators/consume/new"): "analyst",
 }
 CORTEX = {
     ("GET", "/api/status"): "viewer",
@@ -45,7 +54,8 @@ CORTEX = {
 MISP = {("GET", "/modules"), ("POST", "/query"), ("GET", "/healthcheck"), ("GET", "/version")}
 RANKS = {"viewer": 0, "analyst": 1, "admin": 2}
 SAMPLE = {"plugin_id": "dcso_tie", "indicator_id": "1", "analyzer_id": "DCSO_TIE_Search"}
-SAMPLE.update({"data_type": "ip", "job_id": "1"})
+SAMPLE.update({"data_type": "ip", "job_id": "1", "type_id": "1", "status_id": "1"})
+SAMPLE.update({"collection": "all"})
 
 
 def _routes(router):
@@ -69,7 +79,7 @@ def client(tmp_path_factory):
 
 
 def test_every_protocol_route_is_listed_here_and_none_is_in_the_openapi_document(client):
-    assert _routes(threatq.router) == set(THREATQ)
+    assert _routes(threatq.router) | _routes(threatq_indicators.router) == set(THREATQ)
     assert _routes(cortex.router) == set(CORTEX)
     assert _routes(misp.router) == MISP
     document = client.get("/api/v1/openapi.json").json()

@@ -184,3 +184,51 @@ def test_indicator_types_and_a_missing_indicator(tie_host):
         json={"action": "search", "id": 999999, "type": "Indicator"},
     )
     assert wrong.status_code == 404 and wrong.json()["errors"]
+
+
+def test_threatqsdk_and_xsoar_requests_find_the_judged_record(tie_host, tie):
+    """Over TLS, as the clients send them: threatqsdk's type look-up by name and upload, then
+    XSOAR's reputation command (every body ``json.dumps``-ed, no Content-Type)."""
+    import json
+
+    import requests
+
+    sdk = session(tie_host, login(tie_host, "analyst"))
+    types = sdk.get(f"{tie_host.url}/api/indicator/types", params={"name": "FQDN"}).json()
+    assert [t["name"] for t in types["data"]] == ["FQDN"]  # get_indicator_type_by_name: data[0]
+    hit = "mail1.evil-cdn.com"
+    uploaded = sdk.post(
+        f"{tie_host.url}/api/indicators/consume/new",
+        data=json.dumps([{"type": "FQDN", "status": "Review", "value": hit, "normalize": "Y"}]),
+        headers={"content-type": "application/json"},
+    ).json()["data"]
+    indicator_id = uploaded[0]["id"]
+    executed = sdk.post(
+        f"{tie_host.url}/api/plugins/dcso_tie/execute",
+        json={"action": "search", "id": indicator_id, "type": "Indicator"},
+    )
+    assert executed.status_code == 200, executed.text
+    score = executed.json()["data"]["verdict"]["score"]
+
+    token = sdk.headers["Authorization"]
+    api = f"{tie_host.url}/api"
+
+    def tq_request(method, suffix, params=None):  # XSOAR's request, as it sends it
+        answer = requests.request(
+            method, api + suffix, data=json.dumps(params), headers={"Authorization": token},
+            verify=str(tie_host.ca),
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    listed = tq_request(
+        "POST", "/indicators/query?limit=500&offset=0&sort=id", {"criteria": {"value": hit}}
+    )
+    assert [row["id"] for row in listed["data"]] == [indicator_id]
+    data = tq_request("GET", f"/indicators/{indicator_id}?with=attributes,sources,score,type")
+    record = data["data"]
+    assert record["score"] == int(score / 10 + 0.5)
+    assert tq_request("GET", f"/indicator/statuses/{record['status_id']}")["data"]["name"] == (
+        "Active"
+    )
+    assert tq_request("GET", f"/indicator/types/{record['type_id']}")["data"]["name"] == "FQDN"

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tqops.errors import OperationError
 from tqops.server import web
-from tqops.server.api import cortex, native, threatq
+from tqops.server.api import cortex, native, threatq, threatq_indicators
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
@@ -273,6 +273,7 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
 
     app.include_router(native.router)
     app.include_router(threatq.router)  # ThreatQ's plugin API: /api/token, /api/plugins
+    app.include_router(threatq_indicators.router)  # ThreatQ's /api/indicators, types, statuses
     app.include_router(cortex.router)  # Cortex's analyzer API: /api/analyzer, /api/job
     app.include_router(web.router)  # the console: /console/ (HTML pages)
     app.add_middleware(

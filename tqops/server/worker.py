@@ -383,6 +383,7 @@ class Worker:
         if any(secrets):  # a vendor client that reads its answers itself: masked before stored
             payload = scrub(payload, secrets)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+        self.store.judge_inputs(job_id, seqs, payload)  # the stored indicators' status, score
         return payload
 
     def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:
@@ -390,6 +391,7 @@ class Worker:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hit[1]))
         payload["warnings"] = [*payload.get("warnings", []), f"from the cache (looked up {when})"]
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
+        self.store.judge_inputs(job_id, seqs, payload)
 
 
 class StorePacer:

@@ -12,7 +12,8 @@ operation a plugin whose actions run on indicators of the host's store.
   indicators found, in the consume payload ``Indicator.to_threatq()`` renders, each with the
   ``status`` and ``score`` (0-10) the input's verdict gives it (:func:`judged`), and the
   verdict itself (level, score 0-100, reasons).
-- ``GET /api/indicator/types``, ``GET /api/indicators/{id}``, ``POST /api/indicators/consume``.
+- the indicators, their types and statuses, queries, feeds and uploads:
+  :mod:`tqops.server.api.threatq_indicators`.
 
 Errors are ``{"errors": ["<one line>"]}``.
 """
@@ -27,10 +28,9 @@ from typing import Annotated, Any, Callable, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
-from tqops.dates import isoformat_utc, parse_datetime, platform_format
-from tqops.model import Attribute, Indicator, IndicatorType, Source
+from tqops.dates import parse_datetime
+from tqops.model import Attribute, Indicator, Source
 from tqops.server.api.common import (
     ActionRef,
     actions,
@@ -42,27 +42,29 @@ from tqops.server.api.common import (
 from tqops.server.api.oauth import read_token_request, token_grant, token_hash
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
+from tqops.server.store.indicators import STATUS_OF_LEVEL as STORED_STATUS_OF_LEVEL
 from tqops.server.throttle import client_address
 from tqops.server.users import Role, User
 
-__all__ = ["router"]
+__all__ = ["STATUS_OF_LEVEL", "Reader", "Runner", "judged", "render_error", "router"]
 
 
-def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
+def render_error(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
+    """ThreatQ's error answer: ``{"errors": ["<one line>"]}``."""
     return JSONResponse({"errors": [message]}, status_code=status, headers=headers)
 
 
 router = APIRouter(
-    prefix="/api", tags=["threatq"], include_in_schema=False, route_class=protocol_route(_render)
+    prefix="/api",
+    tags=["threatq"],
+    include_in_schema=False,
+    route_class=protocol_route(render_error),
 )
 ACCESS_TTL = 3600
 REFRESH_TTL = 14 * 86400
 #: how long an execute call waits for its job before answering 504 (the job goes on)
 EXECUTE_WAIT = 120.0
-MAX_CONSUMED = 10_000
 _OBJECT_TYPE = {"object_type_id": 1, "object_type": "Indicator"}
-_HOST_CLASS = {"MD5", "SHA-1", "SHA-256", "SHA-512", "Filename", "File Path", "Fuzzy Hash"}
-_HOST_CLASS |= {"Mutex", "Registry Key"}
 
 
 def _signed_in(role: Role) -> Callable[[Request], User]:
@@ -246,13 +248,9 @@ async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, A
     return {"data": {**data, "job_id": view["id"]}}
 
 
-#: ThreatQ's indicator status for each verdict level of an exact match (see :func:`judged`)
-STATUS_OF_LEVEL: Mapping[str, str] = {
-    "malicious": "Active",
-    "suspicious": "Review",
-    "benign": "Review",
-    "unknown": "Review",
-}
+#: ThreatQ's indicator status for each verdict level of an exact match (see :func:`judged`):
+#: the store's, which a job's verdict gives the stored indicator it judged
+STATUS_OF_LEVEL: Mapping[str, str] = STORED_STATUS_OF_LEVEL
 #: what a found indicator the verdict does not judge gets (a related match, or a result
 #: stored before verdicts were given)
 UNJUDGED: tuple[str, Optional[int]] = ("Review", None)
@@ -305,131 +303,6 @@ def _consume_payload(found: Mapping[str, Any], label: str, verdict: Any) -> dict
 
 def _when(text: Any) -> Any:
     return parse_datetime(text) if text else None
-
-
-# -- indicators -------------------------------------------------------------------------------
-
-
-def _type_row(kind: IndicatorType) -> dict[str, Any]:
-    number = list(IndicatorType).index(kind) + 1
-    return {
-        "id": number,
-        "name": kind.value,
-        "class": "host" if kind.value in _HOST_CLASS else "network",
-    }
-
-
-class IndicatorTypeRow(BaseModel):
-    id: int
-    name: str
-    class_: str = Field(alias="class", description="host or network")
-
-
-class IndicatorTypes(BaseModel):
-    total: int
-    data: list[IndicatorTypeRow]
-
-
-@router.get("/indicator/types", response_model=IndicatorTypes)
-def indicator_types(user: Reader) -> dict[str, Any]:
-    rows = [_type_row(kind) for kind in IndicatorType]
-    return {"total": len(rows), "data": rows}
-
-
-def _stamp(iso: Optional[str]) -> Optional[str]:
-    return platform_format(parse_datetime(iso)) if iso else None
-
-
-@router.get("/indicators/{indicator_id}")
-def get_indicator(indicator_id: int, request: Request, user: Reader) -> dict[str, Any]:
-    found = host_of(request).indicator_view(indicator_id)
-    if found is None:
-        raise Problem(404, f"no indicator with id {indicator_id}")
-    kind = _type_row(IndicatorType.from_name(found["type"]))
-    return {
-        "data": {
-            "id": found["id"],
-            "value": found["value"],
-            "type_id": kind["id"],
-            "type": kind,
-            "class": kind["class"],
-            "status": {"id": 1, "name": "Active"},
-            "tlp": {"name": found["tlp"]},
-            "created_at": _stamp(found["created_at"]),
-            "sources": [{"name": found["source"] or "tqops"}],
-            "attributes": [
-                {
-                    "name": a["name"],
-                    "value": a["value"],
-                    "published_at": _stamp(a["published_at"]),
-                    "sources": [{"name": a["source"]}],
-                }
-                for a in found["attributes"]
-            ],
-        }
-    }
-
-
-@router.post("/indicators/consume")
-async def consume(request: Request, user: Runner) -> dict[str, Any]:
-    """Indicators in the consume payload (one object or a list) into the host's store, each
-    with its attributes and its first source (name and TLP)."""
-    host = host_of(request)
-    body = await _json(request)
-    payloads = body if isinstance(body, list) else [body]
-    if len(payloads) > MAX_CONSUMED:
-        raise Problem(413, f"at most {MAX_CONSUMED} indicators per call")
-    data, errors = await asyncio.to_thread(_store_consumed, host, payloads, user)
-    if errors and not data:
-        raise Problem(400, "; ".join(errors)[:2000])
-    return {"total": len(data), "data": data, **({"errors": errors} if errors else {})}
-
-
-def _store_consumed(host: Host, payloads: list[Any], user: User) -> tuple[list[Any], list[str]]:
-    read = [_consumed(payload) for payload in payloads]
-    by_source: dict[str, list[int]] = {}
-    for index, (_, source) in enumerate(read):
-        by_source.setdefault(source, []).append(index)
-    data, errors = [], []
-    for source, indexes in by_source.items():
-        rows = host.add_indicators([read[i][0] for i in indexes], user, source)
-        for index, row in zip(indexes, rows):
-            if "error" in row:
-                errors.append(f"indicator {index}: {row['error']}")
-                continue
-            item = read[index][0]
-            attributes = [(a["name"], a["value"], a["published_at"]) for a in item["attributes"]]
-            host.store.add_attributes(row["id"], attributes, source)
-            kind = _type_row(IndicatorType.from_name(row["type"]))
-            data.append({"id": row["id"], "value": row["value"], "type": kind})
-            data[-1]["created"] = row["created"]
-    return data, errors
-
-
-def _consumed(payload: Any) -> tuple[dict[str, Any], str]:
-    """(indicator item for the host, source name) from one consume payload; an item that
-    cannot be read carries its ``error``."""
-    if not isinstance(payload, dict):
-        return {"error": "an indicator is a JSON object"}, ""
-    kind = payload.get("type")
-    kind = kind.get("name") if isinstance(kind, dict) else kind
-    sources = [s for s in payload.get("sources") or [] if isinstance(s, dict)]
-    source = str(sources[0].get("name") or "ThreatQ API") if sources else "ThreatQ API"
-    tlp = sources[0].get("tlp") if sources else None
-    tlp = tlp.get("name") if isinstance(tlp, dict) else tlp
-    try:
-        attributes = [
-            {
-                "name": str(a["name"]),
-                "value": str(a["value"]),
-                "published_at": isoformat_utc(_when(a.get("published_at"))),
-            }
-            for a in payload.get("attributes") or []
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        return {"error": f"an attribute needs a name, a value and a valid date ({exc})"}, ""
-    item = {"type": kind, "value": payload.get("value"), "tlp": tlp, "attributes": attributes}
-    return item, source[:200]
 
 
 async def _json(request: Request) -> Any:

@@ -175,4 +175,16 @@ MIGRATIONS: tuple[str, ...] = (
         next_at REAL NOT NULL
     );
     """,
+    # (7, ThreatQ's indicator fields) what ThreatQ's clients read of an indicator besides its
+    # value: its status (one a client gave it, or the latest verdict's), the latest verdict's
+    # level and 0-100 score, and when any of it or its attributes last changed (Elastic's
+    # feed pages by it). Rows from before: no status, no verdict, changed when created.
+    """
+    ALTER TABLE indicators ADD COLUMN status TEXT;
+    ALTER TABLE indicators ADD COLUMN verdict TEXT;
+    ALTER TABLE indicators ADD COLUMN score INTEGER;
+    ALTER TABLE indicators ADD COLUMN updated_at TEXT;
+    UPDATE indicators SET updated_at = created_at;
+    CREATE INDEX indicators_by_update ON indicators (updated_at, id);
+    """,
 )
