@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -225,6 +226,17 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write(f"api key:  {made.api_key}\n")
             ctx.out.write("(shown once: they are stored hashed)\n")
         return EXIT_OK
+    if action == "password":
+        if registry.store.user(args.name) is None:  # said before a password is asked for
+            raise ConfigError(f"no user named {args.name[:60]!r}")
+        changed = registry.set_password(args.name, _password_given())
+        registry.store.audit("cli", "user-password", changed.name)
+        if args.format == "json":
+            ctx.out.write(json.dumps({"name": changed.name, "password_changed": True}) + "\n")
+        else:
+            ended = "their sessions and tokens ended"
+            ctx.out.write(f"user {changed.name}: password changed; {ended}\n")
+        return EXIT_OK
     if action == "list":
         found = registry.list()
         if args.format == "json":
@@ -240,6 +252,25 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
     registry.store.audit("cli", f"user-{action}", args.name)
     ctx.out.write(f"user {args.name}: {action}d\n")
     return EXIT_OK
+
+
+def _password_given() -> str:
+    """The new password: asked twice on a terminal (never echoed), else the first line of
+    standard input (``printf '%s\\n' "$PASSWORD" | tqops users password NAME``)."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("new password: ")
+        if first != getpass.getpass("new password again: "):
+            raise ConfigError("the two passwords differ: nothing was changed")
+        return first
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    password = line.rstrip("\r\n")
+    if not password:
+        raise ConfigError(
+            "give the new password on standard input (one line), or run this on a terminal"
+        )
+    return password
 
 
 def add_parsers(sub: Any, common: Callable[..., None]) -> None:
@@ -314,6 +345,11 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
     for verb, text in (
         ("add", "make a user: prints a generated password and an API key"),
         ("key", "give a user a new API key (the old one stops working)"),
+        (
+            "password",
+            "set a user's password (asked on a terminal, else read from standard input); "
+            "their sessions and tokens end",
+        ),
         ("list", "the users"),
         ("disable", "stop a user from signing in"),
         ("enable", "let a disabled user sign in again"),
