@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     if not 0 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers is a number from 0 (serve only) to {MAX_WORKERS}")
     return run_server(
-        _data_dir(args),
+        _demo_data_dir(args) if args.demo else _data_dir(args),
         workers=args.workers,
         concurrency=_concurrency(args),
         host=args.host,
@@ -95,7 +95,8 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         secrets_dirs=[Path(folder) for folder in args.secrets_dir or ()],
         allowed_hosts=allowed,
         forwarded_allow_ips=forwarded,
-        database=_database(args),
+        # the demo's store is its own: TQOPS_DATABASE_URL names the real one
+        database=_database(args) if not args.demo or args.database else None,
     )
 
 
@@ -124,6 +125,21 @@ def worker(args: argparse.Namespace, ctx: Context) -> int:
         until_stdin_closes=args.until_stdin_closes,
         out=ctx.out,
     )
+
+
+def _demo_data_dir(args: argparse.Namespace) -> Optional[Path]:
+    """``--demo``'s data directory: the one ``--data`` names, else None (a temporary one,
+    removed when the host stops); never the host's default one (TQOPS_DATA included), where
+    the demo would reset the passwords of users named admin, analyst and viewer."""
+    if not args.data:
+        return None
+    given = Path(args.data).expanduser()
+    if given.resolve() == _server("datadir").default_data_dir().resolve():
+        raise ConfigError(
+            f"--demo keeps its data apart from the host's own ({given}): give --data a "
+            "directory of its own, or no --data for a temporary one"
+        )
+    return given
 
 
 def _unspecified(address: str) -> bool:
@@ -281,15 +297,30 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         f"${DATABASE_VARIABLE}, else SQLite in the data directory); give the password in "
         "PGPASSWORD or a password file, not here"
     )
-    server = sub.add_parser("serve", help="run the operation host (REST API)")
-    server.add_argument("--data", metavar="DIR", help=data_help)
+    server = sub.add_parser(
+        "serve",
+        help="run the operation host: its web console (/console/) and REST API (/api/v1)",
+        description="Run the operation host. Its web console is at /console/ on the address "
+        "it listens on (http://127.0.0.1:8600/console/ by default): log in with a user that "
+        "`tqops users add` made. `tqops serve --demo`, from a checkout, starts the vendor "
+        "simulators too and prints an admin, an analyst and a viewer login.",
+    )
+    server.add_argument(
+        "--data",
+        metavar="DIR",
+        help=data_help + "; with --demo, a directory of its own (default: a temporary one)",
+    )
     server.add_argument("--database", metavar="URL", help=database_help)
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     server.add_argument("--port", type=int, default=8600)
     server.add_argument("--tls-cert", metavar="PEM")
     server.add_argument("--tls-key", metavar="PEM")
     server.add_argument(
-        "--demo", action="store_true", help="start the simulators and configure both operations"
+        "--demo",
+        action="store_true",
+        help="from a checkout: start the vendor simulators, configure both operations against "
+        "them and print an admin, an analyst and a viewer login (new passwords each start); "
+        "the data goes to a temporary directory unless --data names one",
     )
     server.add_argument(
         "--misp-modules",
