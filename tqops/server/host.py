@@ -220,11 +220,24 @@ class Host:
         self._check_references(stored)
         return self.service.configure(name, stored, pool_size=self.worker.concurrency)
 
-    def test_connection(self, name: str, user: User) -> ConnectionReport:
-        stored = self.config(name)
-        self._check_references(stored)
-        report = self.service.test_connection(name, stored)
-        self.store.audit(user.name, "test-connection", name, "ok" if report.ok else "failed")
+    def test_connection(
+        self, name: str, user: User, values: Optional[Mapping[str, Any]] = None
+    ) -> ConnectionReport:
+        """Test Connection of the stored configuration, or of ``values`` entered over it (a
+        form's values before they are saved; the mask keeps a stored secret), storing
+        nothing. A configuration that cannot be tested raises its ConfigError, audited."""
+        entered = "" if values is None else "entered values, "
+        try:
+            stored = self.config(name)
+            if values is not None:
+                stored = stored.updated(values)
+            self._check_references(stored)
+            report = self.service.test_connection(name, stored)
+        except ConfigError:
+            self.store.audit(user.name, "test-connection", name, f"{entered}configuration invalid")
+            raise
+        outcome = "ok" if report.ok else "failed"
+        self.store.audit(user.name, "test-connection", name, entered + outcome)
         return report
 
     # -- indicators ------------------------------------------------------------------------
