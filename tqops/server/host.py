@@ -19,6 +19,7 @@ from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.datadir import default_data_dir, private_data_dir
+from tqops.server.errors import readable
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobQueue, job_view
@@ -138,6 +139,19 @@ class Host:
         except ConfigError:
             return False
         return True
+
+    def blocked(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """Why ``name`` cannot run now: ``disabled`` or ``not configured`` with what its stored
+        configuration lacks, in the fields' labels; ``("", ())`` when it can run."""
+        if not self.store.settings(name)["enabled"]:
+            return "disabled", ()
+        try:
+            stored = self.config(name)
+            self._check_references(stored)
+            stored.resolve()
+        except ConfigError as exc:
+            return "not configured", readable(exc)
+        return "", ()
 
     def config(self, name: str) -> StoredConfig:
         """An operation's stored configuration, its secrets opened (only to check or run)."""
@@ -391,6 +405,14 @@ class Host:
             raise ConfigError(
                 f"job {job_id} is {row['status']}; only an interrupted, cancelled "
                 "or failed job can be resumed"
+            )
+        why, missing = self.blocked(row["operation"])
+        if why:  # it would only fail again: say what an admin must do first
+            label = self.service.describe(row["operation"]).label
+            lacks = f" ({'; '.join(missing)})" if missing else ""
+            fix = "enable" if why == "disabled" else "configure"
+            raise ConfigError(
+                f"job {job_id} cannot resume while {label} is {why}{lacks}: an admin can {fix} it"
             )
         self.store.set_job(job_id, status="queued", finished_at=None, error=None)
         self.store.audit(user.name, "resume", f"job {job_id}")

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import attrs
 
 from tqops.config.values import MASK
+from tqops.server.errors import readable
 from tqops.service import FieldView
 
 __all__ = ["FormInput", "Problems", "draw_fields", "field_values", "problems_of", "readable"]
@@ -23,8 +24,6 @@ __all__ = ["FormInput", "Problems", "draw_fields", "field_values", "problems_of"
 #: the form name prefix of action options (so they never meet the form's own fields)
 OPTION_PREFIX = "option."
 _LOCATED = re.compile(r"^(?P<text>.*?)\s*@ \$\.(?P<where>config|options)(?:\.(?P<name>[\w-]+))?")
-#: where a problem is (`` @ $.config.access_token``): for the API; a page says it in labels
-_LOCATION = re.compile(r"\s*@ \$\.[\w.\[\]-]*")
 
 
 @attrs.frozen
@@ -205,10 +204,3 @@ def problems_of(exc: Exception, known: Iterable[str]) -> Problems:
         else:
             general.append(problem)
     return Problems({k: tuple(v) for k, v in by_field.items()}, tuple(general))
-
-
-def readable(exc: Exception) -> tuple[str, ...]:
-    """Each problem of ``exc`` as a person reads it: the manifest's labels the message names
-    already, without the ``@ $.config.<field>`` location that follows them."""
-    listed = getattr(exc, "problems", None) or (str(exc),)
-    return tuple(_LOCATION.sub("", str(problem)).strip() for problem in listed)

@@ -17,13 +17,7 @@ from tqops.errors import ConfigError, InputError
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import MAX_INDICATORS_PER_CALL, Host
 from tqops.server.hosted import HostedOperation
-from tqops.server.web.forms import (
-    OPTION_PREFIX,
-    draw_fields,
-    field_values,
-    problems_of,
-    readable,
-)
+from tqops.server.web.forms import OPTION_PREFIX, draw_fields, field_values, problems_of
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute
 from tqops.server.web.sessions import ANALYST_FORM, ANALYST_PAGE, Posted, Visitor
@@ -79,20 +73,6 @@ class Choice:
         return self.action.applicable_options
 
 
-def _blocked(host: Host, op: HostedOperation) -> tuple[str, tuple[str, ...]]:
-    """Why ``op`` cannot run now, and what its configuration lacks (in labels)."""
-    if not op.enabled:
-        return "disabled", ()
-    if op.configured:
-        return "", ()
-    try:
-        host.service.resolve_config(op.name, host.config(op.name))
-    except ConfigError as exc:
-        return "not configured", readable(exc)
-    # it resolves, but a secret refers where the host does not read from
-    return "not configured", ("a secret refers to a file the host does not read",)
-
-
 def _choices(host: Host, counts: Counter[str]) -> list[Choice]:
     """Each operation's actions, with the selected types each takes and does not; those that
     can run first."""
@@ -100,7 +80,7 @@ def _choices(host: Host, counts: Counter[str]) -> list[Choice]:
     for op in host.hosted_operations():
         if not isinstance(op, HostedOperation):
             continue
-        blocked, missing = _blocked(host, op)
+        blocked, missing = host.blocked(op.name)
         for action in op.actions:
             takes = set(action.indicator_types)
             found.append(
