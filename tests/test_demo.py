@@ -68,12 +68,13 @@ class Demo:
 
 
 @contextmanager
-def serve_demo(*args: str, env: Optional[dict[str, str]] = None) -> Iterator[Demo]:
+def serve_demo(tmp: Path, *args: str, env: Optional[dict[str, str]] = None) -> Iterator[Demo]:
+    """The demo, its temporary directories under ``tmp`` (kill -9 leaves its own behind)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tqops.cli", "serve", "--demo", "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "TMPDIR": str(tmp), **(env or {})},
     )  # fmt: skip
     try:
         yield Demo(process, port)
@@ -124,7 +125,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_second_start_prints_new_logins_for_each_role_and_the_first_ones_stop(tmp_path):
     data = tmp_path / "demo-data"
-    with serve_demo("--data", str(data)) as first:
+    with serve_demo(tmp_path, "--data", str(data)) as first:
         first.started()
         before = first.logins
         assert {name: login[0] for name, login in before.items()} == {
@@ -133,7 +134,7 @@ def test_a_second_start_prints_new_logins_for_each_role_and_the_first_ones_stop(
         assert f"console: {first.url}/console/" in "\n".join(first.lines)
         first.process.send_signal(signal.SIGTERM)
         assert first.process.wait(30) == 0
-    with serve_demo("--data", str(data)) as second:
+    with serve_demo(tmp_path, "--data", str(data)) as second:
         second.started()
         after = second.logins
         assert set(after) == {"admin", "analyst", "viewer"}
@@ -159,11 +160,11 @@ def test_without_data_the_demo_keeps_its_data_in_a_temporary_directory(tmp_path)
     home = tmp_path / "home"
     env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "share")}
     env["TQOPS_DATA"] = str(tmp_path / "the-real-one")  # the host's own, were it not the demo
-    with serve_demo(env=env) as demo:
+    with serve_demo(tmp_path, env=env) as demo:
         demo.started()
         where = demo.data
         assert where.is_dir() and (where / "tqops.db").is_file()
-        assert where.name.startswith("tqops-demo-")
+        assert where.name.startswith("tqops-demo-") and where.parent == tmp_path
         demo.process.send_signal(signal.SIGTERM)
         assert demo.process.wait(30) == 0
     assert not where.exists()  # removed when the host stopped
@@ -188,7 +189,7 @@ def test_the_demo_refuses_the_default_data_directory(tmp_path):
 )
 def test_a_signal_stops_the_demo_and_its_simulators(tmp_path, stop):
     sent = signal.SIGINT if stop == "SIGINT" else signal.SIGTERM
-    with serve_demo() as demo:
+    with serve_demo(tmp_path) as demo:
         if stop == "SIGTERM while starting":
             # the first simulator is up; the second one starting
             first = demo.process.stdout.readline()
@@ -205,8 +206,8 @@ def test_a_signal_stops_the_demo_and_its_simulators(tmp_path, stop):
     assert wait_for(lambda: not [p for p in simulators if _alive(p)], timeout=15)
 
 
-def test_kill_9_stops_the_simulators_too():
-    with serve_demo() as demo:
+def test_kill_9_stops_the_simulators_too(tmp_path):
+    with serve_demo(tmp_path) as demo:
         demo.started()
         simulators = _children(demo.process.pid)
         assert len(simulators) == 2, simulators
