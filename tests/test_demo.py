@@ -91,8 +91,8 @@ def _answers(url: str, key: str = "") -> bool:
     session.trust_env = False
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        return session.get(url, headers=headers, timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return session.get(url, headers=headers, timeout=10).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):  # not up yet
         return False
 
 
@@ -113,6 +113,22 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found |= {int(c) for c in (task / "children").read_text().split()}
     return sorted(found)
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _simulators_and_workers(pid: int) -> list[int]:
+    """The demo's children once they are its two simulators and the host's worker(s) (the
+    processes that run its jobs), else none."""
+    children = _children(pid)
+    simulators = [p for p in children if b"simulators" in _command_line(p)]
+    workers = [p for p in children if b"worker" in _command_line(p)]
+    return children if len(simulators) == 2 and workers else []
 
 
 def _alive(pid: int) -> bool:
@@ -197,20 +213,18 @@ def test_a_signal_stops_the_demo_and_its_simulators(tmp_path, stop):
             simulators = wait_for(lambda: _children(demo.process.pid))
         else:
             demo.started()
-            simulators = _children(demo.process.pid)
-            assert len(simulators) == 2, simulators
+            simulators = wait_for(lambda: _simulators_and_workers(demo.process.pid))
         demo.process.send_signal(sent)
         code = demo.process.wait(30)
         assert code == (130 if sent == signal.SIGINT else 0), demo.process.stderr.read()
-    # the simulators end with the host (not merely orphaned) and nothing else is left
+    # the simulators (and workers) end with the host, not merely orphaned: none is left
     assert wait_for(lambda: not [p for p in simulators if _alive(p)], timeout=15)
 
 
 def test_kill_9_stops_the_simulators_too(tmp_path):
     with serve_demo(tmp_path) as demo:
         demo.started()
-        simulators = _children(demo.process.pid)
-        assert len(simulators) == 2, simulators
+        simulators = wait_for(lambda: _simulators_and_workers(demo.process.pid))
         demo.process.kill()
         demo.process.wait(30)
     # their standard input ends with the host, however it ends
