@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
+from pathlib import Path
 from typing import TextIO
 
 from tqops.cli import main
@@ -114,4 +116,22 @@ def run_demo(out: TextIO) -> int:
         run = ["run", "tego", "search", *selected, *config, "--format", "table"]
         _show(out, run)
         worst = max(worst, main(run, out=out))
+    _browser_next(out)
     return 0 if worst <= 1 else worst
+
+
+def _browser_next(out: TextIO) -> None:
+    """How to see the same in the console: the command (as this Python's environment has it)
+    and the address it serves."""
+    installed = Path(sys.executable).parent / "tqops"
+    command = "tqops"
+    if installed.is_file():  # .venv/bin/tqops from the checkout, else its full path
+        where = os.path.relpath(installed)
+        command = str(installed) if where.startswith("..") else where
+    out.write(
+        "\nThe same in the browser (the console): from this directory run\n"
+        f"  {command} serve --demo\n"
+        "then open http://127.0.0.1:8600/console/ and log in with one of the logins it prints "
+        "(admin, analyst or viewer).\n"
+    )
+    out.flush()

@@ -4,19 +4,15 @@ by `tqops users add`, the operations against the simulators; kill -9 and SIGTERM
 from __future__ import annotations
 
 import json
-import re
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
-import requests
 
 from simulators import TieSimulator
-from tests.support.hosting import ROOT, RunningHost, add_user, free_port, tqops, wait_for
+from tests.support.hosting import RunningHost, add_user, tqops, wait_for
 from tests.support.vendors import TIE_TOKEN, paced
 
 pytestmark = pytest.mark.slow
@@ -306,72 +302,3 @@ def test_the_cli_says_what_to_install_without_the_server_extra(tmp_path):
         [__import__("sys").executable, "-c", probe], capture_output=True, text=True
     )
     assert done.returncode == 2 and "pip install 'tqops[server]'" in done.stderr
-
-
-@pytest.mark.parametrize("stop", ["SIGTERM", "kill -9"])
-def test_serve_demo_starts_the_simulators_and_configures_both_operations(tmp_path, stop):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tqops.cli", "serve", "--demo", "--data", str(tmp_path / "d"),
-         "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        lines = []
-        while not lines or not lines[-1].startswith("tqops host on"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            lines.append(line.strip())
-        keys = dict(re.findall(r"login (\w+) \(\w+\):.* api key (\S+)", "\n".join(lines)))
-        assert set(keys) == {"admin", "analyst"} and "password" in "\n".join(lines)
-        session = requests.Session()
-        session.trust_env = False
-        session.headers["Authorization"] = f"Bearer {keys['admin']}"
-        url = f"http://127.0.0.1:{port}/api/v1"
-        wait_for(lambda: _answers(session, f"{url}/me"))
-        listed = {op["name"]: op for op in session.get(f"{url}/operations").json()["operations"]}
-        assert listed["dcso_tie"]["configured"] and listed["tego"]["configured"]
-        for name in ("dcso_tie", "tego"):
-            steps = session.post(f"{url}/operations/{name}/test-connection").json()
-            assert steps["ok"] is True, steps
-        assert session.get(f"{url}/indicators").json()["total"] >= 5
-        children = _children(process.pid)
-        simulators = [p for p in children if b"simulators" in _command_line(p)]
-        assert len(simulators) == 2, simulators
-        assert [p for p in children if b"worker" in _command_line(p)]  # it runs the jobs
-    finally:
-        process.kill() if stop == "kill -9" else process.terminate()
-        process.wait(30)
-    # the demo's simulators and the host's workers stop with it: SIGTERM unwinds, kill -9
-    # closes their stdin
-    assert wait_for(lambda: not [p for p in children if _alive(p)], timeout=15)
-
-
-def _children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    found = set()
-    for task in tasks.iterdir():
-        found |= {int(c) for c in (task / "children").read_text().split()}
-    return sorted(found)
-
-
-def _command_line(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def _answers(session, url):
-    try:
-        return session.get(url, timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False

@@ -100,7 +100,7 @@ class RunningHost:
                 return self
             except requests.exceptions.SSLError:
                 raise
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
                 time.sleep(0.1)
         self.kill()  # never left behind by a start that gave up
         raise RuntimeError("tqops serve did not start within 30 s")
@@ -125,7 +125,11 @@ class RunningHost:
         return self.process.wait(timeout)
 
     def __enter__(self) -> RunningHost:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # a host that did not come up is not left running
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -89,7 +90,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     if not 0 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers is a number from 0 (serve only) to {MAX_WORKERS}")
     return run_server(
-        _data_dir(args),
+        _demo_data_dir(args) if args.demo else _data_dir(args),
         workers=args.workers,
         concurrency=_concurrency(args),
         host=args.host,
@@ -102,7 +103,8 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         secrets_dirs=[Path(folder) for folder in args.secrets_dir or ()],
         allowed_hosts=allowed,
         forwarded_allow_ips=forwarded,
-        database=_database(args),
+        # the demo's store is its own: TQOPS_DATABASE_URL names the real one
+        database=_database(args) if not args.demo or args.database else None,
         misp_allowed_hosts=misp_allowed,
     )
 
@@ -132,6 +134,21 @@ def worker(args: argparse.Namespace, ctx: Context) -> int:
         until_stdin_closes=args.until_stdin_closes,
         out=ctx.out,
     )
+
+
+def _demo_data_dir(args: argparse.Namespace) -> Optional[Path]:
+    """``--demo``'s data directory: the one ``--data`` names, else None (a temporary one,
+    removed when the host stops); never the host's default one (TQOPS_DATA included), where
+    the demo would reset the passwords of users named admin, analyst and viewer."""
+    if not args.data:
+        return None
+    given = Path(args.data).expanduser()
+    if given.resolve() == _server("datadir").default_data_dir().resolve():
+        raise ConfigError(
+            f"--demo keeps its data apart from the host's own ({given}): give --data a "
+            "directory of its own, or no --data for a temporary one"
+        )
+    return given
 
 
 def _unspecified(address: str) -> bool:
@@ -234,6 +251,17 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write(f"api key:  {made.api_key}\n")
             ctx.out.write("(shown once: they are stored hashed)\n")
         return EXIT_OK
+    if action == "password":
+        if registry.store.user(args.name) is None:  # said before a password is asked for
+            raise ConfigError(f"no user named {args.name[:60]!r}")
+        changed = registry.set_password(args.name, _password_given())
+        registry.store.audit("cli", "user-password", changed.name)
+        if args.format == "json":
+            ctx.out.write(json.dumps({"name": changed.name, "password_changed": True}) + "\n")
+        else:
+            ended = "their sessions and tokens ended"
+            ctx.out.write(f"user {changed.name}: password changed; {ended}\n")
+        return EXIT_OK
     if action == "list":
         found = registry.list()
         if args.format == "json":
@@ -251,6 +279,25 @@ def users(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _password_given() -> str:
+    """The new password: asked twice on a terminal (never echoed), else the first line of
+    standard input (``printf '%s\\n' "$PASSWORD" | tqops users password NAME``)."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("new password: ")
+        if first != getpass.getpass("new password again: "):
+            raise ConfigError("the two passwords differ: nothing was changed")
+        return first
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    password = line.rstrip("\r\n")
+    if not password:
+        raise ConfigError(
+            "give the new password on standard input (one line), or run this on a terminal"
+        )
+    return password
+
+
 def add_parsers(sub: Any, common: Callable[..., None]) -> None:
     """Add ``serve`` and ``users`` to the ``tqops`` parser."""
     data_help = "the data directory (default: $TQOPS_DATA, else ~/.local/share/tqops)"
@@ -259,15 +306,30 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         f"${DATABASE_VARIABLE}, else SQLite in the data directory); give the password in "
         "PGPASSWORD or a password file, not here"
     )
-    server = sub.add_parser("serve", help="run the operation host (REST API)")
-    server.add_argument("--data", metavar="DIR", help=data_help)
+    server = sub.add_parser(
+        "serve",
+        help="run the operation host: its web console (/console/) and REST API (/api/v1)",
+        description="Run the operation host. Its web console is at /console/ on the address "
+        "it listens on (http://127.0.0.1:8600/console/ by default): log in with a user that "
+        "`tqops users add` made. `tqops serve --demo`, from a checkout, starts the vendor "
+        "simulators too and prints an admin, an analyst and a viewer login.",
+    )
+    server.add_argument(
+        "--data",
+        metavar="DIR",
+        help=data_help + "; with --demo, a directory of its own (default: a temporary one)",
+    )
     server.add_argument("--database", metavar="URL", help=database_help)
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     server.add_argument("--port", type=int, default=8600)
     server.add_argument("--tls-cert", metavar="PEM")
     server.add_argument("--tls-key", metavar="PEM")
     server.add_argument(
-        "--demo", action="store_true", help="start the simulators and configure both operations"
+        "--demo",
+        action="store_true",
+        help="from a checkout: start the vendor simulators, configure both operations against "
+        "them and print an admin, an analyst and a viewer login (new passwords each start); "
+        "the data goes to a temporary directory unless --data names one",
     )
     server.add_argument(
         "--misp-modules",
@@ -331,6 +393,11 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
     for verb, text in (
         ("add", "make a user: prints a generated password and an API key"),
         ("key", "give a user a new API key (the old one stops working)"),
+        (
+            "password",
+            "set a user's password (asked on a terminal, else read from standard input); "
+            "their sessions and tokens end",
+        ),
         ("list", "the users"),
         ("disable", "stop a user from signing in"),
         ("enable", "let a disabled user sign in again"),

@@ -8,6 +8,7 @@ console as a page; the status is the same everywhere.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import attrs
@@ -25,7 +26,10 @@ from tqops.errors import (
 from tqops.server.integrations.wheel import IntegrationError
 from tqops.server.store import StoreBusy
 
-__all__ = ["STATUSES", "Answer", "Problem", "answer_of", "status_of"]
+__all__ = ["STATUSES", "Answer", "Problem", "answer_of", "readable", "status_of"]
+
+#: where a problem is (`` @ $.config.access_token``): for the API; a page says it in labels
+_LOCATION = re.compile(r"\s*@ \$\.[\w.\[\]-]*")
 
 
 class Problem(Exception):
@@ -101,3 +105,11 @@ def answer_of(exc: BaseException, *, invalid_status: int = 422) -> Answer:
     else:  # a bug: its text may hold anything, so only its kind is told
         status, message = 500, f"internal error (a bug): {type(exc).__name__}"
     return Answer(status, " ".join(message.split()), headers)
+
+
+def readable(exc: BaseException) -> tuple[str, ...]:
+    """Each problem of ``exc`` as a person reads it: the manifest's labels its message names
+    already, without the ``@ $.config.<field>`` location that follows them (the REST API's
+    answer keeps it)."""
+    listed = getattr(exc, "problems", None) or (str(exc),)
+    return tuple(_LOCATION.sub("", str(problem)).strip() for problem in listed)

@@ -19,6 +19,7 @@ from tqops.config.values import MASK, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.datadir import default_data_dir, private_data_dir
+from tqops.server.errors import readable
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobQueue, job_view
@@ -139,6 +140,19 @@ class Host:
             return False
         return True
 
+    def blocked(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """Why ``name`` cannot run now: ``disabled`` or ``not configured`` with what its stored
+        configuration lacks, in the fields' labels; ``("", ())`` when it can run."""
+        if not self.store.settings(name)["enabled"]:
+            return "disabled", ()
+        try:
+            stored = self.config(name)
+            self._check_references(stored)
+            stored.resolve()
+        except ConfigError as exc:
+            return "not configured", readable(exc)
+        return "", ()
+
     def config(self, name: str) -> StoredConfig:
         """An operation's stored configuration, its secrets opened (only to check or run)."""
         sealed = json.loads(self.store.settings(name)["config"])
@@ -220,11 +234,24 @@ class Host:
         self._check_references(stored)
         return self.service.configure(name, stored, pool_size=self.worker.concurrency)
 
-    def test_connection(self, name: str, user: User) -> ConnectionReport:
-        stored = self.config(name)
-        self._check_references(stored)
-        report = self.service.test_connection(name, stored)
-        self.store.audit(user.name, "test-connection", name, "ok" if report.ok else "failed")
+    def test_connection(
+        self, name: str, user: User, values: Optional[Mapping[str, Any]] = None
+    ) -> ConnectionReport:
+        """Test Connection of the stored configuration, or of ``values`` entered over it (a
+        form's values before they are saved; the mask keeps a stored secret), storing
+        nothing. A configuration that cannot be tested raises its ConfigError, audited."""
+        entered = "" if values is None else "entered values, "
+        try:
+            stored = self.config(name)
+            if values is not None:
+                stored = stored.updated(values)
+            self._check_references(stored)
+            report = self.service.test_connection(name, stored)
+        except ConfigError:
+            self.store.audit(user.name, "test-connection", name, f"{entered}configuration invalid")
+            raise
+        outcome = "ok" if report.ok else "failed"
+        self.store.audit(user.name, "test-connection", name, entered + outcome)
         return report
 
     # -- indicators ------------------------------------------------------------------------
@@ -378,6 +405,14 @@ class Host:
             raise ConfigError(
                 f"job {job_id} is {row['status']}; only an interrupted, cancelled "
                 "or failed job can be resumed"
+            )
+        why, missing = self.blocked(row["operation"])
+        if why:  # it would only fail again: say what an admin must do first
+            label = self.service.describe(row["operation"]).label
+            lacks = f" ({'; '.join(missing)})" if missing else ""
+            fix = "enable" if why == "disabled" else "configure"
+            raise ConfigError(
+                f"job {job_id} cannot resume while {label} is {why}{lacks}: an admin can {fix} it"
             )
         self.store.set_job(job_id, status="queued", finished_at=None, error=None)
         self.store.audit(user.name, "resume", f"job {job_id}")

@@ -1,5 +1,6 @@
 """``tqops serve``: the host under uvicorn, and ``--demo``, which starts the vendor simulators
-of a checkout as separate processes and configures both operations against them. With
+of a checkout as separate processes and configures both operations against them, in a data
+directory of its own (a temporary one unless named), and prints a login for each role. With
 ``--misp-modules``, MISP's enrichment modules get a listener of their own in the same process
 (a second uvicorn server in the same event loop, sharing the host)."""
 
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any, Optional, TextIO
 from tqops.errors import ConfigError
 from tqops.server.host import Host
 from tqops.server.supervisor import WorkerProcesses
-from tqops.server.users import Role, User
+from tqops.server.users import NewUser, Role, User, Users
 from tqops.server.worker import StorePacer
 
 __all__ = ["LOOPBACK_NAMES", "host_names", "run_worker", "serve"]
@@ -43,6 +45,8 @@ DEMO_INDICATORS = (
 _STARTED = re.compile(r"simulator on (\S+) \(CA bundle: (.+?), credential:")
 #: the simulator module each demo operation's vendor is served by
 DEMO_SIMULATORS = {"dcso_tie": "tie", "tego": "tego"}
+#: the demo's users: one of each role, given new passwords and keys at each start
+DEMO_USERS = (("admin", Role.ADMIN), ("analyst", Role.ANALYST), ("viewer", Role.VIEWER))
 
 
 @contextlib.contextmanager
@@ -74,6 +78,26 @@ def _simulator(vendor: str, token: str) -> Iterator[tuple[str, str]]:
             process.wait(10)
 
 
+def _demo_logins(users: Users) -> list[NewUser]:
+    """A login for each demo user: made, or given a new password and API key (a second start
+    of the demo prints logins that work, and no earlier start's password lives on)."""
+    made = []
+    for name, role in DEMO_USERS:
+        if users.store.user(name) is None:
+            made.append(users.add(name, role.value))
+            continue
+        users.set_role(name, role.value)
+        users.disable(name, False)
+        password = users.new_password(name).password
+        made.append(NewUser(name, role, password, users.new_key(name).api_key))
+    return made
+
+
+def _url(scheme: str, host: str, port: int, path: str = "") -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}{path}"
+
+
 def _configure_demo(host: Host, operation: str, hostname: str, ca: str, token: str) -> None:
     """Configure an operation against a simulator, through its manifest's roles and auth."""
     values = host.service.demo_config(operation, hostname, ca, token)
@@ -82,7 +106,7 @@ def _configure_demo(host: Host, operation: str, hostname: str, ca: str, token: s
 
 
 def serve(
-    data: Path,
+    data: Optional[Path],
     *,
     host: str,
     port: int,
@@ -101,9 +125,10 @@ def serve(
 ) -> int:
     """Run the host until SIGINT/SIGTERM, with ``workers`` worker processes running its jobs
     (:mod:`.supervisor`); at a stop they stop sending and give back what they did not answer,
-    which the next start carries on.
-    ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener answers
-    only the Host names :func:`host_names` gives it (``allowed_hosts`` the host's,
+    which the next start carries on (the demo's simulators stop too, however early the signal
+    comes). ``data`` None: a temporary data directory, removed when the host stops (the
+    demo's). ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener
+    answers only the Host names :func:`host_names` gives it (``allowed_hosts`` the host's,
     ``misp_allowed_hosts`` MISP's modules'), and believes forwarded headers only from
     ``forwarded_allow_ips`` (none by default)."""
     import uvicorn
@@ -112,16 +137,19 @@ def serve(
 
     trust = _forwarded(forwarded_allow_ips)
 
-    the_host = Host(
-        data,
-        secrets_dirs=secrets_dirs,
-        database=database,
-        concurrency=concurrency,
-        run_jobs=False,  # the worker processes run them; the host never runs operation code
-    )
-    the_host.users.prepare()
     scheme = "https" if tls_cert else "http"
-    with contextlib.ExitStack() as stack:
+    # SIGTERM unwinds from here on: a signal while the demo's simulators start stops them too
+    with _sigterm_unwinds(), contextlib.ExitStack() as stack:
+        if data is None:
+            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tqops-demo-")))
+        the_host = Host(
+            data,
+            secrets_dirs=secrets_dirs,
+            database=database,
+            concurrency=concurrency,
+            run_jobs=False,  # the worker processes run them; the host never runs operation code
+        )
+        the_host.users.prepare()
         if demo:
             for operation, vendor in DEMO_SIMULATORS.items():
                 token = secrets.token_urlsafe(16)
@@ -130,14 +158,13 @@ def serve(
                 out.write(f"{operation}: simulator on https://{hostname}\n")
             analyst = User(0, "demo", Role.ANALYST)
             the_host.add_indicators([{"type": t, "value": v} for t, v in DEMO_INDICATORS], analyst)
-            for name, role in (("admin", "admin"), ("analyst", "analyst")):
-                made = (
-                    the_host.users.new_key(name)
-                    if the_host.store.user(name)
-                    else the_host.users.add(name, role)
+            for made in _demo_logins(the_host.users):
+                role = made.role.value
+                out.write(
+                    f"login {made.name} ({role}): password {made.password} api key {made.api_key}\n"
                 )
-                secret = f" password {made.password}" if made.password else ""
-                out.write(f"login {made.name} ({role}):{secret} api key {made.api_key}\n")
+            console = _url(scheme, host, port, "/console/")
+            out.write(f"console: {console} (log in as admin, analyst or viewer above)\n")
         misp = (
             _misp_listener(the_host, misp_modules, tls_cert, tls_key, misp_allowed_hosts, trust)
             if misp_modules
@@ -169,11 +196,10 @@ def serve(
         server = uvicorn.Server(config)
         if workers:
             stack.enter_context(WorkerProcesses(the_host.data, database, workers, concurrency))
-        with _sigterm_unwinds():
-            if misp is None:
-                server.run()
-            else:
-                asyncio.run(_serve_together(server, *misp))
+        if misp is None:
+            server.run()
+        else:
+            asyncio.run(_serve_together(server, *misp))
     return 0
 
 
@@ -264,6 +290,8 @@ def _sigterm_unwinds() -> Iterator[None]:
         return
 
     def unwind(signum: int, frame: Any) -> None:
+        # once: a second SIGTERM does not cut the unwinding short (the simulators' stop)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(0)
 
     before = signal.signal(signal.SIGTERM, unwind)

@@ -100,12 +100,13 @@ class User:
 
 @attrs.frozen(repr=False)
 class NewUser:
-    """A user just made (or given a new key): the only time password and key are shown."""
+    """A user just made, given a new key or a new password: the only time the password or
+    key is shown (None: the one that was not changed)."""
 
     name: str
     role: Role
     password: Optional[str]
-    api_key: str
+    api_key: Optional[str]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +183,15 @@ class Users:
         check_password(password, row["name"])
         self.store.change_credentials(row["id"], password_hash=_HASHER.hash(password))
         return User.of_row(self._row(name))
+
+    def new_password(self, name: str) -> NewUser:
+        """Reset a user's password to a generated one (random, so no policy to check): every
+        session and token of the user ends, as with :meth:`set_password`. The new password
+        is in the answer, the only time it is shown; the API key is left as it was."""
+        row = self._row(name)
+        password = secrets.token_urlsafe(18)
+        self.store.change_credentials(row["id"], password_hash=_HASHER.hash(password))
+        return NewUser(row["name"], Role(row["role"]), password, None)
 
     def set_role(self, name: str, role: str) -> None:
         self.store.update_user(self._row(name)["id"], role=Role.named(role).value)

@@ -16,9 +16,10 @@ from typing import Any, Optional
 import attrs
 
 from tqops.config.values import MASK
+from tqops.server.errors import readable
 from tqops.service import FieldView
 
-__all__ = ["FormInput", "Problems", "draw_fields", "field_values", "problems_of"]
+__all__ = ["FormInput", "Problems", "draw_fields", "field_values", "problems_of", "readable"]
 
 #: the form name prefix of action options (so they never meet the form's own fields)
 OPTION_PREFIX = "option."

@@ -1,6 +1,8 @@
 """Integrations and their configuration (admin): the installed operations; upload (with the
 upgrade report to confirm or cancel); enable, disable, remove; the configuration form drawn
-from the manifest, the host's settings of an operation, and Test Connection."""
+from the manifest, the host's settings of an operation, and Test Connection, of the saved
+configuration or of the form's values before they are saved. Every outcome of a test is shown,
+a configuration that cannot be tested included (in the fields' labels)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tqops.errors import ConfigError, OperationError
 from tqops.server.auth import Problem, host_of
 from tqops.server.host import Host
 from tqops.server.users import User
-from tqops.server.web.forms import draw_fields, field_values, problems_of
+from tqops.server.web.forms import draw_fields, field_values, problems_of, readable
 from tqops.server.web.pending import PendingUpload, pending_uploads
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute, error_status
@@ -150,6 +152,7 @@ def _config_page(
     notice: str = "",
     report: Any = None,
     status: int = 200,
+    **extra: Any,
 ) -> Response:
     host = host_of(request)
     stored = host.masked_config(name)
@@ -170,6 +173,9 @@ def _config_page(
         "notice": notice,
         "report": report,
         "tlps": LEVELS,
+        "untestable": (),
+        "tested": "stored",
+        **extra,
     }
     return render(request, "config.html", context, status)
 
@@ -212,8 +218,38 @@ def save_settings(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Res
 
 @router.post("/console/operations/{name}/test-connection")
 def test_connection(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
-    """Each step with its outcome, and the hint for the failing one (a fragment for htmx)."""
-    report = host_of(request).test_connection(name, sent.user)
+    """Test Connection of the saved configuration."""
+    return _tested(request, name, sent, None)
+
+
+@router.post("/console/operations/{name}/test-values")
+def test_values(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
+    """Test Connection of the configuration form's values, nothing saved (a secret left
+    blank is the saved one)."""
+    fields = host_of(request).service.view(name).config
+    return _tested(request, name, sent, field_values(fields, sent.form, CONFIG_PREFIX))
+
+
+def _tested(
+    request: Request, name: str, sent: Posted, values: Optional[dict[str, Any]]
+) -> Response:
+    """Each step with its outcome and the hint for the failing one, or why the configuration
+    cannot be tested at all (a fragment for htmx, which swaps a 2xx answer only: a test that
+    failed is an answer, not an error of the request)."""
+    host = host_of(request)
+    report, untestable = None, ()
+    try:
+        report = host.test_connection(name, sent.user, values)
+    except ConfigError as exc:
+        untestable = readable(exc)
+    context = {
+        "report": report,
+        "untestable": untestable,
+        "tested": "stored" if values is None else "entered",
+    }
     if request.headers.get("hx-request"):
-        return render(request, "connection.html", {"report": report})
-    return _config_page(request, name, report=report)
+        return render(request, "connection.html", context)
+    secret = {field.name for field in host.service.view(name).config if field.secret}
+    entered = {k: v for k, v in (values or {}).items() if k not in secret}  # never a secret
+    status = 400 if untestable else 200
+    return _config_page(request, name, entered=entered, status=status, **context)

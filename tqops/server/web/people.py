@@ -1,5 +1,6 @@
 """Users and the audit log (admin): add, disable, enable and remove users, set roles, make a
-new API key (a password or key is shown once, on the page that made it); the audit log."""
+new API key, reset a password (to one the admin types, or a generated one; a password or key
+is shown once, on the page that made it); the audit log."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ NOTICES = {
     "disabled": "The user is disabled: their sessions and API key stop working.",
     "enabled": "The user is enabled again.",
     "removed": "The user is removed.",
+    "password": "The password is changed: the user's sessions and tokens have ended.",
 }
+#: one character past the policy's limit: a longer password is refused, not cut short
+MAX_PASSWORD = 1025
 
 
 def _users_page(
@@ -60,13 +64,20 @@ def add_user(request: Request, sent: Posted = ADMIN_FORM) -> Response:
 @router.post("/console/users/{name}/{change}")
 def change_user(name: str, change: str, request: Request, sent: Posted = ADMIN_FORM) -> Response:
     host = host_of(request)
-    if name.casefold() == sent.user.name.casefold() and change in ("role", "disable", "remove"):
+    yourself = name.casefold() == sent.user.name.casefold()
+    if yourself and change in ("role", "disable", "remove"):
         raise Problem(409, "you cannot change your own role, or disable or remove yourself")
+    if yourself and change == "password":
+        raise Problem(
+            409, "change your own password on your account page (it asks the current one)"
+        )
     detail: Any = ""
     if change == "key":
         made = host.users.new_key(name)
         host.store.audit(sent.user.name, "new-key", made.name)
         return _users_page(request, made=made)
+    if change == "password":
+        return _reset_password(request, name, sent)
     if change == "role":
         detail = sent.text("role")
         host.users.set_role(name, detail)
@@ -81,6 +92,27 @@ def change_user(name: str, change: str, request: Request, sent: Posted = ADMIN_F
         raise Problem(404, f"no such change: {change[:20]!r}")
     host.store.audit(sent.user.name, f"{change}-user", name, detail)
     return RedirectResponse(f"/console/users?notice={notice}", status_code=303)
+
+
+def _reset_password(request: Request, name: str, sent: Posted) -> Response:
+    """The password the admin typed (the policy applies), else a generated one shown once;
+    either way every session and token of the user ends."""
+    host = host_of(request)
+    typed = str(sent.form.get("password") or "")[:MAX_PASSWORD]
+    try:
+        if typed:
+            changed = host.users.set_password(name, typed)
+            made = None
+        else:
+            made = host.users.new_password(name)
+    except ConfigError as exc:
+        return _users_page(
+            request, error=f"The password of {name} is not changed: {exc}.", status=400
+        )
+    host.store.audit(sent.user.name, "reset-password", made.name if made else changed.name)
+    if made is not None:
+        return _users_page(request, made=made)
+    return RedirectResponse("/console/users?notice=password", status_code=303)
 
 
 @router.get("/console/audit")

@@ -1,6 +1,8 @@
 """Run (analyst): the selected indicators, an operation's action that takes their types (the
 types it does not take are named, and their results say so), its options drawn from the
-manifest with their descriptions and checks, and Run."""
+manifest with their descriptions and checks, and Run. An operation that is disabled or not
+configured is listed, marked, and cannot be started: its Run button is disabled with the
+reason, and the host refuses a run of it in one line."""
 
 from __future__ import annotations
 
@@ -40,13 +42,26 @@ def _selected(
 
 @attrs.frozen
 class Choice:
-    """An enabled operation's action, as the Run page offers it for the selection."""
+    """An operation's action, as the Run page offers it for the selection."""
 
     operation: HostedOperation
     action: ActionView
     #: the selected types it takes, and those it does not, with how many of each
     taken: dict[str, int]
     not_taken: dict[str, int]
+    #: why it cannot run now: "disabled" or "not configured" ("" when it can run)
+    blocked: str = ""
+    #: the problems of its stored configuration, in the fields' labels
+    missing: tuple[str, ...] = ()
+
+    @property
+    def refusal(self) -> str:
+        """The one line the host answers to a run of it."""
+        if not self.blocked:
+            return ""
+        what = f" ({'; '.join(self.missing)})" if self.missing else ""
+        fix = "enable" if self.blocked == "disabled" else "configure"
+        return f"{self.operation.label} is {self.blocked}{what}: an admin can {fix} it"
 
     @property
     def key(self) -> str:
@@ -59,11 +74,13 @@ class Choice:
 
 
 def _choices(host: Host, counts: Counter[str]) -> list[Choice]:
-    """Each enabled operation's actions, with the selected types each takes and does not."""
+    """Each operation's actions, with the selected types each takes and does not; those that
+    can run first."""
     found = []
     for op in host.hosted_operations():
-        if not isinstance(op, HostedOperation) or not op.enabled:
+        if not isinstance(op, HostedOperation):
             continue
+        blocked, missing = host.blocked(op.name)
         for action in op.actions:
             takes = set(action.indicator_types)
             found.append(
@@ -72,9 +89,11 @@ def _choices(host: Host, counts: Counter[str]) -> list[Choice]:
                     action,
                     {t: n for t, n in sorted(counts.items()) if t in takes},
                     {t: n for t, n in sorted(counts.items()) if t not in takes},
+                    blocked,
+                    missing,
                 )
             )
-    found.sort(key=lambda c: -sum(c.taken.values()))
+    found.sort(key=lambda c: (bool(c.blocked), -sum(c.taken.values())))
     return found
 
 
@@ -147,7 +166,9 @@ def run(request: Request, sent: Posted = ANALYST_FORM) -> Response:
         raise Problem(400, "no indicators are selected: choose some on the Indicators page")
     choice = next((c for c in _choices(host, Counter()) if c.key == key), None)
     if choice is None:
-        raise Problem(400, f"no enabled operation has the action {key[:80]!r}")
+        raise Problem(400, f"no operation has the action {key[:80]!r}")
+    if choice.blocked:
+        raise Problem(409, choice.refusal)
     values = field_values(choice.options, sent.form, OPTION_PREFIX, only_shown=False)
     options = {k: v for k, v in values.items() if v is not None}
     operation, action = choice.operation.name, choice.action.name

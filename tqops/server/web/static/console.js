@@ -1,6 +1,7 @@
 // The tqops console's few behaviours, bound by data attributes (no inline script or handler):
 // fields shown only for some values of another field, "select all" checkboxes, a drop zone
-// for the integration file, and confirmations before removing things.
+// for the integration file, confirmations before removing things, failed htmx requests shown
+// where their answer would have gone, and test outcomes that give way when the form changes.
 (function () {
   "use strict";
 
@@ -99,6 +100,55 @@
     }
   });
 
+  // data-shows-failures on an htmx target: a request that failed says so there. htmx swaps no
+  // 4xx or 5xx answer and shows nothing when the host does not answer, so a button would
+  // seem to do nothing at all.
+  function showFailure(event, text) {
+    var region = event.detail && event.detail.target;
+    if (!region || !region.hasAttribute("data-shows-failures")) { return; }
+    var box = document.createElement("div");
+    box.className = "problem";
+    box.setAttribute("role", "alert");
+    var line = document.createElement("p");
+    line.textContent = text;
+    box.appendChild(line);
+    region.replaceChildren(box);
+    delete region.dataset.staleShown;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var said = "";
+    try {  // the error page's one line (parsed inertly: nothing in it runs)
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var found = page.querySelector("main .problem") || page.querySelector("main");
+      said = found ? found.textContent.replace(/\s+/g, " ").trim() : "";
+    } catch (ignored) { said = ""; }
+    showFailure(event, "That did not work (" + xhr.status + ")" + (said ? ": " + said : "."));
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showFailure(event, "The host did not answer: check that it is running, then try again.");
+  });
+
+  // data-stale="#connection" on a form: a test's outcome shown there describes the values as
+  // they were; once one changes it no longer does, and gives way to a note that says so.
+  function markStale(event) {
+    var form = event.target.closest && event.target.closest("form[data-stale]");
+    if (!form) { return; }
+    var region = document.querySelector(form.getAttribute("data-stale"));
+    if (!region || region.dataset.staleShown || !region.textContent.trim()) { return; }
+    var note = document.createElement("p");
+    note.className = "muted";
+    note.textContent = "The form has changed since this test: test again to see how the values fare.";
+    region.replaceChildren(note);
+    region.dataset.staleShown = "1";
+  }
+  document.addEventListener("input", markStale);
+  document.addEventListener("change", markStale);
+
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { setUp(event.target); });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    delete event.target.dataset.staleShown;  // a new outcome, for the values as they are
+    setUp(event.target);
+  });
 })();
