@@ -292,3 +292,40 @@ def test_two_hosts_and_three_workers_on_postgresql_keep_one_rate_and_lose_nothin
     assert busiest <= rate, f"{busiest} calls in one second at {rate}/s"
     # the three workers did share the job
     assert len(arrivals) >= len(values)
+
+
+# -- the daily quota -----------------------------------------------------------------------------
+
+
+def test_the_daily_quota_is_one_for_every_worker_and_what_is_over_it_is_skipped(tmp_path, sim):
+    from tqops.errors import ConfigError
+    from tqops.server.host import Host
+    from tqops.server.users import Role, User
+
+    admin, analyst = User(1, "admin", Role.ADMIN), User(2, "ana", Role.ANALYST)
+    host = Host(tmp_path / "data")
+    other = Store(host.data / "tqops.db")  # another worker's connection to the same store
+    try:
+        values = {"hostname": sim.hostname, "access_token": sim.token, "ca_bundle": sim.ca_pem_path}
+        host.set_config("dcso_tie", values, admin)
+        with pytest.raises(ConfigError, match="daily_quota is a number of look-ups"):
+            host.set_settings("dcso_tie", {"daily_quota": -1}, admin)
+        host.set_settings("dcso_tie", {"daily_quota": 5, "cache_ttl": 0}, admin)
+        assert other.take_quota("dcso_tie", 2, 5) == 2  # used elsewhere today
+        sim.clear_requests()
+        inputs = [{"type": "FQDN", "value": f"q{i}.example"} for i in range(6)]
+        job = host.create_job("dcso_tie", "search", {}, None, inputs, analyst)
+        host.jobs.wait(job["id"], 30)
+        view = host.job(job["id"])
+        assert (view["status"], view["done"], view["skipped"]) == ("done", 6, 3)
+        _, rows = host.store.results(job["id"], "skipped", 0, 10)
+        reasons = {json.loads(r["result"])["reason"] for r in rows}
+        assert reasons == {
+            "DCSO TIE's daily quota of 5 look-ups is used up; it renews at 00:00 UTC "
+            "(an admin can raise it)"
+        }
+        assert len([r for r in sim.requests if "value" in r.query]) == 3
+        assert host.operation_view("dcso_tie")["quota_used_today"] == 5
+    finally:
+        host.stop()
+        other.close()

@@ -33,6 +33,8 @@ from tqops.tlp import DEFAULT, Tlp, tlp_name
 __all__ = ["Host", "default_data_dir", "parse_indicator_csv"]
 
 MAX_INDICATORS_PER_CALL = 10_000
+#: the largest daily quota of look-ups an admin may set
+MAX_QUOTA = 100_000_000
 
 
 class Host:
@@ -115,6 +117,8 @@ class Host:
             settings["cache_ttl"],
             bool(settings["misp_allowed"]),
             self._configured(stored),
+            int(settings.get("daily_quota") or 0),
+            self.store.quota_used(name),
         )
 
     def hosted_operations(self) -> list[Union[HostedOperation, BrokenOperation]]:
@@ -180,8 +184,9 @@ class Host:
         return self.masked_config(name)
 
     def set_settings(self, name: str, values: Mapping[str, Any], user: User) -> dict[str, Any]:
-        """The host's own settings of an operation: enabled, max_tlp, cache_ttl, and
-        misp_allowed (MISP's modules may use its stored configuration)."""
+        """The host's own settings of an operation: enabled, max_tlp, cache_ttl,
+        misp_allowed (MISP's modules may use its stored configuration) and daily_quota
+        (vendor look-ups a UTC day, for all workers together; 0: none)."""
         self.service.operation(name)
         checked: dict[str, Any] = {}
         for flag in ("enabled", "misp_allowed"):
@@ -194,7 +199,14 @@ class Host:
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= 30 * 86400:
                 raise ConfigError("cache_ttl is a number of seconds from 0 (off) to 2592000")
             checked["cache_ttl"] = ttl
-        known = {"enabled", "max_tlp", "cache_ttl", "misp_allowed"}
+        if "daily_quota" in values:
+            quota = values["daily_quota"]
+            if not isinstance(quota, int) or isinstance(quota, bool) or not 0 <= quota <= MAX_QUOTA:
+                raise ConfigError(
+                    f"daily_quota is a number of look-ups a day from 0 (none) to {MAX_QUOTA}"
+                )
+            checked["daily_quota"] = quota
+        known = {"enabled", "max_tlp", "cache_ttl", "misp_allowed", "daily_quota"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(

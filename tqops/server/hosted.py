@@ -29,6 +29,9 @@ class HostedOperation:
     misp_allowed: bool
     #: whether the stored configuration resolves (a run can start)
     configured: bool
+    #: vendor look-ups a UTC day (0: no quota), and how many today used
+    daily_quota: int = 0
+    quota_used: int = 0
 
     name = passthrough("view", "name")
     label = passthrough("view", "label")
@@ -50,6 +53,8 @@ class HostedOperation:
             "max_tlp": self.max_tlp,
             "cache_ttl": self.cache_ttl,
             "misp_allowed": self.misp_allowed,
+            "daily_quota": self.daily_quota,
+            "quota_used_today": self.quota_used,
             "configured": self.configured,
             "actions": [action.to_dict() for action in self.actions],
             "config": [field.to_dict() for field in self.config],

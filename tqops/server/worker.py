@@ -313,6 +313,17 @@ class Worker:
                 self._save_cached(job_id, seqs, hit)
                 continue
             to_send.append(selection)
+        quota = int(settings.get("daily_quota") or 0)
+        if quota and to_send:  # shared by every worker: what is over it is not sent today
+            granted = self.store.take_quota(name, len(to_send), quota)
+            reason = (
+                f"{label}'s daily quota of {quota} look-ups is used up; it renews at 00:00 UTC "
+                "(an admin can raise it)"
+            )
+            for selection in to_send[granted:]:
+                key = (selection.type, selection.value)
+                self._save(job_id, groups[key], Result(selection, Status.SKIPPED, reason=reason))
+            to_send = to_send[:granted]
         if not to_send or token.cancelled:
             return
         # a new pool when the stored configuration or the operation's code changed

@@ -78,6 +78,9 @@ class Settings(BaseModel):
     misp_allowed: Optional[bool] = Field(
         None, description="MISP's enrichment modules may use the stored configuration"
     )
+    daily_quota: Optional[int] = Field(
+        None, description="vendor look-ups a UTC day, for all workers together; 0: none"
+    )
 
 
 class IndicatorIn(BaseModel):
@@ -134,6 +137,8 @@ class OperationView(View):
     max_tlp: str
     cache_ttl: int
     misp_allowed: bool
+    daily_quota: int = Field(description="vendor look-ups a UTC day (0: no quota)")
+    quota_used_today: int = Field(description="look-ups the current UTC day used")
     configured: bool = Field(description="the stored configuration is complete and valid")
     actions: list[ActionView]
     config: list[FieldView]

@@ -187,4 +187,15 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE indicators SET updated_at = created_at;
     CREATE INDEX indicators_by_update ON indicators (updated_at, id);
     """,
+    # each operation's daily quota of vendor look-ups (0: none), set by an admin, and what each
+    # UTC day used of it, counted for every worker of the store together
+    """
+    ALTER TABLE operation_settings ADD COLUMN daily_quota INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE quota_usage (
+        operation TEXT NOT NULL,
+        day TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (operation, day)
+    );
+    """,
 )

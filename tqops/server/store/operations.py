@@ -35,20 +35,22 @@ class OperationRecords(Database):
                 "max_tlp": "AMBER",
                 "cache_ttl": 3600,
                 "misp_allowed": 0,
+                "daily_quota": 0,
                 "updated_at": None,
             }
         return found
 
     def save_settings(self, operation: str, **values: Any) -> None:
-        allowed = ("config", "enabled", "max_tlp", "cache_ttl", "misp_allowed")
+        allowed = ("config", "enabled", "max_tlp", "cache_ttl", "misp_allowed", "daily_quota")
         current = {**self.settings(operation), **{k: v for k, v in values.items() if k in allowed}}
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO operation_settings (operation, config, enabled, max_tlp, cache_ttl,"
-                " misp_allowed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (operation)"
-                " DO UPDATE SET config = excluded.config, enabled = excluded.enabled, "
-                "max_tlp = excluded.max_tlp, cache_ttl = excluded.cache_ttl, "
-                "misp_allowed = excluded.misp_allowed, updated_at = excluded.updated_at",
+                " misp_allowed, daily_quota, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON "
+                "CONFLICT (operation) DO UPDATE SET config = excluded.config, enabled = "
+                "excluded.enabled, max_tlp = excluded.max_tlp, cache_ttl = excluded.cache_ttl, "
+                "misp_allowed = excluded.misp_allowed, daily_quota = excluded.daily_quota, "
+                "updated_at = excluded.updated_at",
                 (
                     operation,
                     current["config"],
@@ -56,9 +58,35 @@ class OperationRecords(Database):
                     current["max_tlp"],
                     int(current["cache_ttl"]),
                     int(current["misp_allowed"]),
+                    int(current.get("daily_quota") or 0),
                     now(),
                 ),
             )
+
+    def take_quota(self, operation: str, wanted: int, quota: int) -> int:
+        """Take up to ``wanted`` look-ups of today's (UTC) ``quota`` for ``operation``, for
+        every worker of the store together; how many were granted."""
+        day = now()[:10]
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT used FROM quota_usage WHERE operation = ? AND day = ?", (operation, day)
+            ).fetchone()
+            used = int(row[0]) if row else 0
+            granted = max(0, min(wanted, quota - used))
+            if granted:
+                conn.execute(
+                    "INSERT INTO quota_usage (operation, day, used) VALUES (?, ?, ?) ON CONFLICT "
+                    "(operation, day) DO UPDATE SET used = excluded.used",
+                    (operation, day, used + granted),
+                )
+        return granted
+
+    def quota_used(self, operation: str) -> int:
+        """The look-ups ``operation`` used today (UTC)."""
+        found = self.scalar(
+            "SELECT used FROM quota_usage WHERE operation = ? AND day = ?", (operation, now()[:10])
+        )
+        return int(found or 0)
 
     def integrations(self) -> list[Row]:
         return self.all("SELECT * FROM integrations ORDER BY name")

@@ -211,7 +211,11 @@ def save_settings(name: str, request: Request, sent: Posted = ADMIN_FORM) -> Res
     ttl = sent.text("cache_ttl")
     if not ttl.isdigit():
         raise Problem(400, "the cache TTL is a whole number of seconds (0 turns it off)")
-    values = {"max_tlp": sent.text("max_tlp"), "cache_ttl": int(ttl)}
+    values: dict[str, Any] = {"max_tlp": sent.text("max_tlp"), "cache_ttl": int(ttl)}
+    quota = sent.text("daily_quota") or "0"
+    if not quota.isdigit():
+        raise Problem(400, "the daily quota is a whole number of look-ups (0: no quota)")
+    values["daily_quota"] = int(quota)
     host_of(request).set_settings(name, values, sent.user)
     return _back(f"/console/operations/{name}", "settings", name)
 
