@@ -176,6 +176,10 @@ def test_resume_leaves_skipped_inputs_alone(host, tie):
     # as a stop would leave it: the sent input without its result, the job interrupted
     with host.store.transaction() as conn:
         conn.execute("DELETE FROM results WHERE job_id = ? AND seq = 1", (job["id"],))
+        conn.execute(
+            "UPDATE job_inputs SET answered = 0 WHERE job_id = ? AND seq = 1", (job["id"],)
+        )
+        conn.execute("UPDATE jobs SET done = done - 1 WHERE id = ?", (job["id"],))
     host.store.set_job(job["id"], status="interrupted")
     tie.clear_requests()
     resumed = finished(host, host.resume(job["id"], host.admin))

@@ -167,7 +167,7 @@ def _configure(host: RunningHost, admin: str, tie: TieSimulator, rate: float = 0
         "ca_bundle": tie.ca_pem_path,
     }
     if rate:
-        values["rate_limit"] = rate
+        values["max_requests_per_second"] = rate
     answer = host.api(admin).put(
         f"{host.url}/api/v1/operations/dcso_tie/config", json={"values": values}
     )
@@ -272,6 +272,7 @@ def test_two_hosts_and_three_workers_on_postgresql_keep_one_rate_and_lose_nothin
         tie = stack.enter_context(TieSimulator(token=TOKEN, latency=0.2))
         hosts = []
         for side in ("a", "b"):
+            (tmp_path / side).mkdir()
             host = RunningHost(
                 tmp_path / side / "data", env=env, args=("--database", url, "--workers", "0")
             )

@@ -36,17 +36,11 @@ class JobRecords(Database):
         with self.transaction() as conn:
             job_id = conn.insert(
                 "INSERT INTO jobs (operation, action, options, status, total, created_by, "
-                "created_at, carried) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                (
-                    operation,
-                    action,
-                    json.dumps(options),
-                    len(inputs),
-                    user,
-                    now(),
-                    run.get("carried"),
-                ),
+                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (operation, action, json.dumps(options), len(inputs), user, now()),
             )
+            if run.get("carried"):  # a configuration the request carried, sealed
+                conn.execute("UPDATE jobs SET carried = ? WHERE id = ?", (run["carried"], job_id))
             conn.executemany(
                 "INSERT INTO job_inputs (job_id, seq, type, value, tlp, indicator_id) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -276,7 +270,8 @@ class JobRecords(Database):
                 )
                 stored += max(0, cursor.rowcount)
                 conn.execute(
-                    "UPDATE job_inputs SET answered = 1 WHERE job_id = ? AND seq = ?",
+                    "UPDATE job_inputs SET answered = 1, claimed_by = NULL, claimed_until = NULL "
+                    "WHERE job_id = ? AND seq = ?",
                     (job_id, seq),
                 )
             conn.execute(
