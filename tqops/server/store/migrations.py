@@ -175,4 +175,13 @@ MIGRATIONS: tuple[str, ...] = (
         next_at REAL NOT NULL
     );
     """,
+    # what a Cortex run request carried beyond the job (data type as named, TLP and PAP
+    # numbers, message, label, parameters that are no option), and Cortex's deletions
+    """
+    CREATE TABLE cortex_jobs (
+        job_id INTEGER NOT NULL PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        request TEXT NOT NULL DEFAULT '{}',
+        deleted_at TEXT
+    );
+    """,
 )
