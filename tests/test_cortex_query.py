@@ -117,8 +117,10 @@ def test_range_and_sort_as_cortex_takes_them():
     assert [i.get("n") for i in page(items, "all", "-n")] == [10, 2, 1, None]
     assert [i.get("n") for i in page(items, None, "+n")] == [1, 2, 10, None]
     assert [i.get("n") for i in page(items, "1-3", ["+s", "-n"])] == [1, 2]
-    assert page(items, "2", None) == items[:2]
-    with pytest.raises(Problem, match="range is 'all', 'FROM-TO' or 'N'"):
+    assert page(items, "2", None) == items[2:]  # ten from 2, as elastic4play reads it
+    assert page(items, "3-1", None) == items[3:]
+    assert page(items, None, None) == items and page(items, None, None, "0-1") == items[:1]
+    with pytest.raises(Problem, match="range is 'all', 'FROM-TO' or 'FROM'"):
         page(items, "a-b", None)
     with pytest.raises(Problem, match="sort is a field name"):
         page(items, None, [1])

@@ -5,7 +5,8 @@ language) and deletion.
 
 A deleted job leaves Cortex's listings and searches and answers ``Deleted`` by its id, as in
 Cortex; the host keeps the job, its results and its audit entries (a job still running is
-cancelled). Listings look at the newest :data:`MAX_SCAN` jobs.
+cancelled). Listings look at the newest :data:`MAX_SCAN` jobs and, as Cortex, answer the first
+ten of them unless the request gives a ``range`` (``all``, ``0-100``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ MAX_WAIT = 300.0
 #: how many of the newest jobs a listing or search looks at
 MAX_SCAN = 5_000
 _PAGE = 200
+#: the range of a listing that names none: Cortex's (elastic4play's DBFind), the first ten
+CORTEX_RANGE = "0-10"
 #: a duration's units (seconds first: a bare number is seconds), each as (short, long prefix)
 _UNITS = {"s": ("s", "sec"), "ns": ("ns", "nano"), "us": ("us", "micro"), "ms": ("ms", "milli")}
 _UNITS.update({"m": ("m", "min"), "h": ("h", "hour"), "d": ("d", "day")})
@@ -89,7 +92,7 @@ def _found(host: Host, query: Any, range_: Any, sort: Any) -> list[Any]:
     """The jobs ``query`` finds among the newest :data:`MAX_SCAN` (deleted ones left out),
     sorted and cut to ``range_``."""
     matches(query, {})  # a query that does not parse is refused before any job is read
-    bounds = page_bounds(range_)
+    bounds = page_bounds(range_, CORTEX_RANGE)
     keys = tuple(sort) if isinstance(sort, list) else ((sort,) if sort else ())
     early = bounds is not None and keys in _NEWEST_FIRST
     refs: Refs = action_refs(host)
@@ -106,7 +109,7 @@ def _found(host: Host, query: Any, range_: Any, sort: Any) -> list[Any]:
                 found.append(job)
         if len(rows) < _PAGE or (early and bounds and len(found) >= bounds[1]):
             break
-    return page(found, range_, sort)
+    return page(found, range_, sort, CORTEX_RANGE)
 
 
 @router.get("/job/{job_id}")

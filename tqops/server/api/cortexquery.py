@@ -36,9 +36,12 @@ _RANGES: dict[str, Callable[[Any, Any], bool]] = {
 _UNSUPPORTED = ("_parent", "_child")
 
 
-def page(items: list[dict[str, Any]], range_: Any, sort: Any) -> list[Any]:
+def page(
+    items: list[dict[str, Any]], range_: Any, sort: Any, default: Optional[str] = None
+) -> list[Any]:
     """Cortex's ``sort`` (``+name``, ``-name``, ``name``, or a list of those, applied in order)
-    and ``range`` (``all``, ``FROM-TO``, or ``N`` for the first N)."""
+    and ``range`` (``all``, ``FROM-TO``, or ``N``: ten from N); ``default`` is the range when
+    none is given (all of it unless said: Cortex's own is ``0-10``)."""
     for key in reversed(_sort_keys(sort)):  # stable sorts, the last key first
         field = key.lstrip("+-")
         items = sorted(items, key=lambda i: _sort_value(field_value(i, field)))
@@ -46,21 +49,24 @@ def page(items: list[dict[str, Any]], range_: Any, sort: Any) -> list[Any]:
             present = [i for i in items if field_value(i, field) is not None]
             absent = [i for i in items if field_value(i, field) is None]
             items = present[::-1] + absent  # a missing value goes last either way
-    bounds = page_bounds(range_)
+    bounds = page_bounds(range_, default)
     return items if bounds is None else items[bounds[0] : bounds[1]]
 
 
-def page_bounds(range_: Any) -> Optional[tuple[int, int]]:
-    """``range`` as (start, end), or None for all of it."""
-    if range_ is None or range_ == "" or range_ == "all":
+def page_bounds(range_: Any, default: Optional[str] = None) -> Optional[tuple[int, int]]:
+    """``range`` as (start, end), or None for all of it; as elastic4play's DBFind reads it, a
+    range that ends before it starts, or ``N`` alone, is ten from its start."""
+    if range_ is None or range_ == "":
+        range_ = default
+    if range_ is None or range_ == "all":
         return None
     text = str(range_).strip()
-    found = re.fullmatch(r"(\d{1,9})-(\d{1,9})", text) or re.fullmatch(r"(\d{1,9})", text)
+    found = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9}))?", text)
     if not found:
-        raise Problem(400, f"range is 'all', 'FROM-TO' or 'N', not {text[:20]!r}")
-    if found.lastindex == 1:
-        return 0, int(found.group(1))
-    return int(found.group(1)), max(int(found.group(1)), int(found.group(2)))
+        raise Problem(400, f"range is 'all', 'FROM-TO' or 'FROM', not {text[:20]!r}")
+    start = int(found.group(1))
+    end = int(found.group(2)) if found.group(2) is not None else start
+    return (start, end) if end > start else (start, start + 10)
 
 
 def _sort_keys(sort: Any) -> list[str]:
