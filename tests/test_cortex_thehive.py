@@ -134,8 +134,10 @@ def test_unknown_parameters_are_kept_and_declared_options_still_checked(tie_host
     native = admin.get(f"{tie_host.url}/api/v1/jobs/{job['id']}").json()
     assert native["options"] == {"severity": "2"}  # only the declared option reaches the run
     for wrong, message in (
-        ({"pap": 7}, "pap is a number from 0 to 3"),
-        ({"message": 5}, "message is text"),
+        ({"pap": 7}, "pap is a number from 0 to 3, not '7'"),
+        ({"pap": "\u00b2"}, "pap is a number from 0 to 3"),  # a digit, and no number
+        ({"message": 5}, "message is text, not int"),
+        ({"parameters": ["organisation"]}, "parameters is a JSON object"),
     ):
         answer = hive.post(run, json=dict(body, **wrong))
         assert answer.status_code == 400 and answer.json()["message"].startswith(message)

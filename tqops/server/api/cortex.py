@@ -15,6 +15,7 @@ organization, responders and definitions.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Optional
 
 from fastapi import Request
@@ -160,8 +161,8 @@ def _kept(body: dict[str, Any], data_type: str, others: dict[str, Any]) -> dict[
         if value is not None:
             kept[name] = value
     kept["tlp"] = int(body["tlp"]) if body.get("tlp") not in (None, "") else 2
-    pap = body.get("pap", 2)
-    if isinstance(pap, bool) or not str(pap).isdigit() or int(pap) > 3:
+    pap = body.get("pap")
+    if pap is not None and (isinstance(pap, bool) or not re.fullmatch(r"[0-3]", str(pap))):
         raise Problem(400, f"pap is a number from 0 to 3, not {str(pap)[:20]!r}")
-    kept["pap"] = int(pap)
+    kept["pap"] = 2 if pap is None else int(pap)
     return kept
