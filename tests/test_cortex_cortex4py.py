@@ -11,6 +11,8 @@ from cortex4py.api import Api
 from cortex4py.exceptions import AuthorizationError, InvalidInputError, NotFoundError
 from cortex4py.query import And, Between, Contains, Eq, Gt, In, Lt, Not, Or, String
 
+from tests.support.hosting import wait_for
+
 pytestmark = pytest.mark.slow
 
 
@@ -152,3 +154,21 @@ def test_analyzer_definitions_and_no_responders(tie_host):
     assert api.responders.find_all({}) == []
     assert api.responders.get_by_type("thehive:case") == []
     assert api.responders.definitions() == []
+
+
+def test_deleting_a_running_job_cancels_it(tie_host, tie):
+    api = cortex(tie_host, "analyst")
+    admin = tie_host.api(tie_host.users["admin"]["api_key"])
+    latency, tie.latency = tie.latency, 5.0  # the vendor answers slowly: the job runs a while
+    try:
+        job = api.analyzers.run_by_name("DCSO_TIE_Search", {"data": "2.2.2.2", "dataType": "ip"})
+        url = f"{tie_host.url}/api/v1/jobs/{job.id}"
+        wait_for(lambda: admin.get(url).json()["status"] == "running")
+        assert api.jobs.delete(job.id) is True
+        ended = wait_for(lambda: (j := admin.get(url).json())["status"] != "running" and j)
+    finally:
+        tie.latency = latency
+    assert ended["status"] == "cancelled" and api.jobs.get_by_id(job.id).status == "Deleted"
+    audit = admin.get(f"{tie_host.url}/api/v1/audit").json()["audit"]
+    entry = next(e for e in audit if e["action"] == "delete" and e["target"] == f"job {job.id}")
+    assert entry["detail"].endswith("cancelled while running")
