@@ -81,6 +81,7 @@ CASES = [
     (String("parameters.user:analyst@thehive.local"), True),
     (String("(status:Failure OR tlp:2) AND dataType:domain"), True),
     (String("*"), True),
+    ({"_status": "Success"}, False),  # elastic4play reads {"_x": value} as a term
 ]
 
 
@@ -99,6 +100,7 @@ def test_a_query_finds_what_cortex_would(query, found):
         ({"_gt": {"tlp": 1, "pap": 1}}, "_gt takes one field and its bound"),
         ({"_parent": {"_type": "case", "_id": "1"}}, "the query operator _parent is not"),
         ({"_contains": 5}, "_contains takes a field name or text"),
+        ({"_betwen": {"_field": "tlp", "_from": 1, "_to": 3}}, "_betwen is no query operator"),
         (String("status:("), "the _string query expects a term at the end"),
         (String("AND tlp:2"), "the _string query expects a term at column 1"),
         (String("tlp:[1 2]"), "the _string query's range at column 5 is not [LOW TO HIGH]"),

@@ -140,7 +140,9 @@ def _operator(operator: str, argument: Any, item: dict[str, Any]) -> bool:
         return any(test(value, inner["_value"]) for value in _values(found))
     if operator in _UNSUPPORTED:
         raise Problem(400, f"the query operator {operator} is not supported here")
-    return has(item, operator, argument)  # elastic4play reads {"_x": v} as a term, too
+    if isinstance(argument, (dict, list, tuple)) or argument is None:  # as elastic4play: invalid
+        raise Problem(400, f"{operator[:30]} is no query operator Cortex has")
+    return has(item, operator, argument)  # elastic4play reads {"_x": value} as a term, too
 
 
 def has(item: dict[str, Any], field: Any, value: Any) -> bool:
