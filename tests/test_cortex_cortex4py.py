@@ -171,4 +171,4 @@ def test_deleting_a_running_job_cancels_it(tie_host, tie):
     assert ended["status"] == "cancelled" and api.jobs.get_by_id(job.id).status == "Deleted"
     audit = admin.get(f"{tie_host.url}/api/v1/audit").json()["audit"]
     entry = next(e for e in audit if e["action"] == "delete" and e["target"] == f"job {job.id}")
-    assert entry["detail"].endswith("cancelled while running")
+    assert entry["detail"].endswith("cancelled while open")

@@ -38,6 +38,7 @@ _UNITS = {"s": ("s", "sec"), "ns": ("ns", "nano"), "us": ("us", "micro"), "ms": 
 _UNITS.update({"m": ("m", "min"), "h": ("h", "hour"), "d": ("d", "day")})
 _SECONDS = {"s": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_OPEN = ("queued", "running")
 #: sorts that are the store's own order (newest first), so a page can stop early
 _NEWEST_FIRST = ((), ("-createdAt",), ("-date",), ("-id",))
 
@@ -119,12 +120,13 @@ def get_job(job_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
 
 @router.delete("/job/{job_id}", status_code=204)
 def delete_job(job_id: str, request: Request, user: AnalystUser) -> Response:
-    """Cortex's deletion (204): the job leaves Cortex's listings; a running one is cancelled."""
+    """Cortex's deletion (204): the job leaves Cortex's listings; an open one is cancelled."""
     host = host_of(request)
     view = _view(host, job_id)
-    cancelled = host.jobs.cancel(view["id"]) if host.jobs.running(view["id"]) else False
+    # an open job (queued or running) is cancelled: a worker would still take a queued one
+    cancelled = host.jobs.cancel(view["id"]) if view["status"] in _OPEN else False
     host.store.delete_cortex_job(view["id"])
-    detail = "deleted through Cortex's API" + (", cancelled while running" if cancelled else "")
+    detail = "deleted through Cortex's API" + (", cancelled while open" if cancelled else "")
     host.store.audit(user.name, "delete", f"job {view['id']}", detail)
     return Response(status_code=204)
 
