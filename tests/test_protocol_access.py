@@ -50,12 +50,36 @@ CORTEX = {
     ("GET", "/api/job/{job_id}/waitreport"): "viewer",
     ("GET", "/api/job/{job_id}/artifacts"): "viewer",
     ("POST", "/api/job/status"): "viewer",
+    ("GET", "/api/job"): "viewer",
+    ("POST", "/api/job/_search"): "viewer",
+    ("DELETE", "/api/job/{job_id}"): "analyst",
+    ("GET", "/api/user/current"): "viewer",
+    ("GET", "/api/user"): "viewer",
+    ("POST", "/api/user/_search"): "viewer",
+    ("GET", "/api/user/{user_id}"): "viewer",
+    ("GET", "/api/organization"): "viewer",
+    ("POST", "/api/organization/_search"): "viewer",
+    ("POST", "/api/organization/_stats"): "viewer",
+    ("GET", "/api/organization/{organization_id}"): "viewer",
+    ("GET", "/api/organization/user"): "viewer",
+    ("POST", "/api/organization/user/_search"): "viewer",
+    ("GET", "/api/organization/{organization_id}/user"): "viewer",
+    ("POST", "/api/organization/{organization_id}/user/_search"): "viewer",
+    ("GET", "/api/responder"): "viewer",
+    ("POST", "/api/responder/_search"): "viewer",
+    ("GET", "/api/responder/type/{data_type}"): "viewer",
+    ("GET", "/api/responder/{responder_id}"): "viewer",
+    ("POST", "/api/responder/{responder_id}/run"): "analyst",
+    ("GET", "/api/responderdefinition"): "viewer",
+    ("GET", "/api/analyzerdefinition"): "viewer",
 }
 MISP = {("GET", "/modules"), ("POST", "/query"), ("GET", "/healthcheck"), ("GET", "/version")}
 RANKS = {"viewer": 0, "analyst": 1, "admin": 2}
 SAMPLE = {"plugin_id": "dcso_tie", "indicator_id": "1", "analyzer_id": "DCSO_TIE_Search"}
 SAMPLE.update({"data_type": "ip", "job_id": "1", "type_id": "1", "status_id": "1"})
 SAMPLE.update({"collection": "all"})
+SAMPLE.update({"data_type": "ip", "job_id": "1", "user_id": "viewer-user"})
+SAMPLE.update({"organization_id": "tqops", "responder_id": "Mailer_1_0"})
 
 
 def _routes(router):

@@ -32,7 +32,7 @@ def test_run_by_name_gives_a_report_whose_full_is_the_tqops_result(tie_host, tie
     observable = {"data": "www.microsoft.com", "dataType": "domain", "tlp": 1, "message": "e2e"}
     job = api.analyzers.run_by_name("DCSO_TIE_Search", observable, force=1)
     assert job.status in ("Waiting", "InProgress", "Success")
-    assert job.analyzerName == "DCSO_TIE_Search" and job.dataType == "fqdn"
+    assert job.analyzerName == "DCSO_TIE_Search" and job.dataType == "domain"
     api.jobs.get_report_async(job.id, "30seconds")
     report = api.jobs.get_report(job.id)
     assert report.status == "Success" and report.report["success"] is True

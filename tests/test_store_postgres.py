@@ -310,7 +310,7 @@ def test_every_migration_and_table_module_is_portable():
         for statement in statements(script):
             assert to_postgres(statement), number
     folder = ROOT / "tqops" / "server" / "store"
-    for module in ("users", "jobs", "indicators", "operations", "audit"):
+    for module in ("users", "jobs", "indicators", "operations", "cortex", "audit"):
         text = (folder / f"{module}.py").read_text(encoding="utf-8")
         for sqlite_only in ("lastrowid", "INSERT OR", "PRAGMA", "instr(", "sqlite3"):
             assert sqlite_only not in text, (module, sqlite_only)

@@ -1,11 +1,15 @@
-"""Cortex's analyzer API, as cortex4py and TheHive call it: each action of an installed operation
-is an analyzer (``DCSO_TIE_Search``), each run a job of the host, its result the report.
+"""Cortex's analyzer API, as TheHive 4 and 5 and cortex4py call it: each action of an installed
+operation is an analyzer (``DCSO_TIE_Search``), each run a job of the host, its result the
+report.
 
-Wire format after Cortex's own controllers and documentation (TheHive-Project/Cortex
-``JobCtrl.scala``, ``models/Job.scala``, ``services/ErrorHandler.scala``; CortexDocs
-``api/api-guide.md``) and cortex4py 2.1 (``api.py``, ``controllers/analyzers.py``,
-``controllers/jobs.py``). ``Authorization: Bearer`` takes the host's API keys; errors are
-``{"type", "message"}`` with 401, 403 and 404 as cortex4py maps them.
+Wire format after Cortex's own routes, controllers and models (TheHive-Project/Cortex
+``conf/routes``, ``controllers/JobCtrl.scala``, ``models/Job.scala``,
+``services/ErrorHandler.scala``; CortexDocs ``api/api-guide.md``), what TheHive sends and
+reads (``cortex/client/CortexClient.scala``, ``cortex/dto/v0/``) and cortex4py 2.1 (``api.py``,
+``controllers/``). ``Authorization: Bearer`` takes the host's API keys; errors are
+``{"type", "message"}`` with 401, 403 and 404 as cortex4py maps them. This module has the
+status and the analyzers; :mod:`.cortex_jobs` the jobs, :mod:`.cortex_accounts` users, the
+organization, responders and definitions.
 """
 
 from __future__ import annotations
@@ -14,52 +18,29 @@ import asyncio
 import re
 from typing import Any, Optional
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Request
 
 from tqops import __version__
-from tqops.model import LEVELS
+from tqops.server.api import cortex_accounts, cortex_jobs
 from tqops.server.api.common import (
-    CORTEX_LEVELS,
     CORTEX_TYPES,
     ActionRef,
     actions,
-    epoch_ms,
-    find_action,
-    job_results,
-    parsed_json,
     platform_type,
-    protocol_route,
     tlp_from_number,
     tlp_number,
-    wait_for_job,
 )
+from tqops.server.api.cortex_base import read_body, router
 from tqops.server.api.cortexquery import matches, page
 from tqops.server.auth import AnalystUser, CurrentUser, Problem, host_of
 from tqops.server.host import Host
 
-__all__ = ["router"]
+__all__ = ["PARTS", "router"]
 
-_KINDS = {400: "BadRequest", 401: "AuthenticationError", 403: "AuthorizationError"}
-_KINDS.update({404: "NotFoundError", 413: "BadRequest", 422: "BadRequest"})
-
-
-def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:
-    kind = _KINDS.get(status, "InternalError")
-    return JSONResponse({"type": kind, "message": message}, status_code=status, headers=headers)
-
-
-router = APIRouter(
-    prefix="/api", tags=["cortex"], include_in_schema=False, route_class=protocol_route(_render)
-)
-#: how long ``waitreport`` waits at the most, whatever ``atMost`` says (``Inf`` included)
-MAX_WAIT = 300.0
-_STATUS = {"queued": "Waiting", "running": "InProgress"}
-#: a duration's units (seconds first: a bare number is seconds), each as (short, long prefix)
-_UNITS = {"s": ("s", "sec"), "ns": ("ns", "nano"), "us": ("us", "micro"), "ms": ("ms", "milli")}
-_UNITS.update({"m": ("m", "min"), "h": ("h", "hour"), "d": ("d", "day")})
-_SECONDS = {"s": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+#: the modules whose routes are on the router too
+PARTS = (cortex_jobs, cortex_accounts)
+#: what a run request may carry besides its data, each checked as Cortex reads it
+_TEXTS = ("message", "label")
 
 
 # -- analyzers --------------------------------------------------------------------------------
@@ -120,7 +101,7 @@ def list_analyzers(
 async def search_analyzers(
     request: Request, user: CurrentUser, range: Optional[str] = None, sort: Optional[str] = None
 ) -> list[Any]:
-    body = await _body(request)
+    body = await read_body(request)
     query = body.get("query") or {}
     found = [a for a in _analyzers(host_of(request)) if matches(query, a)]
     return page(found, body.get("range") or range, body.get("sort") or sort)
@@ -141,246 +122,47 @@ async def run_analyzer(
     analyzer_id: str, request: Request, user: AnalystUser, force: Optional[str] = None
 ) -> dict[str, Any]:
     """Run an analyzer on one observable: a job of the host, behind its TLP gate and cache
-    (``force`` is taken: every run is a new job; the host's cache TTL decides reuse)."""
+    (``force`` is taken: every run is a new job; the host's cache TTL decides reuse). Of the
+    ``parameters``, those the action declares as options are its options, checked as any
+    run's; the others (TheHive's ``organisation`` and ``user``) are kept with the job."""
     host = host_of(request)
     ref = _ref(host, analyzer_id)
-    body = await _body(request)
+    body = await read_body(request)
     data_type, data = body.get("dataType"), body.get("data")
     if data_type == "file":
         raise Problem(400, "file observables are not supported: send a value")
     if not isinstance(data_type, str) or not isinstance(data, str) or not data.strip():
         raise Problem(400, "a run needs dataType and data (text)")
-    options = body.get("parameters") or {}
-    if not isinstance(options, dict):
-        raise Problem(400, "parameters is a JSON object of the action's options")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise Problem(400, "parameters is a JSON object")
+    tlp = tlp_from_number(body.get("tlp"))  # first: its error names the TLP, not a number
+    declared = {option.name for option in ref.spec.options}
+    options = {k: v for k, v in parameters.items() if k in declared}
+    kept = _kept(body, data_type, {k: v for k, v in parameters.items() if k not in declared})
     kind = platform_type(data_type, data, CORTEX_TYPES, ref.types)
-    inputs = [{"type": kind, "value": data, "tlp": tlp_from_number(body.get("tlp"))}]
+    inputs = [{"type": kind, "value": data, "tlp": tlp}]
     view = await asyncio.to_thread(
         host.create_job, ref.operation, ref.action, options, None, inputs, user
     )
-    return await asyncio.to_thread(_job, host, view)
+    await asyncio.to_thread(host.store.save_cortex_request, view["id"], kept)
+    return await asyncio.to_thread(cortex_jobs.cortex_job, host, view["id"])
 
 
-# -- jobs -------------------------------------------------------------------------------------
-
-
-def _job_id(job_id: str) -> int:
-    if not job_id.isdigit():
-        raise Problem(404, f"Job {job_id[:40]} not found")
-    return int(job_id)
-
-
-def _view(host: Host, job_id: str) -> dict[str, Any]:
-    try:
-        return host.job(_job_id(job_id))
-    except LookupError:
-        raise Problem(404, f"Job {job_id[:40]} not found") from None
-
-
-def _state(host: Host, view: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-    """(Cortex status, error message, results) of a host job."""
-    if host.jobs.running(view["id"]) and view["status"] not in ("queued", "running"):
-        return "InProgress", "", []
-    if view["status"] in _STATUS:
-        return _STATUS[view["status"]], "", []
-    results = job_results(host, view["id"])
-    if view["status"] != "done":
-        return "Failure", view["error"] or f"the job was {view['status']}", results
-    errors = [r["error"] for r in results if r["status"] == "error"]
-    if not results or len(errors) == len(results):
-        return "Failure", errors[0] if errors else "the job has no result", results
-    return "Success", "", results
-
-
-def _job(host: Host, view: dict[str, Any], with_report: bool = False) -> dict[str, Any]:
-    done = (view["operation"], view["action"])
-    ref = find_action(host, lambda r: (r.operation, r.action) == done)
-    name = ref.analyzer_name if ref else f"{view['operation']}_{view['action']}"
-    analyzer_id = ref.analyzer_id if ref else name
-    first = (host.store.job_inputs(view["id"], 1) or [{"type": "", "value": "", "tlp": "AMBER"}])[0]
-    state, error, results = _state(host, view)
-    created, ended = epoch_ms(view["created_at"]), epoch_ms(view["finished_at"])
-    job: dict[str, Any] = {
-        "id": str(view["id"]),
-        "type": "analyzer",
-        "organization": "tqops",
-        "status": state,
-        "dataType": CORTEX_TYPES.get(first["type"], ("other",))[0],
-        "data": first["value"],
-        "tlp": tlp_number(first["tlp"]),
-        "pap": 2,
-        "message": "",
-        "parameters": view["options"],
-        "startDate": epoch_ms(view["started_at"]),
-        "endDate": ended,
-        "date": created,
-        "createdAt": created,
-        "createdBy": view["created_by"],
-        "updatedAt": ended or created,
-    }
-    for prefix in ("worker", "analyzer"):
-        job[f"{prefix}Id"] = job[f"{prefix}DefinitionId"] = analyzer_id
-        job[f"{prefix}Name"] = name
-    if state == "Failure":
-        job["errorMessage"] = error
-    if with_report:
-        job["report"] = _report(job, state, error, results, ref, host)
-    return job
-
-
-def _report(
-    job: dict[str, Any],
-    state: str,
-    error: str,
-    results: list[dict[str, Any]],
-    ref: Optional[ActionRef],
-    host: Optional[Host] = None,
-) -> Any:
-    if state == "Failure":
-        keys = ("dataType", "data", "tlp", "pap", "message", "parameters")
-        return {"errorMessage": error, "input": {k: job[k] for k in keys}, "success": False}
-    if state != "Success":
-        return "Running" if state == "InProgress" else state
-    found = [i for r in results for i in r.get("indicators", [])]
-    label = ref.label if ref else job["analyzerName"]
-    namespace = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
-    predicate = ref.action.replace("_", " ").title().replace(" ", "") if ref else "Result"
-    # a skip is policy, not a failure of the analyzer: a success whose info taxonomy says so
-    # (the reason is in the full report), as TheHive shows any short report
-    skipped = all(r["status"] == "skipped" for r in results)
-    level = _verdict_level(results)
-    taxonomies = [
-        {
-            "level": CORTEX_LEVELS[level],
-            "namespace": namespace,
-            "predicate": "Verdict",
-            "value": level,
-        },
-        {
-            "level": "info",
-            "namespace": namespace,
-            "predicate": predicate,
-            "value": "skipped" if skipped else f"{len(found)} found",
-        },
-    ]
-    headline = _headline(host, ref, results) if host is not None and ref is not None else None
-    if headline is not None:  # after the two above, whose places readers count on
-        taxonomies.append(headline)
-    return {
-        "summary": {"taxonomies": taxonomies},
-        "full": results[0] if len(results) == 1 else {"results": results},
-        "success": True,
-        "artifacts": [_artifact(i, label, job["tlp"]) for i in found],
-        "operations": [],
-    }
-
-
-def _headline(host: Host, ref: ActionRef, results: list[dict[str, Any]]) -> Optional[dict]:
-    """An info taxonomy of the most alarming value among the exact matches of the attribute
-    the action's reading makes its headline (DCSO TIE: ``Severity`` ``5/6``), read with the
-    operation's API version as configured now; None where there is no such value."""
-    exact = [i for r in results for i in r.get("indicators", []) if i.get("match") == "exact"]
-    if not exact:
-        return None
-    try:
-        config = host.config(ref.operation)
-    except (LookupError, ValueError):  # no stored configuration (any more): no headline
-        return None
-    found = host.service.headline(ref.operation, ref.action, exact, config)
-    if found is None:
-        return None
-    namespace = re.sub(r"[^A-Za-z0-9]+", "_", ref.label).strip("_")
-    return {"level": "info", "namespace": namespace, "predicate": found["label"],
-            "value": found["text"]}  # fmt: skip
-
-
-def _verdict_level(results: list[dict[str, Any]]) -> str:
-    """The most alarming verdict level of the results (unknown for those stored without)."""
-    levels = [(r.get("verdict") or {}).get("level", "unknown") for r in results]
-    known = [level for level in levels if level in LEVELS]
-    return max(known, key=LEVELS.index, default="unknown")
-
-
-def _artifact(indicator: dict[str, Any], label: str, tlp: int) -> dict[str, Any]:
-    count = len(indicator.get("attributes", []))
-    return {
-        "dataType": CORTEX_TYPES.get(indicator["type"], ("other",))[0],
-        "data": indicator["value"],
-        "message": f"{label}: {indicator['type']} with {count} attributes",
-        "tags": [label],
-        "tlp": tlp,
-    }
-
-
-@router.get("/job/{job_id}")
-def get_job(job_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
-    host = host_of(request)
-    return _job(host, _view(host, job_id))
-
-
-@router.get("/job/{job_id}/report")
-def get_report(job_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
-    host = host_of(request)
-    return _job(host, _view(host, job_id), with_report=True)
-
-
-@router.get("/job/{job_id}/waitreport")
-async def wait_report(
-    job_id: str, request: Request, user: CurrentUser, atMost: str = Query("1m")
-) -> dict[str, Any]:
-    host = host_of(request)
-    view = await asyncio.to_thread(_view, host, job_id)
-    view = await wait_for_job(host, view["id"], _seconds(atMost))
-    return await asyncio.to_thread(_job, host, view, True)
-
-
-@router.get("/job/{job_id}/artifacts")
-def get_artifacts(job_id: str, request: Request, user: CurrentUser) -> list[Any]:
-    host = host_of(request)
-    report = _job(host, _view(host, job_id), with_report=True)["report"]
-    return report.get("artifacts", []) if isinstance(report, dict) else []
-
-
-@router.post("/job/status")
-async def job_statuses(request: Request, user: CurrentUser) -> dict[str, str]:
-    """``{"jobIds": [...]}``: each job's status, ``NotFound`` for one that is not."""
-    ids = (await _body(request)).get("jobIds") or []
-    if not isinstance(ids, list):
-        raise Problem(400, "jobIds is a list of job ids")
-    return await asyncio.to_thread(_statuses, host_of(request), [str(i) for i in ids][:1000])
-
-
-def _statuses(host: Host, ids: list[str]) -> dict[str, str]:
-    answer = {}
-    for job_id in ids:
-        try:
-            answer[job_id] = _job(host, _view(host, job_id))["status"]
-        except Problem:
-            answer[job_id] = "NotFound"
-    return answer
-
-
-def _seconds(text: str) -> float:
-    """Cortex's ``atMost`` (``1minute``, ``30seconds``, ``1m``, ``Inf``) in seconds, capped."""
-    if text.strip().lower() in ("inf", "infinite"):
-        return MAX_WAIT
-    found = _DURATION.match(text)
-    unit = found.group(2).lower() if found else ""
-    key = next(
-        (k for k, (short, long) in _UNITS.items() if unit in (short, "") or unit.startswith(long)),
-        None,
-    )
-    if not found or key is None:
-        raise Problem(400, f"atMost is a duration such as 1minute or 30seconds, not {text[:20]!r}")
-    return min(MAX_WAIT, float(found.group(1)) * _SECONDS[key])
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    """A JSON object body (an empty body is ``{}``)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    body = parsed_json(raw)
-    if not isinstance(body, dict):
-        raise Problem(400, "the body is a JSON object")
-    return body
+def _kept(body: dict[str, Any], data_type: str, others: dict[str, Any]) -> dict[str, Any]:
+    """What a run request carries beyond the job, as the job will echo it: the data type as
+    named, the TLP and PAP numbers (2 when not given, as Cortex), message, label, and the
+    parameters that are no option; a 400 naming what is not as Cortex reads it."""
+    kept: dict[str, Any] = {"dataType": data_type, "parameters": others}
+    for name in _TEXTS:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise Problem(400, f"{name} is text, not {type(value).__name__}")
+        if value is not None:
+            kept[name] = value
+    kept["tlp"] = int(body["tlp"]) if body.get("tlp") not in (None, "") else 2
+    pap = body.get("pap")
+    if pap is not None and (isinstance(pap, bool) or not re.fullmatch(r"[0-3]", str(pap))):
+        raise Problem(400, f"pap is a number from 0 to 3, not {str(pap)[:20]!r}")
+    kept["pap"] = 2 if pap is None else int(pap)
+    return kept

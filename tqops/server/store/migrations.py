@@ -187,8 +187,8 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE indicators SET updated_at = created_at;
     CREATE INDEX indicators_by_update ON indicators (updated_at, id);
     """,
-    # each operation's daily quota of vendor look-ups (0: none), set by an admin, and what each
-    # UTC day used of it, counted for every worker of the store together
+    # (8) each operation's daily quota of vendor look-ups (0: none), set by an admin, and what
+    # each UTC day used of it, counted for every worker of the store together
     """
     ALTER TABLE operation_settings ADD COLUMN daily_quota INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE quota_usage (
@@ -196,6 +196,15 @@ MIGRATIONS: tuple[str, ...] = (
         day TEXT NOT NULL,
         used INTEGER NOT NULL,
         PRIMARY KEY (operation, day)
+    );
+    """,
+    # (9) what a Cortex run request carried beyond the job (data type as named, TLP and PAP
+    # numbers, message, label, parameters that are no option), and Cortex's deletions
+    """
+    CREATE TABLE cortex_jobs (
+        job_id INTEGER NOT NULL PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        request TEXT NOT NULL DEFAULT '{}',
+        deleted_at TEXT
     );
     """,
 )
