@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser postgres system demo test test-quick lint format bench clean
+.PHONY: install browser axe postgres system demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,20 @@ endef
 browser:
 	$(call apt_install,$(BROWSER_MISSING))
 
+# axe-core checks the console's pages for accessibility in the browser tests: the package's
+# one script, from npm (`npm pack` checks it against the registry's integrity hash) into
+# tests/vendor/ (not committed), once per version.
+AXE_VERSION := 4.14.1
+AXE := tests/vendor/axe-core-$(AXE_VERSION)/axe.min.js
+
+axe: $(AXE)
+
+$(AXE):
+	@mkdir -p $(@D)
+	cd $(@D) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+		tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE && \
+		mv package/axe.min.js package/LICENSE . && rm -r package axe-core-$(AXE_VERSION).tgz
+
 postgres:
 	$(call apt_install,$(POSTGRES_MISSING))
 
@@ -56,7 +70,7 @@ PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 # (as on some machines) each would compile the whole package again, so compile it once.
 BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators
 
-test: install system
+test: install system axe
 	$(BIN)/ruff check .
 	@$(BYTECODE)
 	$(PYTEST)

@@ -289,7 +289,7 @@ def test_an_analyst_adds_selects_runs_and_reads_the_results(console, watched, sh
     expect(page.locator("#results")).to_contain_text("does not take CIDR Block")
     page.get_by_role("link", name=re.compile(r"^Found")).click()
     found = row_of(page, "www.microsoft.com").first
-    found.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).click()
+    found.get_by_text(re.compile(r"\d+ (exact match(es)?|related)[,;] .*\d+ attributes?")).click()
     expect(found.locator("table.attributes").first).to_contain_text("Severity")
     expect(found.locator("table.attributes").first).to_contain_text("UTC")
     shots.both_widths(page, "job-results", full=False)
@@ -317,8 +317,8 @@ def test_an_analyst_adds_selects_runs_and_reads_the_results(console, watched, sh
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("table")).to_contain_text("DCSO TIE")  # added, the source
     page.get_by_role("link", name="Jobs", exact=True).click()
-    expect(row_of(page, "dcso_tie · search").first).to_contain_text("analyst")
-    expect(row_of(page, "dcso_tie · search").first).to_contain_text("38")
+    expect(row_of(page, "Search DCSO TIE").first).to_contain_text("analyst")
+    expect(row_of(page, "Search DCSO TIE").first).to_contain_text("38")
     assert page.evaluate(UNLABELLED) == []
 
 

@@ -270,15 +270,20 @@ def test_the_results_page_says_each_verdict_in_words_before_the_attributes(clien
     log_in(client)
     page = client.get(f"/console/jobs/{job_id}").text
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    rows = page.split('<td class="num">')[1:]  # each result's row, to the next one's start
+    rows = page.split('<tr class="result ')[1:]  # each result's row, to the next one's start
     assert len(rows) == 3
     malicious, skipped, old = rows
     assert 'class="badge verdict-malicious"' in malicious
-    assert words(verdict_cell(malicious)).startswith("Verdict: malicious score 90/100 severity 5/6")
+    assert words(verdict_cell(malicious)).startswith(
+        "Verdict: malicious score 90/100 Why c2.example is malicious severity 5/6"
+    )
     assert malicious.index("verdict-malicious") < malicious.index("Severity")  # before attributes
-    assert "exact match" in malicious and "related, not judged" in malicious
-    assert words(verdict_cell(skipped)) == f"Verdict: unknown skipped: {why}"
-    assert "Not sent: its TLP RED is above" in skipped
+    assert "Exact match" in malicious and "Related, not judged" in malicious
+    assert (
+        words(verdict_cell(skipped))
+        == f"Verdict: unknown Why red.example is unknown skipped: {why}"
+    )
+    assert "Skipped: its TLP RED is above" in skipped
     assert words(verdict_cell(old)) == "none given"
 
 

@@ -1,7 +1,8 @@
 // The tqops console's few behaviours, bound by data attributes (no inline script or handler):
 // fields shown only for some values of another field, "select all" checkboxes, a drop zone
 // for the integration file, confirmations before removing things, failed htmx requests shown
-// where their answer would have gone, and test outcomes that give way when the form changes.
+// where their answer would have gone, test outcomes that give way when the form changes, and
+// a job's results kept as the reader left them when they are refreshed.
 (function () {
   "use strict";
 
@@ -146,9 +147,56 @@
   document.addEventListener("input", markStale);
   document.addEventListener("change", markStale);
 
+  // A job's results are refreshed while it runs (and once when it ends): what the reader
+  // had opened, ticked or focused in them is kept, by their data-keep keys, so that a refresh
+  // never takes the keyboard's focus or closes what they were reading. (Not by id: htmx would
+  // then carry a style attribute a browser put on the old element over to the new one, which
+  // the Content-Security-Policy refuses.)
+  var kept = null;
+
+  function keyOf(element) { return element && element.getAttribute("data-keep"); }
+
+  function keepState(section) {
+    var active = document.activeElement;
+    kept = {
+      focus: active && section.contains(active) ? keyOf(active) : null,
+      open: Array.from(section.querySelectorAll("details[open][data-keep]")).map(keyOf),
+      checked: Array.from(section.querySelectorAll("input[type=checkbox][data-keep]:checked")).map(keyOf)
+    };
+  }
+
+  function keptElement(key) {
+    return document.querySelector('#results [data-keep="' + CSS.escape(key) + '"]');
+  }
+
+  function restoreState() {
+    if (!kept) { return; }
+    var state = kept;
+    kept = null;
+    state.open.forEach(function (key) {
+      var element = keptElement(key);
+      if (element) { element.open = true; }
+    });
+    state.checked.forEach(function (key) {
+      var element = keptElement(key);
+      if (element) { element.checked = true; }
+    });
+    if (state.focus) {
+      var focused = keptElement(state.focus);
+      if (focused) { focused.focus({preventScroll: true}); }
+    }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "results") { keepState(target); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });
   document.addEventListener("htmx:afterSwap", function (event) {
     delete event.target.dataset.staleShown;  // a new outcome, for the values as they are
-    setUp(event.target);
+    // an outerHTML swap leaves event.target out of the page: set up the page instead
+    setUp(event.target && event.target.isConnected ? event.target : document);
+    restoreState();
   });
 })();
