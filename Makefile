@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser postgres system demo test test-quick lint format bench clean
+.PHONY: install browser postgres system axe demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,18 @@ postgres:
 system:
 	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING))
 
+# axe-core (from npm) checks every console page the browser tests visit for accessibility
+# problems (tests/support/axe.py injects it); Debian's npm is installed when it is missing.
+AXE_VERSION ?= 4.10.3
+AXE_JS := .axe/node_modules/axe-core/axe.min.js
+NPM_MISSING = $(shell command -v npm >/dev/null || echo npm)
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	$(call apt_install,$(NPM_MISSING))
+	npm install --prefix .axe --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
 # The suite runs on every core (pytest-xdist), each test file on one worker so that a file's
 # module fixtures (a running host, a browser) start once: `make test WORKERS=0` runs it in
 # one process.
@@ -56,7 +68,7 @@ PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 # (as on some machines) each would compile the whole package again, so compile it once.
 BYTECODE := $(BIN)/python -m compileall -q tqops dcso_tie_operation tego_operation simulators
 
-test: install system
+test: install system axe
 	$(BIN)/ruff check .
 	@$(BYTECODE)
 	$(PYTEST)
@@ -82,5 +94,5 @@ bench: install
 	$(BIN)/python bench/host.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .axe
 	find . -name __pycache__ -prune -exec rm -rf {} +
