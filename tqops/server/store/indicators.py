@@ -150,14 +150,18 @@ class IndicatorRecords(Database):
         )
 
     def search_results(self, text: str, offset: int, limit: int) -> tuple[int, bool, list[Row]]:
-        """Stored results that contain ``text`` (any case; as the results are stored, in
-        JSON), newest job first: how many (counted within the newest :data:`SEARCH_LIMIT`
-        results), whether the search stopped there, and one page of them."""
+        """Stored results that contain ``text`` (in any case for ASCII letters; as the
+        results are stored, in JSON), newest job first: how many (counted within the newest
+        :data:`SEARCH_LIMIT` results), whether the search stopped there, and one page."""
         newest = "SELECT job_id, seq, status, result FROM results ORDER BY job_id DESC, seq LIMIT ?"
-        # the text as it is, and as JSON writes it (non-ASCII as \\u escapes, quotes escaped)
-        like = "lower(n.result) LIKE lower(?) ESCAPE '\\'"
-        matching = f"SELECT * FROM ({newest}) n WHERE {like} OR {like}"  # noqa: S608
-        params = (SEARCH_LIMIT, _like(text), _like(json.dumps(text)[1:-1]))
+        # the text as it is and as JSON writes it (non-ASCII as \u escapes, quotes escaped);
+        # lower() folds ASCII only, so a non-ASCII letter matches as given, in lower or upper
+        # case, or capitalised
+        forms = [text, text.lower(), text.upper(), text[:1].upper() + text[1:].lower()]
+        patterns = list(dict.fromkeys(_like(f) for t in forms for f in (t, json.dumps(t)[1:-1])))
+        like = " OR ".join(["lower(n.result) LIKE lower(?) ESCAPE '\\'"] * len(patterns))
+        matching = f"SELECT * FROM ({newest}) n WHERE {like}"  # noqa: S608
+        params = (SEARCH_LIMIT, *patterns)
         total = int(self.scalar(f"SELECT COUNT(*) FROM ({matching}) m", params))  # noqa: S608
         stopped = int(self.scalar("SELECT COUNT(*) FROM results")) > SEARCH_LIMIT
         columns = "m.job_id, m.seq, m.status, m.result, j.operation, j.action, j.created_by, "
