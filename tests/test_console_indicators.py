@@ -237,6 +237,31 @@ def test_a_pivot_from_a_found_indicator_runs_in_one_step(console, watched, shots
     assert console.find("www.microsoft.com/software-download.trillium.cam") == []
 
 
+def test_a_pivot_that_cannot_start_says_why_in_place(console, watched):
+    job_id = console.run("FQDN", "microsoft.com")
+    page = watched.page
+    log_in(page, "analyst", console.password("analyst"))
+    page.goto(f"/console/jobs/{job_id}")
+    page.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).first.click()
+    target = "login.microsoft.com.verify-account.top"
+    menu = page.locator("details.pivot").filter(has_text=target)
+    menu.locator("summary").click()
+    button = menu.get_by_role("button", name=re.compile("DCSO TIE: Search DCSO TIE"))
+    expect(button).to_be_visible()
+    settings = f"{console.host.url}/api/v1/operations/dcso_tie/settings"
+    assert console.api().put(settings, json={"enabled": False}).status_code == 200
+    try:
+        button.click()
+        expect(menu.locator(".pivot-status")).to_have_text(
+            "Not started: no enabled, configured operation runs 'dcso_tie/search' on a FQDN"
+        )
+    finally:
+        assert console.api().put(settings, json={"enabled": True}).status_code == 200
+    expect(page).to_have_url(re.compile(f"/console/jobs/{job_id}$"))
+    assert console.find(target) == []  # nothing stored for a job that did not start
+    assert_no_violations(page, "a job's page with a pivot refused")
+
+
 def test_the_list_sorts_pages_keeps_ticks_and_colours_tlp(console, watched, shots):
     levels = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
     batch = [

@@ -286,6 +286,16 @@ def pivot(request: Request, sent: Posted = ANALYST_FORM) -> Response:
     """Run an action on what a job found, in one step: the found value is stored as an
     indicator first (with its TLP, the stricter of its sources' and the search's; a stored
     indicator's is never lowered), then the job is queued on it."""
+    try:
+        return _pivot(request, sent)
+    except Problem as exc:
+        if not request.headers.get("hx-request"):
+            raise
+        # the menu on the job's page says why, in place (htmx swaps no error answer)
+        return render(request, "indicator_pivot_error.html", {"message": exc.message})
+
+
+def _pivot(request: Request, sent: Posted) -> Response:
     host = host_of(request)
     job_id, seq = sent.text("pivot_job"), sent.text("pivot_seq")
     if not job_id.isdigit() or not seq.isdigit():
