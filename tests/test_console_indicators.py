@@ -254,7 +254,8 @@ def test_a_pivot_that_cannot_start_says_why_in_place(console, watched):
     try:
         button.click()
         expect(menu.locator(".pivot-status")).to_have_text(
-            "Not started: no enabled, configured operation runs 'dcso_tie/search' on a FQDN"
+            "Not started: DCSO TIE: Search DCSO TIE cannot run on this FQDN: it is disabled, "
+            "not configured, or does not take FQDN"
         )
     finally:
         assert console.api().put(settings, json={"enabled": True}).status_code == 200

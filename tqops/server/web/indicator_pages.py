@@ -228,6 +228,17 @@ def pivots(host: Host, kind: str) -> list[Pivot]:
     return found
 
 
+def _check_pivot(host: Host, key: str, kind: str) -> None:
+    """Refuse an action that is not among ``kind``'s pivots, naming it by its labels."""
+    if key not in {p.key for p in pivots(host, kind)}:
+        operation, _, action = key.partition("/")
+        raise Problem(
+            400,
+            f"{_labels(host, operation[:60], action[:60])} cannot run on this {kind[:40]}: it is "
+            f"disabled, not configured, or does not take {kind[:40]}",
+        )
+
+
 def _run_one(request: Request, host: Host, indicator_id: int, key: str, sent: Posted) -> Response:
     """Run an action on one stored indicator with the action's default options; the job's
     page (an htmx request is told where it is through ``HX-Redirect``)."""
@@ -235,8 +246,7 @@ def _run_one(request: Request, host: Host, indicator_id: int, key: str, sent: Po
     row = host.store.indicator(indicator_id)
     if row is None:
         raise Problem(404, f"no indicator with id {indicator_id}")
-    if key not in {p.key for p in pivots(host, row["type"])}:
-        raise Problem(400, f"no enabled, configured operation runs {key[:80]!r} on a {row['type']}")
+    _check_pivot(host, key, row["type"])
     try:
         job = host.create_job(operation, action, {}, [indicator_id], None, sent.user)
     except (InputError, ConfigError) as exc:
@@ -303,8 +313,7 @@ def _pivot(request: Request, sent: Posted) -> Response:
     kind, value = sent.text("pivot_type"), str(sent.form.get("pivot_value") or "")
     _found_in(host, int(job_id), int(seq), kind, value)
     key = sent.text("pivot_action")
-    if key not in {p.key for p in pivots(host, kind)}:
-        raise Problem(400, f"no enabled, configured operation runs {key[:80]!r} on a {kind[:40]}")
+    _check_pivot(host, key, kind)
     done = host.import_summary(int(job_id), [int(seq)], sent.user, only=(kind, value))
     if not done["indicators"]:
         raise Problem(400, f"the platform does not take this {kind[:40]} as an indicator")
