@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser axe postgres system demo test test-quick lint format bench clean
+.PHONY: install browser postgres system axe demo test test-quick lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -41,25 +41,23 @@ endef
 browser:
 	$(call apt_install,$(BROWSER_MISSING))
 
-# axe-core checks the console's pages for accessibility in the browser tests: the package's
-# one script, from npm (`npm pack` checks it against the registry's integrity hash) into
-# tests/vendor/ (not committed), once per version.
-AXE_VERSION := 4.14.1
-AXE := tests/vendor/axe-core-$(AXE_VERSION)/axe.min.js
-
-axe: $(AXE)
-
-$(AXE):
-	@mkdir -p $(@D)
-	cd $(@D) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
-		tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE && \
-		mv package/axe.min.js package/LICENSE . && rm -r package axe-core-$(AXE_VERSION).tgz
-
 postgres:
 	$(call apt_install,$(POSTGRES_MISSING))
 
 system:
 	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING))
+
+# axe-core (from npm) checks every console page the browser tests visit for accessibility
+# problems (tests/support/axe.py injects it); Debian's npm is installed when it is missing.
+AXE_VERSION ?= 4.10.3
+AXE_JS := .axe/node_modules/axe-core/axe.min.js
+NPM_MISSING = $(shell command -v npm >/dev/null || echo npm)
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	$(call apt_install,$(NPM_MISSING))
+	npm install --prefix .axe --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
 
 # The suite runs on every core (pytest-xdist), each test file on one worker so that a file's
 # module fixtures (a running host, a browser) start once: `make test WORKERS=0` runs it in
@@ -96,5 +94,5 @@ bench: install
 	$(BIN)/python bench/host.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .axe
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -293,7 +293,7 @@ def test_an_analyst_adds_selects_runs_and_reads_the_results(console, watched, sh
     expect(found.locator("table.attributes").first).to_contain_text("Severity")
     expect(found.locator("table.attributes").first).to_contain_text("UTC")
     shots.both_widths(page, "job-results", full=False)
-    page.locator('input[name="seq"]').first.check()
+    found.locator('input[name="seq"]').check()  # the list is newest first: not the first row
     page.get_by_role("button", name="Add selected to platform").click()
     expect(page.get_by_role("status").first).to_contain_text("added to the platform")
     job_url = page.url.split("?")[0]

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from simulators import TieSimulator
-from tests.support.axe import violations
+from tests.support.axe import assert_no_violations
 from tests.support.browser import Screenshots, Watched
 from tests.support.hosting import RunningHost
 
@@ -93,8 +93,7 @@ def log_in(page: Page, host: RunningHost, role: str) -> None:
 
 
 def no_violations(page: Page, state: str) -> None:
-    found = violations(page)
-    assert found == [], f"axe-core on the job page, {state}: " + "\n".join(found)
+    assert_no_violations(page, f"the job page, {state}")
 
 
 def numbers_changed(page: Page, swaps: int, timeout: float = 30_000) -> int:

@@ -308,22 +308,45 @@ class Host:
         return {**_indicator_row(row), "attributes": self.store.indicator_attributes(indicator_id)}
 
     def import_results(self, job_id: int, seqs: Optional[Iterable[int]], user: User) -> int:
-        """Add what a job's results found to the indicator store, the operation as source."""
+        """Add what a job's results found to the indicator store; how many indicators were
+        new (:meth:`import_summary` says what else it did)."""
+        return int(self.import_summary(job_id, seqs, user)["new"])
+
+    def import_summary(
+        self,
+        job_id: int,
+        seqs: Optional[Iterable[int]],
+        user: User,
+        only: Optional[tuple[str, str]] = None,
+    ) -> dict[str, Any]:
+        """Add what a job's results found to the indicator store, the operation as source,
+        each with its TLP (a stored one is never lowered); ``only`` (type, value) takes just
+        that found indicator. A found value the platform's own checks refuse (an "FQDN"
+        holding "/") is not stored. Counts of ``new`` indicators, ``attributes`` added and
+        ``refused`` values, and the ``indicators`` (ids) it added to."""
         job = self.store.job(job_id)
         if job is None:
             raise ConfigError(f"no job {job_id}")
         label = self.service.operation(job["operation"]).manifest.label
         wanted = None if seqs is None else set(seqs)
-        added = 0
+        added = attributes_added = refused = 0
+        touched: list[int] = []
         searched = {i["seq"]: i["tlp"] for i in self.store.job_inputs(job_id, 1_000_000)}
         _, rows = self.store.results(job_id, None, 0, 1_000_000)
         for row in rows:
             if wanted is not None and row["seq"] not in wanted:
                 continue
             for found in json.loads(row["result"]).get("indicators", []):
+                if only is not None and (found.get("type"), found.get("value")) != only:
+                    continue
+                try:
+                    kind, value, _ = _checked_indicator(found.get("type"), found.get("value"))
+                except (InputError, ConfigError):
+                    refused += 1
+                    continue
                 tlp = str(_found_tlp(found, searched.get(row["seq"])))
                 ((indicator_id, created),) = self.store.add_indicators(
-                    [(found["type"], found["value"], tlp, "", label)], user.name
+                    [(kind, value, tlp, "", label)], user.name
                 )
                 if not created:
                     self._raise_tlp(indicator_id, tlp)
@@ -332,9 +355,19 @@ class Host:
                     (a["name"], a["value"], a.get("published_at"))
                     for a in found.get("attributes", [])
                 ]
-                self.store.add_attributes(indicator_id, attributes, label)
-        self.store.audit(user.name, "import-results", f"job {job_id}", f"{added} new indicators")
-        return added
+                attributes_added += self.store.add_attributes(
+                    indicator_id, attributes, label, tlp, job_id
+                )
+                if indicator_id not in touched:
+                    touched.append(indicator_id)
+        detail = f"{added} new indicators, {attributes_added} attributes"
+        self.store.audit(user.name, "import-results", f"job {job_id}", detail)
+        return {
+            "new": added,
+            "attributes": attributes_added,
+            "refused": refused,
+            "indicators": touched,
+        }
 
     def _raise_tlp(self, indicator_id: int, tlp: str) -> None:
         """A stored indicator takes ``tlp`` when that is stricter than its own (a TLP is

@@ -207,4 +207,13 @@ MIGRATIONS: tuple[str, ...] = (
         deleted_at TEXT
     );
     """,
+    # (10) indicator pages: each stored attribute keeps the TLP it was added under and the job that
+    # found it (NULL for rows from before); an indicator's enrichment history finds the jobs
+    # that searched it by its id or its type and value without reading every input
+    """
+    ALTER TABLE indicator_attributes ADD COLUMN tlp TEXT;
+    ALTER TABLE indicator_attributes ADD COLUMN job_id INTEGER;
+    CREATE INDEX job_inputs_by_indicator ON job_inputs (indicator_id);
+    CREATE INDEX job_inputs_by_value ON job_inputs (type, value);
+    """,
 )

@@ -318,6 +318,10 @@ def job_page(
     sort: str = "input",
     offset: int = 0,
     added: Optional[int] = None,
+    attributes: int = 0,
+    to: int = 0,
+    refused: int = 0,
+    indicator: Optional[int] = None,
     visitor: Visitor = VIEWER_PAGE,
 ) -> Response:
     host = host_of(request)
@@ -330,6 +334,13 @@ def job_page(
         **_progress(job, host.jobs.running(job_id)),
         **_results(request, job, status, q, sort, max(0, offset)),
         "added": added,
+        # what "Add to platform" stored (the notice links the one indicator it added to)
+        "imported": {
+            "attributes": attributes,
+            "to": to,
+            "refused": refused,
+            "indicator": indicator,
+        },
     }
     if request.headers.get("hx-request"):  # the results, refreshed while the job runs
         return render(request, "job_results.html", context)
@@ -451,8 +462,12 @@ def add_to_platform(job_id: int, request: Request, sent: Posted = ANALYST_FORM) 
         seqs = [int(s) for s in sent.texts("seq") if s.isdigit()]
         if not seqs:
             raise Problem(400, "choose the results whose indicators to add, or add them all")
-    added = host_of(request).import_results(job_id, seqs, sent.user)
-    return RedirectResponse(f"/console/jobs/{job_id}?added={added}", status_code=303)
+    done = host_of(request).import_summary(job_id, seqs, sent.user)
+    where = f"/console/jobs/{job_id}?added={done['new']}&attributes={done['attributes']}"
+    where += f"&to={len(done['indicators'])}&refused={done['refused']}"
+    if len(done["indicators"]) == 1:
+        where += f"&indicator={done['indicators'][0]}"
+    return RedirectResponse(where, status_code=303)
 
 
 @router.post("/console/jobs/{job_id}/{change}")

@@ -80,10 +80,88 @@
     });
   }
 
+  // data-keep-picks="id" on the indicator list's form: the ticks survive paging, sorting and
+  // filtering (kept in this tab's sessionStorage), and the form sends the ticks made on other
+  // pages too. Ids of indicators deleted meanwhile are dropped by the Run page.
+  var PICKS = "tqops-picked-indicators";
+
+  function readPicks() {
+    try {
+      var kept = JSON.parse(window.sessionStorage.getItem(PICKS) || "[]");
+      return Array.isArray(kept) ? kept.filter(function (id) { return /^[0-9]+$/.test(id); }) : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function writePicks(ids) {
+    try { window.sessionStorage.setItem(PICKS, JSON.stringify(ids)); } catch (error) { /* private mode */ }
+  }
+
+  function bindKeptPicks(root) {
+    once(root, "[data-keep-picks]", function (form) {
+      var name = form.getAttribute("data-keep-picks");
+      var boxes = function () {
+        return Array.prototype.slice.call(form.querySelectorAll('input[type="checkbox"][name="' + name + '"]'));
+      };
+      var status = form.querySelector("[data-picked-status]");
+      var clear = form.querySelector("[data-clear-picks]");
+      function show() {
+        var picks = readPicks();
+        var here = boxes().map(function (box) { return box.value; });
+        var elsewhere = picks.filter(function (id) { return here.indexOf(id) === -1; }).length;
+        if (status) {
+          status.textContent = picks.length === 0 ? "" :
+            picks.length + (picks.length === 1 ? " indicator ticked" : " indicators ticked") +
+            (elsewhere ? " (" + elsewhere + " on other pages)" : "") + ".";
+        }
+        if (clear) { clear.hidden = picks.length === 0; }
+      }
+      function save() {
+        var picks = readPicks();
+        boxes().forEach(function (box) {
+          var at = picks.indexOf(box.value);
+          if (box.checked && at === -1) { picks.push(box.value); }
+          if (!box.checked && at !== -1) { picks.splice(at, 1); }
+        });
+        writePicks(picks);
+        show();
+      }
+      var picks = readPicks();
+      boxes().forEach(function (box) { box.checked = picks.indexOf(box.value) !== -1; });
+      // after the "select all" toggle's own handler has ticked the boxes
+      form.addEventListener("change", function (event) {
+        if (event.target.matches('input[type="checkbox"]')) { save(); }
+      });
+      form.addEventListener("submit", function () {
+        var here = boxes().map(function (box) { return box.value; });
+        readPicks().forEach(function (id) {
+          if (here.indexOf(id) !== -1) { return; }
+          var hidden = document.createElement("input");
+          hidden.type = "hidden";
+          hidden.name = name;
+          hidden.value = id;
+          form.appendChild(hidden);
+        });
+      });
+      if (clear) {
+        clear.addEventListener("click", function () {
+          writePicks([]);
+          boxes().forEach(function (box) { box.checked = false; });
+          var all = form.querySelector("[data-select-all]");
+          if (all) { all.checked = false; }
+          show();
+        });
+      }
+      show();
+    });
+  }
+
   function setUp(root) {
     updateConditions(root);
     bindSelectAll(root);
     bindDropZones(root);
+    bindKeptPicks(root);
   }
 
   document.addEventListener("change", function (event) {
