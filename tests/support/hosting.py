@@ -99,6 +99,7 @@ class RunningHost:
                 self.api().get(f"{self.url}/api/v1/me", timeout=1)
                 return self
             except requests.exceptions.SSLError:
+                self.kill()
                 raise
             except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
                 time.sleep(0.1)

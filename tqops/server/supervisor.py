@@ -65,7 +65,10 @@ class WorkerProcesses:
         env.pop(DATABASE_VARIABLE, None)
         if self.database:
             env[DATABASE_VARIABLE] = self.database
-        return subprocess.Popen(self._command(), stdin=subprocess.PIPE, env=env)
+        # its greeting is for whoever starts a worker by hand; the host's own output stays its own
+        return subprocess.Popen(
+            self._command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env
+        )
 
     def start(self) -> None:
         for index in range(self.count):
