@@ -193,7 +193,7 @@ def test_a_pivot_from_a_found_indicator_runs_in_one_step(console, watched, shots
     page.get_by_role("button", name="DCSO TIE: Search DCSO TIE").click()
     job_done(page)
     first_job = page.url
-    page.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).first.click()
+    page.get_by_text(re.compile(r"\d+ (exact match|related).*; \d+ attributes?")).first.click()
 
     target = "www.microsoft.com.secure-login.top"
     menu = page.locator("details.pivot").filter(has_text=target)
@@ -211,7 +211,7 @@ def test_a_pivot_from_a_found_indicator_runs_in_one_step(console, watched, shots
     assert stored["source"] == "DCSO TIE"
 
     page.goto(first_job)
-    page.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).first.click()
+    page.get_by_text(re.compile(r"\d+ (exact match|related).*; \d+ attributes?")).first.click()
     menu = page.locator("details.pivot").filter(has_text=kept["value"])
     menu.locator("summary").click()
     menu.get_by_role("button", name=re.compile("DCSO TIE: Search DCSO TIE")).click()
@@ -222,7 +222,7 @@ def test_a_pivot_from_a_found_indicator_runs_in_one_step(console, watched, shots
 
     # without script: the menu's link is a page of its own, with forms
     page.goto(first_job)
-    page.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).first.click()
+    page.get_by_text(re.compile(r"\d+ (exact match|related).*; \d+ attributes?")).first.click()
     link = page.locator("details.pivot").filter(has_text=target).locator(".pivot-menu a")
     page.goto(link.get_attribute("href") or "")  # the link the closed menu holds
     expect(page.get_by_role("heading", level=1)).to_have_text(
@@ -242,7 +242,7 @@ def test_a_pivot_that_cannot_start_says_why_in_place(console, watched):
     page = watched.page
     log_in(page, "analyst", console.password("analyst"))
     page.goto(f"/console/jobs/{job_id}")
-    page.get_by_text(re.compile(r"\d+ indicators?, \d+ attributes?")).first.click()
+    page.get_by_text(re.compile(r"\d+ (exact match|related).*; \d+ attributes?")).first.click()
     target = "login.microsoft.com.verify-account.top"
     menu = page.locator("details.pivot").filter(has_text=target)
     menu.locator("summary").click()

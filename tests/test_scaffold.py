@@ -30,7 +30,15 @@ PACKAGE = f"{NAME}_operation"
 #: test extra, and what builds an editable install without the network
 NEEDED = ("requests", "attrs", "jsonschema", "pyyaml", "pytest", "trustme", "setuptools", "wheel")
 #: what `pip install 'tqops[server]'` brings, for the runtime wheel's extra
-SERVER = ("fastapi", "uvicorn", "cryptography", "argon2-cffi", "python-multipart", "jinja2")
+SERVER = (
+    "fastapi",
+    "uvicorn",
+    "cryptography",
+    "argon2-cffi",
+    "python-multipart",
+    "jinja2",
+    "stix2",
+)
 
 
 def new(*args: str, capsys) -> tuple[int, str, str]:

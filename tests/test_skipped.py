@@ -236,7 +236,7 @@ def test_the_console_shows_skips_apart_from_errors(host, client, tie):
         only = console.get(f"/console/jobs/{job['id']}?status=skipped").text
     assert "Skipped (1)" in shown and "Errors (0)" in shown
     assert re.search(r"Skipped <strong>1</strong>", shown)
-    assert "Not sent: its TLP RED is above DCSO TIE&#39;s maximum, AMBER" in only
+    assert "Skipped: its TLP RED is above DCSO TIE&#39;s maximum, AMBER" in only
     assert "console-sent.example" not in only and "console-red.example" in only
 
 

@@ -61,6 +61,8 @@ LEASE = 30.0
 LEASE_VARIABLE = "TQOPS_WORKER_LEASE"
 #: seconds between two looks for dead workers of this machine
 REAP_EVERY = 5.0
+#: seconds between two looks at a running slice's job (a cancel on any host stops it)
+CANCEL_LOOK = 1.0
 #: seconds an idle worker waits before it looks for work again
 POLL = 0.25
 #: distinct values a claim takes, per unit of the worker's concurrency: enough to keep every
@@ -251,12 +253,18 @@ class Worker:
             self.store.release(claim["token"])
 
     def _heartbeat(self, claim: str, token: CancelToken, done: threading.Event) -> None:
-        """Renew the claim's lease every third of it; a job that ended meanwhile (cancelled
-        on any host) cancels the slice."""
-        while not done.wait(self.lease / 3):
+        """Look at the job every second: one that ended meanwhile (cancelled on any host)
+        cancels the slice, which stops within one request; renew the claim's lease every
+        third of it."""
+        renewed = time.monotonic()
+        while not done.wait(CANCEL_LOOK):
             try:
-                status = self.store.renew(claim, self.lease)
-                self.store.worker_seen(self.id)
+                if time.monotonic() - renewed >= self.lease / 3:
+                    status = self.store.renew(claim, self.lease)
+                    self.store.worker_seen(self.id)
+                    renewed = time.monotonic()
+                else:
+                    status = self.store.claim_status(claim)
             except OperationError:  # the store is busy: the next beat tries again
                 continue
             if status not in OPEN:
@@ -408,11 +416,11 @@ class Worker:
 class StorePacer:
     """Paces the calls to one vendor for every worker of a store together: each call takes
     the next slot from the store (:meth:`~tqops.server.store.jobs.JobRecords.pace`), spaced a
-    little wider than the configured rate (``MARGIN``) so that the jitter between sending and
+    a tenth wider than the configured rate (``MARGIN``) so that the jitter between sending and
     arriving never puts more calls than the rate into any second the vendor counts. When the
     store stays busy, the call paces itself alone (it waits one interval)."""
 
-    MARGIN = 1.05
+    MARGIN = 1.1
 
     def __init__(self, store: Store, vendor: str, per_second: float) -> None:
         self.store = store

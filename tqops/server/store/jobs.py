@@ -168,6 +168,15 @@ class JobRecords(Database):
             ).fetchone()
         return str(row[0]) if row else None
 
+    def claim_status(self, token: str) -> Optional[str]:
+        """The status of the job a claim belongs to (a read: its worker looks often)."""
+        found = self.scalar(
+            "SELECT status FROM jobs WHERE id = (SELECT job_id FROM job_inputs WHERE "
+            "claimed_by = ? LIMIT 1)",
+            (token,),
+        )
+        return None if found is None else str(found)
+
     def release(self, token: str) -> None:
         """Give back what a claim did not answer (its worker stops, or the job ended)."""
         with self.transaction() as conn:
