@@ -65,9 +65,11 @@ REAP_EVERY = 5.0
 CANCEL_LOOK = 1.0
 #: seconds an idle worker waits before it looks for work again
 POLL = 0.25
-#: distinct values a claim takes, per unit of the worker's concurrency: enough to keep every
-#: connection busy, few enough that another user's job is served soon after
-SLICE_PER_CALL = 4
+#: distinct values a claim takes at most, per unit of the worker's concurrency: enough to
+#: keep every connection busy with little overhead between slices (measured: 4 cost 37 % over
+#: the ideal wall time, 16 cost 14 %), few enough that another user's job is served within
+#: a few seconds
+SLICE_PER_CALL = 16
 
 
 def lease_setting(environ: Optional[Mapping[str, str]] = None) -> float:
