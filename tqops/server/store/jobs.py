@@ -161,12 +161,7 @@ class JobRecords(Database):
                 "UPDATE job_inputs SET claimed_until = ? WHERE claimed_by = ? AND answered = 0",
                 (time.time() + lease, token),
             )
-            row = conn.execute(
-                "SELECT status FROM jobs WHERE id = (SELECT job_id FROM job_inputs WHERE "
-                "claimed_by = ? LIMIT 1)",
-                (token,),
-            ).fetchone()
-        return str(row[0]) if row else None
+        return self.claim_status(token)
 
     def claim_status(self, token: str) -> Optional[str]:
         """The status of the job a claim belongs to (a read: its worker looks often)."""
