@@ -32,9 +32,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
-from tqops.config.values import StoredConfig, scrub
+from tqops.config.values import Config, StoredConfig, scrub
 from tqops.errors import ConfigError, InputError, OperationError
 from tqops.model import Indicator, IndicatorType
+from tqops.server.runners import Runners, RunnerSpec
 from tqops.server.store import Store
 from tqops.server.store.jobs import OPEN, Claim
 from tqops.server.vault import SEALED, Vault
@@ -157,6 +158,9 @@ class Worker:
         lease: Optional[float] = None,
         refresh: Optional[Callable[[], None]] = None,
         reap: Optional[Callable[[], Any]] = None,
+        runners: Optional[Runners] = None,
+        runner_spec: Optional[Callable[[str], Optional[RunnerSpec]]] = None,
+        resolve: Optional[Callable[[str], Config]] = None,
     ) -> None:
         self.store = store
         self.service = service
@@ -168,6 +172,12 @@ class Worker:
         self.refresh = refresh
         #: called every few seconds: gives back what dead workers of this machine held
         self.reap = reap
+        #: where uploaded integrations run (their code is never imported here), and how to
+        #: tell one (its runner spec; None: an operation installed with tqops, run here)
+        self.runners = runners if runners is not None else Runners()
+        self.runner_spec = runner_spec or (lambda name: None)
+        #: an operation's stored configuration, resolved (what a runner is handed)
+        self.resolve = resolve
         self._reaped = 0.0
         self._seen = 0.0
         self.id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -336,6 +346,11 @@ class Worker:
             to_send = to_send[:granted]
         if not to_send or token.cancelled:
             return
+        spec = self.runner_spec(name)
+        if spec is not None:  # an upload: its code runs in a runner, with this configuration
+            self._run_apart(job_id, spec, name, action, options, hidden, carried, to_send, token,
+                            groups, (ttl, options_key))  # fmt: skip
+            return
         # a new pool when the stored configuration or the operation's code changed
         sealed_digest = hashlib.sha256(str(settings["config"]).encode()).hexdigest()[:16]
         pool_key = f"{sealed_digest}:{id(self.service.operation(name))}"
@@ -355,13 +370,58 @@ class Worker:
             )
             with run:
                 for result in run:
-                    key = (result.input.type, result.input.value)
-                    payload = self._save(job_id, groups[key], result, summarise, secret_values)
-                    # a skip is the policy of the moment, not the vendor's answer
-                    if result.status in (Status.OK, Status.NO_RESULTS) and ttl > 0:
-                        self.store.cache_result(
-                            (name, action, options_key, *key), json.dumps(payload)
-                        )
+                    self._answered(
+                        job_id, groups, result.input, result.to_dict(summarise), secret_values,
+                        (name, action, ttl, options_key),
+                    )  # fmt: skip
+
+    def _run_apart(
+        self,
+        job_id: int,
+        spec: RunnerSpec,
+        name: str,
+        action: str,
+        options: Mapping[str, Any],
+        hidden: set[str],
+        carried: Optional[StoredConfig],
+        to_send: list[Selection],
+        token: CancelToken,
+        groups: dict[tuple[str, str], list[int]],
+        cache: tuple[float, str],
+    ) -> None:
+        """Run an upload's slice in a runner: each answer stored as it comes, those of a
+        runner that failed as ``error`` results that say why."""
+        if carried is not None:
+            config = carried.resolve()
+        elif self.resolve is not None:
+            config = self.resolve(name)
+        else:
+            raise ConfigError(f"{spec.label} has no configuration this worker can give a runner")
+        secret_values = (*config.secrets(), *(str(options[k]) for k in hidden))
+        outcomes = self.runners.run(
+            spec, config, action, options, to_send, concurrency=self.concurrency, cancel=token
+        )
+        for selection, payload in outcomes:
+            self._answered(
+                job_id, groups, selection, payload, secret_values, (name, action, *cache)
+            )
+
+    def _answered(
+        self,
+        job_id: int,
+        groups: Mapping[tuple[str, str], list[int]],
+        selection: Selection,
+        payload: dict[str, Any],
+        secret_values: Sequence[str],
+        cache: tuple[str, str, float, str],
+    ) -> None:
+        """Store one input's answer (every secret in it masked) and cache what the vendor said."""
+        key = (selection.type, selection.value)
+        stored = self._save_payload(job_id, groups[key], payload, secret_values)
+        name, action, ttl, options_key = cache
+        # a skip is the policy of the moment, not the vendor's answer
+        if stored["status"] in (Status.OK.value, Status.NO_RESULTS.value) and ttl > 0:
+            self.store.cache_result((name, action, options_key, *key), json.dumps(stored))
 
     def _stored_tlps(self, kind: str, value: str) -> list[Tlp]:
         """The TLPs of the stored indicators an input is: as given, and as it will be
@@ -391,16 +451,14 @@ class Worker:
     def _digest(self, text: str) -> str:
         return hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def _save(
-        self,
-        job_id: int,
-        seqs: list[int],
-        result: Result,
-        summarise: Optional[Callable[[Any], list[dict[str, Any]]]] = None,
-        secrets: Sequence[str] = (),
+    def _save(self, job_id: int, seqs: list[int], result: Result) -> dict[str, Any]:
+        """Store a result the worker made itself (a skip); the payload stored."""
+        return self._save_payload(job_id, seqs, result.to_dict())
+
+    def _save_payload(
+        self, job_id: int, seqs: list[int], payload: dict[str, Any], secrets: Sequence[str] = ()
     ) -> dict[str, Any]:
         """Store a result (every secret in it masked); the payload stored."""
-        payload = result.to_dict(summarise)
         if any(secrets):  # a vendor client that reads its answers itself: masked before stored
             payload = scrub(payload, secrets)
         self.store.save_results(job_id, seqs, payload["status"], json.dumps(payload))
