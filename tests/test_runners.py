@@ -279,3 +279,27 @@ def test_a_runners_calls_keep_the_operations_rate(host, dist, tmp_path, sim):
         sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals)
     )
     assert busiest <= 5, f"{busiest} calls in one second at 5/s"
+
+
+def test_a_cancelled_upload_job_stops_in_its_runner_and_stores_no_error(host, dist, tmp_path, sim):
+    upload(host, variant(dist, tmp_path, version="9.0.5"))
+    configure_tie(host, sim)
+    sim.latency = 0.3
+    analyst = host.api(host.keys["analyst"])
+    body = {
+        "operation": "dcso_tie",
+        "action": "search",
+        "inputs": [{"type": "FQDN", "value": f"c{i}.example.com"} for i in range(200)],
+    }
+    job = analyst.post(f"{host.url}/api/v1/jobs", json=body).json()["id"]
+    url = f"{host.url}/api/v1/jobs/{job}"
+    wait_for(lambda: analyst.get(url).json()["done"] >= 5, timeout=60)
+    assert analyst.post(f"{url}/cancel").status_code == 200
+    view = wait_for(lambda: (v := analyst.get(url).json())["status"] == "cancelled" and v)
+    sent = len([r for r in sim.requests if "value" in r.query])
+    wait_for(lambda: not analyst.get(url).json().get("running"), timeout=30)
+    results = analyst.get(f"{url}/results?limit=1000").json()["results"]
+    assert view["done"] < 200 and len(results) < 200
+    assert all(r["status"] != "error" for r in results), [r["error"] for r in results]
+    # the runner stopped sending within a request or so of the cancel
+    assert len([r for r in sim.requests if "value" in r.query]) <= sent + 16

@@ -491,8 +491,9 @@ class Runners:
         cancel: CancelToken,
     ) -> Iterator[tuple[Selection, dict[str, Any]]]:
         """Run ``action`` in a runner: each input with the payload of its result, as each
-        comes. Every input ends with one: those a failed runner had not answered are
-        ``error`` results that say what happened to it."""
+        comes. Every input ends with one, those a failed runner had not answered as ``error``
+        results that say what happened to it; but once ``cancel`` is cancelled, an input not
+        sent yet has none (as in a run in this process), so that it can be carried on."""
         pending = {(s.type, s.value): s for s in inputs}
         number = self._next_number()
         try:
@@ -543,7 +544,7 @@ class Runners:
             if not finished:  # its consumer left mid-run: the runner is not reused
                 process.kill()
             process_context.__exit__(None, None, None)
-        if pending:
+        if pending and not cancel.cancelled:  # cancelled: unsent inputs stay unanswered
             reason = failure or f"the runner of {spec.label} gave no result for it"
             yield from self._all_failed(pending, reason)
 
