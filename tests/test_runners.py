@@ -303,3 +303,34 @@ def test_a_cancelled_upload_job_stops_in_its_runner_and_stores_no_error(host, di
     assert all(r["status"] != "error" for r in results), [r["error"] for r in results]
     # the runner stopped sending within a request or so of the cancel
     assert len([r for r in sim.requests if "value" in r.query]) <= sent + 16
+
+
+def test_a_runner_runs_many_calls_at_once_within_its_memory_bound(dist, tmp_path, sim):
+    """At concurrency 128, within the default address-space bound, one result per input."""
+    from tqops.server.integrations import Integrations
+    from tqops.server.integrations.wheel import check_wheel
+    from tqops.server.runners import Runners
+    from tqops.service import CancelToken, Selection
+
+    runners = Runners()
+    integrations = Integrations(tmp_path / "integrations", runners)
+    wheel = variant(dist, tmp_path, version="9.0.6")
+    installed, operation = integrations.activate(check_wheel(wheel), wheel)
+    config = Service().resolve_config(
+        "dcso_tie",
+        {"hostname": sim.hostname, "access_token": TIE_TOKEN, "ca_bundle": sim.ca_pem_path},
+    )
+    inputs = [Selection("FQDN", f"m{i}.example.com") for i in range(300)]
+    try:
+        answered = list(
+            runners.run(
+                installed.runner_spec(operation.manifest.label), config, "search", {}, inputs,
+                concurrency=128, cancel=CancelToken(),
+            )
+        )  # fmt: skip
+    finally:
+        runners.close()
+    assert sorted(s.value for s, _ in answered) == sorted(s.value for s in inputs)
+    assert {p["status"] for _, p in answered} <= {"ok", "no_results"}, {
+        p["error"] for _, p in answered
+    }

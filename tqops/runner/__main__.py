@@ -207,6 +207,9 @@ def undumpable() -> None:
 
 def main() -> int:
     undumpable()
+    # its address space is bounded (TQOPS_RUNNER_MEMORY): each of up to --concurrency calls'
+    # threads reserves 2 MiB of stack, not the 8 MiB a thread reserves by default
+    threading.stack_size(2 << 20)
     # the protocol keeps the real standard output; what the integration prints goes to
     # standard error, which the worker reads only to say why a runner did not start
     channel = Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))

@@ -174,7 +174,10 @@ class _Process:
             os.chown(self.workdir, ids[0], ids[1])
         environ = {k: os.environ[k] for k in PASSED_ENVIRONMENT if k in os.environ}
         environ.update(
-            HOME=str(self.workdir), TMPDIR=str(self.workdir), PYTHONDONTWRITEBYTECODE="1"
+            HOME=str(self.workdir),
+            TMPDIR=str(self.workdir),
+            PYTHONDONTWRITEBYTECODE="1",
+            MALLOC_ARENA_MAX="2",  # glibc's arenas reserve 64 MiB each: bounded address space
         )
         memory = settings.memory << 20
 
