@@ -28,6 +28,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # packages; `system` installs what both need at once (one apt-get update on a fresh machine).
 BROWSER_MISSING = $(shell [ -x $(CHROMIUM) ] && command -v certutil >/dev/null || echo chromium libnss3-tools)
 POSTGRES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)
+# As root, the tests run uploaded integrations' runners as `nobody`, with an interpreter built
+# from Debian's python3.11 (tests/support/runner_python.py): pyenv's is not theirs to run.
+RUNNER_MISSING = $(shell [ "$$(id -u)" != 0 ] || [ -x /usr/bin/python3.11 ] || echo python3.11)
 
 define apt_install
 	@if [ -n "$(strip $(1))" ]; then \
@@ -45,7 +48,7 @@ postgres:
 	$(call apt_install,$(POSTGRES_MISSING))
 
 system:
-	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING))
+	$(call apt_install,$(BROWSER_MISSING) $(POSTGRES_MISSING) $(RUNNER_MISSING))
 
 # axe-core (from npm) checks every console page the browser tests visit for accessibility
 # problems (tests/support/axe.py injects it); Debian's npm is installed when it is missing.

@@ -9,7 +9,9 @@
 - on PostgreSQL (when Debian's server programs are installed), the same job with two hosts and
   four workers, and the p95 of `GET /api/v1/jobs/{id}` on the replica that did not take it.
 
-Each part starts `tqops serve` in its own process on loopback, with a fresh data directory.
+Each part starts `tqops serve` in its own process on loopback, with a fresh data directory,
+and submits its job once the host's workers have registered (a host is measured running, not
+starting).
 """
 
 from __future__ import annotations
@@ -84,6 +86,22 @@ class Host:
         self.process.wait(30)
 
 
+def wait_for_workers(store: str, count: int, timeout: float = 120.0) -> None:
+    """Until ``count`` workers have registered in the store (a SQLite file or a PostgreSQL
+    URL): a job's wall time is measured on a running deployment, not on its workers' start."""
+    from tqops.server.store import Store
+
+    opened = Store(store)
+    deadline = time.monotonic() + timeout
+    try:
+        while len(opened.workers()) < count:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{count} workers did not start within {timeout:g} s")
+            time.sleep(0.2)
+    finally:
+        opened.close()
+
+
 def values(count: int) -> list[str]:
     return [f"bench{i}.example" for i in range(count)]
 
@@ -107,6 +125,7 @@ def bench_job_vs_cli() -> None:
                 "hostname": sim.hostname, "access_token": TOKEN, "ca_bundle": sim.ca}},
             ).raise_for_status()  # fmt: skip
             host.http.put(f"{host.url}/operations/dcso_tie/settings", json={"cache_ttl": 0})
+            wait_for_workers(str(Path(tmp) / "data" / "tqops.db"), 1)
             body = {"operation": "dcso_tie", "action": "search",
                     "inputs": [{"type": "FQDN", "value": v} for v in values(COUNT)]}  # fmt: skip
             started = time.monotonic()
@@ -218,6 +237,7 @@ def bench_workers() -> None:
                                                  str(WORKER_CONCURRENCY)))  # fmt: skip
                 try:
                     _configure(host, sim)
+                    wait_for_workers(str(Path(tmp) / "data" / "tqops.db"), workers)
                     walls[workers], _ = _timed_job(host, host, f"w{workers}-")
                 finally:
                     host.close()
@@ -249,6 +269,7 @@ def bench_replicas_on_postgres() -> None:
                                      str(WORKER_CONCURRENCY)), env, key=one.key)  # fmt: skip
         try:
             _configure(one, sim)
+            wait_for_workers(url, 4)
             wall, latencies = _timed_job(one, two, "pg-")
         finally:
             one.close()

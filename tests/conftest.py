@@ -11,12 +11,15 @@ data or credentials start their own simulator.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from simulators import SimulatorServer, TegoSimulator, TieSimulator
+from tests.support import runner_python
 from tests.support.hosting import RunningHost
 from tests.support.postgres import postgres  # noqa: F401 - the session's PostgreSQL
 from tests.support.protocols import protocol_host
@@ -28,6 +31,22 @@ if TYPE_CHECKING:
     from tests.support.browser import Screenshots
 
 Server = TypeVar("Server", bound=SimulatorServer)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runner_interpreter() -> Iterator[None]:
+    """As root, runners run as ``nobody``, who cannot run this virtualenv's Python: the tests
+    set ``TQOPS_RUNNER_PYTHON`` to one that user can run, as the README tells an admin to."""
+    if not runner_python.needed() or os.environ.get("TQOPS_RUNNER_PYTHON"):
+        yield
+        return
+    script = runner_python.build()
+    os.environ["TQOPS_RUNNER_PYTHON"] = str(script)
+    try:
+        yield
+    finally:
+        os.environ.pop("TQOPS_RUNNER_PYTHON", None)
+        shutil.rmtree(script.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -144,6 +144,13 @@ MAY_IMPORT: dict[str, set[str]] = {
         "tqops.publishing",
         "tqops.cli",
     },
+    # the process an uploaded integration's code runs in: the runtime through Service, and
+    # nothing of the host (it is handed its configuration, never the store or the vault)
+    "tqops.runner": {
+        "tqops.errors",
+        "tqops.config",
+        "tqops.service",
+    },
     # the host reaches the runtime through Service, and never imports operation code itself
     "tqops.server": {
         "tqops",

@@ -4,21 +4,20 @@ crafted with zipfile, are each refused in one line with nothing written under th
 
 from __future__ import annotations
 
-import json
 import re
 import stat
 import struct
 import sys
 import zipfile
 from collections.abc import Iterable
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
 from packaging.version import Version
 
-from tqops import ConfigError, find_packaged_file, load_operation
+from tqops import ConfigError, OperationError, load_operation
 from tqops.publishing.guide import package_changelog
 from tqops.server.integrations import (
     CheckedWheel,
@@ -30,6 +29,7 @@ from tqops.server.integrations import (
     upgrade_findings,
     version_decision,
 )
+from tqops.server.runners import Runners
 from tqops.service import Service
 
 NAME = "dcso_tie"
@@ -50,9 +50,16 @@ def dist(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def runners() -> Iterable[Runners]:
+    found = Runners()
+    yield found
+    found.close()
+
+
 @pytest.fixture()
-def integrations(tmp_path) -> Iterable[Integrations]:
-    host = Integrations(tmp_path / "integrations")
+def integrations(tmp_path, runners) -> Iterable[Integrations]:
+    host = Integrations(tmp_path / "integrations", runners)
     yield host
     for installed in host.installed_integrations():
         host.remove(installed)
@@ -384,16 +391,14 @@ def test_a_bundled_operation_installs_loads_and_maps_its_sample_offline(dist, in
     version = load_operation(name).manifest.version
     assert (checked.name, checked.version, checked.filename) == (name, version, wheel.name)
     assert f"tqops=={metadata.version('tqops')}" in checked.requires
-    installed, operation = integrations.activate(checked, wheel)
-    assert operation.package == installed.module_name
-    assert operation.client_factory.__module__.startswith(f"{installed.module_name}.")
+    before = set(sys.modules)
+    installed, operation = integrations.activate(checked, wheel)  # a runner imported it
+    assert [m for m in set(sys.modules) - before if m.startswith("tqops_integration")] == []
+    assert operation.runs_apart and operation.package == installed.package
     assert installed.package_dir.is_relative_to(integrations.root)
-    host = load_operation(name)
-    action = host.manifest.actions[0].name
-    for sample in sorted((installed.package_dir / "samples").glob("*.json")):
-        document = json.loads(sample.read_text(encoding="utf-8"))
-        mapped = operation.map(action, [document])
-        assert mapped.indicators and mapped == host.map(action, [document])
+    assert operation.manifest == load_operation(name).manifest
+    with pytest.raises(OperationError, match="runs in a runner process"):
+        operation.configure({})
 
 
 def test_the_install_holds_the_package_dist_info_and_wheel_with_private_modes(dist, integrations):
@@ -412,15 +417,14 @@ def test_the_install_holds_the_package_dist_info_and_wheel_with_private_modes(di
     assert again == installed and integrations.installed_integrations() == [installed]
 
 
-def test_the_package_finds_its_own_files_through_importlib_resources(dist, integrations):
+def test_the_host_reads_the_package_files_as_data(dist, integrations):
     wheel = wheel_of(dist)
     installed, operation = integrations.activate(check_wheel(wheel), wheel)
-    alias = installed.module_name
-    assert resources.files(alias).joinpath(f"{NAME}.yaml").is_file()
-    assert find_packaged_file(alias, f"{NAME}.yaml") == installed.package_dir / f"{NAME}.yaml"
     assert package_changelog(operation).startswith("#")
     assert operation.package_dir == installed.package_dir
-    assert integrations.load(installed) is operation  # loading again is the same operation
+    guide = Service.of(operation).docs(NAME)
+    assert guide == Service().docs(NAME)  # its samples and change log, read from its folder
+    assert integrations.load(installed) == operation  # loading again is the same operation
 
 
 def test_two_versions_load_side_by_side_and_are_removed_one_at_a_time(dist, integrations, tmp_path):
@@ -428,18 +432,14 @@ def test_two_versions_load_side_by_side_and_are_removed_one_at_a_time(dist, inte
     new_wheel = variant(dist, tmp_path, version=NEXT)
     old, old_op = integrations.activate(check_wheel(old_wheel), old_wheel)
     new, new_op = integrations.activate(check_wheel(new_wheel), new_wheel)
-    assert old.module_name != new.module_name
+    assert old.path != new.path and old.wheel != new.wheel
     assert (old_op.manifest.version, new_op.manifest.version) == (VERSION, NEXT)
     assert integrations.installed_integrations() == [old, new]
-    first = sorted((old.package_dir / "samples").glob("*.json"))[0]
-    sample = json.loads(first.read_text(encoding="utf-8"))
-    assert old_op.map("search", [sample]) == new_op.map("search", [sample])
 
     integrations.remove(old)
     assert not old.path.exists()
-    assert not [m for m in sys.modules if m.startswith(old.module_name)]
     assert integrations.installed_integrations() == [new]
-    assert new_op.map("search", [sample]).indicators
+    assert integrations.load(new) == new_op
     integrations.remove(new)
     assert list(integrations.root.iterdir()) == []
 

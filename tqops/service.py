@@ -16,7 +16,7 @@ import attrs
 
 from tqops.config.values import Config, StoredConfig, validate_options
 from tqops.errors import ManifestError
-from tqops.http.pacing import share_pacing
+from tqops.http.pacing import pacer_for, share_pacing
 from tqops.manifest.checks import manifest_problems
 from tqops.manifest.document import Manifest, load_manifest
 from tqops.manifest.transforms import BUILTIN_TRANSFORMS
@@ -176,6 +176,13 @@ class Service:
     def __init__(self, registry: Optional[Registry] = None) -> None:
         self.registry = registry or Registry()
 
+    @classmethod
+    def of(cls, operation: Operation) -> Service:
+        """A service of ``operation`` alone (a runner's: the installed ones are not looked for)."""
+        service = cls(Registry(entry_points=()))
+        service.registry.add(operation)
+        return service
+
     # -- what is installed -----------------------------------------------------------------
 
     def operation(self, name: str) -> Operation:
@@ -273,6 +280,24 @@ class Service:
         operation = self.operation(name)
         resolved = config if isinstance(config, Config) else operation.resolve_config(config)
         return ConnectionReport(name, tuple(diagnose(operation, resolved, proxy=proxy)))
+
+    @staticmethod
+    def connection_report(name: str, steps: Iterable[Mapping[str, Any]]) -> ConnectionReport:
+        """A Test Connection report another process made (a runner's), from its JSON."""
+        from tqops.operations.diagnose import Step
+
+        return ConnectionReport(
+            name,
+            tuple(
+                Step(
+                    str(step.get("name", ""))[:40],
+                    str(step.get("status", "failed"))[:12],
+                    str(step.get("detail", ""))[:500],
+                    str(step.get("hint", ""))[:300],
+                )
+                for step in steps
+            ),
+        )
 
     # -- running and mapping ---------------------------------------------------------------
 
@@ -438,6 +463,8 @@ class Service:
     #: pace every vendor's calls of this process with a wider pacer from now on (a worker's
     #: store-backed one: the rate holds for all the store's workers together)
     share_pacing = staticmethod(share_pacing)
+    #: the pacer this process gives a vendor's calls at a rate (shared, once set)
+    pacer_for = staticmethod(pacer_for)
 
     @staticmethod
     def upgrade_report(old: Manifest, new: Manifest) -> UpgradeReport:

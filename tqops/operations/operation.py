@@ -78,6 +78,30 @@ class Operation:
     variant_mappers: Mapping[tuple[str, str], Mapper] = attrs.field(factory=dict)
     #: the compiled verdict rules by (action, variant key), where the manifest has some
     verdicts: Mapping[tuple[str, Optional[str]], VerdictRules] = attrs.field(factory=dict)
+    #: where the package's files are, read as data (:meth:`described`: an operation whose code
+    #: this process never imports)
+    directory: Optional[Path] = None
+
+    @classmethod
+    def described(cls, manifest: Manifest, directory: Path, package: str) -> Operation:
+        """An operation known by its manifest and its package's files alone, none of its code
+        imported (a host's uploaded integration, which runs apart in a runner process): what
+        it declares reads as usual; configuring, running or mapping it is an
+        :class:`OperationError` that says it runs apart."""
+        refuse = _Apart(manifest.label)
+        return cls(
+            manifest,
+            refuse,
+            {action.name: refuse for action in manifest.actions},
+            refuse,
+            package=package,
+            directory=Path(directory),
+        )
+
+    @property
+    def runs_apart(self) -> bool:
+        """Whether this process holds only the operation's description (:meth:`described`)."""
+        return self.directory is not None
 
     @classmethod
     def define(
@@ -143,6 +167,8 @@ class Operation:
     @property
     def package_dir(self) -> Optional[Path]:
         """Where the operation's package lives (its manifest, samples and change log)."""
+        if self.directory is not None:
+            return self.directory
         if not self.package:
             return None
         module = sys.modules.get(self.package) or importlib.import_module(self.package)
@@ -165,6 +191,8 @@ class Operation:
         pool_size: int = 8,
     ) -> ConfiguredOperation:
         """A configured operation with its own connection pool; close it when done."""
+        if self.runs_apart:
+            self.client_factory()  # its code is not here: says where it runs
         if not isinstance(config, Config):
             config = self.resolve_config(config)
         return ConfiguredOperation(self, config, proxy=proxy, pool_size=pool_size)
@@ -172,6 +200,8 @@ class Operation:
     def mapper(self, action: str, variant: Optional[str] = None) -> Mapper:
         """The compiled mapping of ``action`` for ``variant`` (None: the default one)."""
         self.manifest.action(action)
+        if self.runs_apart:
+            self.client_factory()
         return self.variant_mappers.get((action, str(variant))) or self.mappers[action]
 
     def judge(self, action: str, config: Config) -> Optional[Judge]:
@@ -363,6 +393,16 @@ class ConfiguredOperation:
 
     def _line(self, text: str) -> str:
         return " ".join(redact(text, self._secrets).split())
+
+
+@attrs.frozen
+class _Apart:
+    """What stands for the code of an operation that runs apart: says so when called."""
+
+    label: str
+
+    def __call__(self, *_: Any) -> Any:
+        raise OperationError(f"{self.label}'s code runs in a runner process, not in this one")
 
 
 def _masked(indicator: Indicator, secrets: Sequence[str]) -> Indicator:

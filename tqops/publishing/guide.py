@@ -16,7 +16,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from tqops.manifest.document import Manifest
 from tqops.publishing.guide_tables import action_section, applies_with, md_table
@@ -194,8 +195,11 @@ def changelog_entries(text: str, component: Optional[str] = None) -> dict[str, l
     return entries
 
 
-def _package_files(package: Optional[str]) -> Optional[Traversable]:
-    """The package's own files (package data), wherever it is installed."""
+def _package_files(package: Union[str, Path, None]) -> Union[Traversable, Path, None]:
+    """The package's own files (package data), wherever it is installed; a folder is read as
+    it is (an operation :meth:`~tqops.operations.Operation.described` by its files)."""
+    if isinstance(package, Path):
+        return package
     if not package:
         return None
     try:
@@ -204,7 +208,7 @@ def _package_files(package: Optional[str]) -> Optional[Traversable]:
         return None
 
 
-def sample_documents(package: Optional[str], variant: Optional[str] = None) -> list[Any]:
+def sample_documents(package: Union[str, Path, None], variant: Optional[str] = None) -> list[Any]:
     """Sample responses for the guide's examples: the package's ``samples/*.json``, by name;
     those of an API version other than the default in ``samples/<variant>/*.json``."""
     files = _package_files(package)
@@ -222,7 +226,7 @@ def sample_documents(package: Optional[str], variant: Optional[str] = None) -> l
 
 def package_changelog(operation: Operation) -> str:
     """The operation package's own ``CHANGELOG.md`` (package data), or "" when it has none."""
-    files = _package_files(operation.package)
+    files = _package_files(operation.directory or operation.package)
     changelog = files.joinpath("CHANGELOG.md") if files is not None else None
     if changelog is None or not changelog.is_file():
         return ""
@@ -233,7 +237,7 @@ def guide_for(operation: Operation) -> str:
     """The operation's guide, rendered from its manifest and its package's own samples and change
     log: the same from a checkout as from an installed wheel."""
     entries = changelog_entries(package_changelog(operation))
-    package = operation.package
+    package = operation.directory or operation.package
     others = {
         str(variant.key): sample_documents(package, str(variant.key))
         for action in operation.manifest.actions

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from tqops.config.references import refused_reference
-from tqops.config.values import MASK, StoredConfig
+from tqops.config.values import MASK, Config, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.datadir import default_data_dir, private_data_dir
@@ -23,6 +23,7 @@ from tqops.server.errors import readable
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobQueue, job_view
+from tqops.server.runners import Runners
 from tqops.server.store import Store
 from tqops.server.users import User, Users
 from tqops.server.vault import Vault
@@ -62,6 +63,8 @@ class Host:
         self.service = Service()
         #: the installed operations (the service's, which the installer adds to)
         self.registry = self.service.registry
+        #: the processes uploaded integrations' code runs in (never this one)
+        self.runners = Runners()
         self.installer = Installer(self)
         self.worker = Worker(
             self.store,
@@ -71,6 +74,9 @@ class Host:
             concurrency=concurrency,
             refresh=self.installer.refresh,
             reap=self.release_dead_workers,
+            runners=self.runners,
+            runner_spec=self.installer.runner_spec,
+            resolve=self._resolved,
         )
         #: the in-process worker's connection pools (configuration changes retire them)
         self.pools = self.worker.pools
@@ -99,6 +105,7 @@ class Host:
     def stop(self) -> None:
         self.jobs.stop()
         self.pools.close()
+        self.runners.close()
 
     # -- operations ------------------------------------------------------------------------
 
@@ -242,9 +249,13 @@ class Host:
             raise ConfigError(f"{stored.manifest.label} configuration is invalid", tuple(problems))
 
     def _configure(self, name: str) -> ConfiguredOperation:
+        return self.service.configure(name, self._resolved(name), pool_size=self.worker.concurrency)
+
+    def _resolved(self, name: str) -> Config:
+        """An operation's stored configuration, its references checked, resolved for a run."""
         stored = self.config(name)
         self._check_references(stored)
-        return self.service.configure(name, stored, pool_size=self.worker.concurrency)
+        return stored.resolve()
 
     def test_connection(
         self, name: str, user: User, values: Optional[Mapping[str, Any]] = None
@@ -258,7 +269,11 @@ class Host:
             if values is not None:
                 stored = stored.updated(values)
             self._check_references(stored)
-            report = self.service.test_connection(name, stored)
+            spec = self.installer.runner_spec(name)
+            if spec is not None:  # an upload's code is tested in a runner, never here
+                report = self.runners.test_connection(spec, stored.resolve())
+            else:
+                report = self.service.test_connection(name, stored)
         except ConfigError:
             self.store.audit(user.name, "test-connection", name, f"{entered}configuration invalid")
             raise

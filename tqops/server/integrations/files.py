@@ -1,22 +1,21 @@
-"""Integration files on disk: extract a checked wheel, import it, remove it.
+"""Integration files on disk: extract a checked wheel, describe it, remove it.
 
 An installed integration lives in ``<root>/<name>/<version>-<sha256[:12]>/`` (its package, its
-dist-info and the wheel itself), never in site-packages, and is imported under a module name
-of its own: two versions load side by side and none needs a restart.
+dist-info and the wheel itself), never in site-packages. The host never imports it: it reads
+the manifest, samples and change log as data (:meth:`Integrations.load`), and its code runs in
+runner processes (:mod:`tqops.server.runners`), which get the wheel itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import zipfile
@@ -25,7 +24,7 @@ from pathlib import Path
 import attrs
 from packaging.version import Version
 
-from tqops.errors import ManifestError, OperationError
+from tqops.errors import ManifestError
 from tqops.server.integrations.wheel import (
     FILE_NAME,
     CheckedWheel,
@@ -35,6 +34,7 @@ from tqops.server.integrations.wheel import (
     inflate,
     read_upload,
 )
+from tqops.server.runners import RunnerFailed, Runners, RunnerSpec
 from tqops.service import Operation, Service
 
 __all__ = ["InstalledIntegration", "Integrations"]
@@ -57,13 +57,17 @@ class InstalledIntegration:
     path: Path
 
     @property
-    def module_name(self) -> str:
-        """The name it is imported under (one per content, so versions never clash)."""
-        return f"tqops_integration_{self.name}_{self.sha256[:12]}"
-
-    @property
     def package_dir(self) -> Path:
         return self.path / self.package
+
+    @property
+    def wheel(self) -> Path:
+        """The integration file itself (what a runner is given)."""
+        return self.path / f"tq_op_{self.name}-{self.version}-py3-none-any.whl"
+
+    def runner_spec(self, label: str) -> RunnerSpec:
+        """What a runner needs to run it."""
+        return RunnerSpec(self.name, label, self.version, self.package, self.sha256, self.wheel)
 
     @classmethod
     def read(cls, path: Path) -> InstalledIntegration:
@@ -83,20 +87,13 @@ class InstalledIntegration:
         return found
 
 
-def _unregister(module_name: str) -> None:
-    for key in [k for k in sys.modules if k == module_name or k.startswith(f"{module_name}.")]:
-        del sys.modules[key]
-
-
-def _named(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 class Integrations:
     """The integrations installed under ``root`` (``<data>/integrations``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, runners: Runners) -> None:
         self.root = Path(root)
+        #: where an upload's code is imported to check it (never this process)
+        self.runners = runners
         self._lock = threading.RLock()
 
     def _target(self, checked: CheckedWheel) -> Path:
@@ -155,52 +152,49 @@ class Integrations:
     def activate(
         self, checked: CheckedWheel, data: Source
     ) -> tuple[InstalledIntegration, Operation]:
-        """Install and load ``checked``; when it fails to load, what this call installed is
-        removed again, so a refused integration leaves nothing behind."""
+        """Install and describe ``checked``, then have a runner import its code and define its
+        operation; when either fails, what this call installed is removed again, so a refused
+        integration leaves nothing behind."""
         fresh = not (self._target(checked) / RECORD_FILE).is_file()
         installed = self.install(checked, data)
         try:
-            return installed, self.load(installed)
+            operation = self.load(installed)
+            self.check(installed, operation)
+            return installed, operation
         except IntegrationError:
             if fresh:
                 self.remove(installed)
             raise
 
+    def check(self, installed: InstalledIntegration, operation: Operation) -> None:
+        """A runner imports the integration and defines its operation; an
+        :class:`IntegrationError` (422) says why it cannot."""
+        try:
+            self.runners.check(installed.runner_spec(operation.manifest.label))
+        except RunnerFailed as exc:
+            label = f"integration {installed.name} {installed.version}"
+            reason = f"{label} {exc.reason}" if exc.reason else str(exc)
+            raise IntegrationError(reason, 422) from None
+
     def load(self, installed: InstalledIntegration) -> Operation:
-        """Import the integration under its own module name and return its ``OPERATION``;
-        an :class:`IntegrationError` naming it when it fails (nothing stays registered)."""
-        alias = installed.module_name
+        """The integration as this process knows it: its manifest and package files, read as
+        data (its code is never imported here); an :class:`IntegrationError` naming it when
+        they do not read."""
         label = f"integration {installed.name} {installed.version}"
-        with self._lock:
-            module = sys.modules.get(alias)
-            if module is None:
-                init = installed.package_dir / "__init__.py"
-                spec = importlib.util.spec_from_file_location(
-                    alias, init, submodule_search_locations=[str(installed.package_dir)]
-                )
-                if spec is None or spec.loader is None or not init.is_file():
-                    raise IntegrationError(
-                        f"{label} is not complete in {installed.path}; remove it and upload "
-                        "it again"
-                    )
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[alias] = module  # first: its relative imports and resources need it
-                try:
-                    spec.loader.exec_module(module)
-                except (Exception, SystemExit) as exc:
-                    _unregister(alias)
-                    log.debug("%s failed to import", label, exc_info=True)
-                    reason = str(exc) if isinstance(exc, OperationError) else _named(exc)
-                    for internal, shown in ((alias, installed.package), (f"{installed.path}/", "")):
-                        reason = reason.replace(internal, shown)  # the admin's names, not ours
-                    raise IntegrationError(
-                        f"{label} failed to load: {reason}; fix it and upload a new version"
-                    ) from None
-            try:
-                return Service.exported_operation(module, installed.name)
-            except ManifestError as exc:
-                _unregister(alias)
-                raise IntegrationError(f"{label} failed to load: {exc}; {_REBUILD}") from None
+        manifest_file = installed.package_dir / f"{installed.name}.yaml"
+        if not manifest_file.is_file() or not installed.wheel.is_file():
+            raise IntegrationError(
+                f"{label} is not complete in {installed.path}; remove it and upload it again"
+            )
+        try:
+            manifest = Service.load_manifest(manifest_file)
+        except ManifestError as exc:
+            raise IntegrationError(f"{label} failed to load: {exc}; {_REBUILD}") from None
+        if manifest.name != installed.name or manifest.version != installed.version:
+            raise IntegrationError(
+                f"{label} carries the manifest of {manifest.name} {manifest.version}"
+            )
+        return Operation.described(manifest, installed.package_dir, installed.package)
 
     def remove(self, installed: InstalledIntegration) -> None:
         """Unregister the integration's modules and delete its directory."""
@@ -208,7 +202,6 @@ class Integrations:
         if path.resolve() != (self.root / installed.name / path.name).resolve():
             raise IntegrationError(f"{path} is not an integration under {self.root}")
         with self._lock:
-            _unregister(installed.module_name)
             if path.is_dir():
                 trash = Path(tempfile.mkdtemp(prefix=".removing-", dir=self.root))
                 os.replace(path, trash / path.name)

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from tqops.errors import ConfigError
 from tqops.server.integrations.files import InstalledIntegration, Integrations
 from tqops.server.integrations.wheel import IntegrationError, check_wheel
+from tqops.server.runners import RunnerSpec
 from tqops.server.users import User
 from tqops.service import Manifest, Service
 
@@ -35,9 +36,20 @@ class Installer:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self.files = Integrations(host.data / "integrations")
+        self.files = Integrations(host.data / "integrations", host.runners)
         #: the store's integrations as this process last loaded them
         self._loaded: dict[str, tuple[str, str]] = {}
+        #: what a runner needs of each loaded upload, by operation name
+        self._specs: dict[str, RunnerSpec] = {}
+
+    def runner_spec(self, name: str) -> Optional[RunnerSpec]:
+        """How to run operation ``name`` in a runner: an upload's; None for one installed with
+        tqops (its code is tqops' own, run in the worker)."""
+        return self._specs.get(name)
+
+    def _add(self, installed: InstalledIntegration, operation: Any) -> None:
+        self.host.registry.add(operation)
+        self._specs[installed.name] = installed.runner_spec(operation.manifest.label)
 
     def load_all(self) -> list[str]:
         """At start: activate the uploaded versions the store says are active. One that fails
@@ -47,7 +59,7 @@ class Installer:
         for row in rows:
             try:
                 installed = InstalledIntegration.read(Path(row["path"]))
-                self.host.registry.add(self.files.load(installed))
+                self._add(installed, self.files.load(installed))
             except (ValueError, IntegrationError) as exc:
                 problems.append(f"{row['name']}: {exc}")
                 log.error("integration %s was not loaded: %s", row["name"], exc)
@@ -63,6 +75,7 @@ class Installer:
             return
         for name in set(self._loaded) - set(now):
             self.host.registry.remove(name)
+            self._specs.pop(name, None)
             self.host.pools.invalidate(name)
         for name in {n for n in now if now[n] != self._loaded.get(n)}:
             self.host.pools.invalidate(name)
@@ -111,7 +124,7 @@ class Installer:
         self.host.store.save_integration(
             checked.name, checked.version, str(installed.path), checked.sha256, user.name
         )
-        registry.add(operation)
+        self._add(installed, operation)
         self.host.pools.invalidate(checked.name)
         if row is not None and row["path"] != str(installed.path):
             self._discard(row)
@@ -144,6 +157,7 @@ class Installer:
                if job["operation"] == name):  # fmt: skip
             raise ConfigError(f"{name} has a job running; cancel it first")
         self.host.registry.remove(name)
+        self._specs.pop(name, None)
         self.host.pools.invalidate(name)
         self.host.store.remove_integration(name)
         self._discard(row)

@@ -260,39 +260,51 @@ class JobRecords(Database):
         )
 
     def save_results(self, job_id: int, seqs: Sequence[int], status: str, result: str) -> int:
-        """Store one result for these inputs and count them on the job (``failed`` for an
-        error, ``skipped`` for a skip: policy, not a failure), in one transaction; an input
-        that has its result keeps it (a slice carried on after its worker died never stores a
-        second one). The job is ``done`` with its last result. The number of results stored."""
+        """Store one result for these inputs (:meth:`save_answers` of one)."""
+        return self.save_answers(job_id, [(seqs, status, result)])
+
+    def save_answers(
+        self,
+        job_id: int,
+        answers: Sequence[tuple[Sequence[int], str, str]],
+        cache: Sequence[tuple[tuple[str, str, str, str, str], str]] = (),
+    ) -> int:
+        """Store each answer (its inputs' seqs, status and result) and count them on the job
+        (``failed`` for an error, ``skipped`` for a skip: policy, not a failure), and put
+        ``cache`` entries in the result cache, all in one transaction: a worker writes what
+        came in while its previous write ran at once (a group commit). An input that has its
+        result keeps it (a slice carried on after its worker died never stores a second one).
+        The job is ``done`` with its last result. The number of results stored."""
+        stored = failed = skipped = 0
         with self.transaction() as conn:
-            stored = 0
-            for seq in seqs:
-                cursor = conn.execute(
-                    "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    (job_id, seq, status, result),
-                )
-                stored += max(0, cursor.rowcount)
-                conn.execute(
-                    "UPDATE job_inputs SET answered = 1, claimed_by = NULL, claimed_until = NULL "
-                    "WHERE job_id = ? AND seq = ?",
-                    (job_id, seq),
-                )
+            for seqs, status, result in answers:
+                for seq in seqs:
+                    cursor = conn.execute(
+                        "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        (job_id, seq, status, result),
+                    )
+                    count = max(0, cursor.rowcount)
+                    stored += count
+                    failed += count if status == "error" else 0
+                    skipped += count if status == "skipped" else 0
+                    conn.execute(
+                        "UPDATE job_inputs SET answered = 1, claimed_by = NULL, "
+                        "claimed_until = NULL WHERE job_id = ? AND seq = ?",
+                        (job_id, seq),
+                    )
             conn.execute(
                 "UPDATE jobs SET done = done + ?, failed = failed + ?, skipped = skipped + ? "
                 "WHERE id = ?",
-                (
-                    stored,
-                    stored if status == "error" else 0,
-                    stored if status == "skipped" else 0,
-                    job_id,
-                ),
+                (stored, failed, skipped, job_id),
             )
             conn.execute(
                 "UPDATE jobs SET status = 'done', finished_at = ?, carried = NULL "
                 "WHERE id = ? AND status = 'running' AND done >= total",
                 (now(), job_id),
             )
+            for key, result in cache:
+                self._cache(conn, key, result)
         return stored
 
     def results(
@@ -324,10 +336,14 @@ class JobRecords(Database):
 
     def cache_result(self, key: tuple[str, str, str, str, str], result: str) -> None:
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO cache (operation, action, options_key, type, value, result, "
-                "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (operation, action, "
-                "options_key, type, value) DO UPDATE SET result = excluded.result, "
-                "stored_at = excluded.stored_at",
-                (*key, result, time.time()),
-            )
+            self._cache(conn, key, result)
+
+    @staticmethod
+    def _cache(conn: Any, key: tuple[str, str, str, str, str], result: str) -> None:
+        conn.execute(
+            "INSERT INTO cache (operation, action, options_key, type, value, result, "
+            "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (operation, action, "
+            "options_key, type, value) DO UPDATE SET result = excluded.result, "
+            "stored_at = excluded.stored_at",
+            (*key, result, time.time()),
+        )
