@@ -108,8 +108,8 @@ class Installer:
                     "confirm": "upload again with ?confirm=true to install this version",
                 }
         installed, operation = self.files.activate(checked, data)
-        self.host.store.save_integration(
-            checked.name, checked.version, str(installed.path), checked.sha256, user.name
+        self.host.store.save_integration(  # with the file, for every host and worker
+            checked.name, checked.version, str(installed.path), checked.sha256, user.name, data
         )
         registry.add(operation)
         self.host.pools.invalidate(checked.name)
