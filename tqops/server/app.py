@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import typing
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -261,6 +263,21 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     ):
         app.add_exception_handler(kind, error)
     app.add_exception_handler(Exception, error)
+
+    refreshing = threading.Lock()
+
+    def refresh() -> None:
+        with refreshing:
+            host.installer.refresh()
+
+    @app.middleware("http")
+    async def current_integrations(request: Request, call_next: Callable[..., Any]) -> Any:
+        """What another host of the store uploaded, upgraded or removed is this host's too
+        from its next request on (one small read of the store; a change is installed from
+        the store's copy of the file)."""
+        with suppress(OperationError):  # the store is busy: the route meets it and says so
+            await run_in_threadpool(refresh)
+        return await call_next(request)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Any:
