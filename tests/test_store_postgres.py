@@ -149,16 +149,6 @@ def test_jobs_results_and_the_cache(store):
     )
     assert store.results(first, None, 2, 10)[1][0]["seq"] == 2
     assert store.pending_inputs(first) == []
-    third = store.create_job(RUN, inputs[:1], "ana")
-    store.set_job(third, status="running")
-    store.set_job(first, status="done")
-    assert sorted(store.interrupt_running_jobs()) == [second, third]
-    assert [store.job(i)["status"] for i in (first, second, third)] == [
-        "done",
-        "interrupted",
-        "interrupted",
-    ]
-
     key = ("dcso_tie", "search", "{}", "FQDN", "a.example")
     before = time.time()
     store.cache_result(key, "one")
