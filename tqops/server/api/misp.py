@@ -40,8 +40,8 @@ from starlette.exceptions import HTTPException
 from tqops import __version__
 from tqops.config.files import read_regular_file
 from tqops.config.values import StoredConfig
+from tqops.exports.misp_types import MISP_TYPES
 from tqops.server.api.common import (
-    MISP_TYPES,
     ActionRef,
     actions,
     job_results,
