@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
 
-from tests.support.hosting import ROOT, RunningHost, wait_for
+from tests.support.hosting import ROOT, RunningHost, free_port, wait_for
 from tests.test_workers import workers
 from tqops.errors import ConfigError
 from tqops.server.integrations import IntegrationError, Integrations, Limits, check_wheel
@@ -42,6 +43,8 @@ HOST_PATH = "/v1/host/"
 AUTH_KEY = "shared-urlhaus-key-3c9e"
 #: what the URLhaus example maps URLhaus' threat to; version 0.2.0 renames it
 THREAT = {"0.1.0": "Threat", "0.2.0": "Threat Kind"}
+#: the MISP module of its look-up
+MODULE = f"{NAME}_lookup"
 
 
 def _build(source: Path, out: Path) -> Path:
@@ -296,6 +299,16 @@ def _attribute_names(result: dict[str, Any]) -> set[str]:
     return {a["name"] for found in result["indicators"] for a in found["attributes"]}
 
 
+def _misp_modules(url: str) -> list[str]:
+    """The module names a MISP listener lists ([] while it is not up yet)."""
+    client = requests.Session()
+    client.trust_env = False
+    try:
+        return [m["name"] for m in client.get(url, timeout=10).json()]
+    except requests.ConnectionError:
+        return []
+
+
 def _versions(data: Path) -> list[str]:
     return sorted(p.name.split("-")[0] for p in (data / "integrations" / NAME).glob("[!.]*"))
 
@@ -313,18 +326,22 @@ def test_an_upload_to_one_host_reaches_every_host_and_worker_on_postgresql(
     with contextlib.ExitStack() as stack:
         vendor = stack.enter_context(FakeVendor({("POST", HOST_PATH): SAMPLE}))
         replicas = []
-        for side in ("a", "b"):
+        misp_port = free_port()
+        for side, more in (("a", ()), ("b", ("--misp-modules", f"127.0.0.1:{misp_port}"))):
             (tmp_path / side).mkdir()
             replica = RunningHost(
-                tmp_path / side / "data", env=env, args=("--database", url, "--workers", "0")
+                tmp_path / side / "data", env=env, args=("--database", url, "--workers", "0", *more)
             )
             replicas.append(stack.enter_context(replica))
         one, two = replicas
+        modules = f"http://127.0.0.1:{misp_port}/modules"  # B's MISP listener: its own requests
+        assert MODULE not in wait_for(lambda: _misp_modules(modules))
         worker_data = tmp_path / "w" / "data"
         stack.enter_context(workers(worker_data, {**env, "TQOPS_DATABASE_URL": url}, 1, 4))
 
         # uploaded to A: B lists it, installed from the store under its own data directory
         assert _send(one, admin, wheels["0.1.0"])["installed"] is True
+        assert MODULE in _misp_modules(modules)  # asked of B's MISP listener first
         listed = _operation(two, analyst)
         assert listed.status_code == 200, listed.text
         assert (listed.json()["version"], listed.json()["source"]) == ("0.1.0", "uploaded")
@@ -361,6 +378,7 @@ def test_an_upload_to_one_host_reaches_every_host_and_worker_on_postgresql(
         # removed on A: gone from B and from the worker
         removed = one.api(admin).delete(f"{one.url}/api/v1/integrations/{NAME}")
         assert removed.status_code == 200, removed.text
+        assert MODULE not in _misp_modules(modules)
         gone = _operation(two, analyst)
         assert gone.status_code == 400 and "no operation named" in gone.json()["error"]
         body = {"operation": NAME, "action": "lookup", "inputs": [{"type": "FQDN", "value": "x"}]}

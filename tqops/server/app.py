@@ -25,7 +25,7 @@ from tqops.server.api import cortex, native, threatq, threatq_indicators
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
-__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app"]
+__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app", "keep_integrations_current"]
 
 #: the largest body a route takes: uploads get their own, larger limit
 MAX_BODY = 5 * 2**20
@@ -225,6 +225,27 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
 
+#: one refresh of a host's integrations at a time, whichever listener's request asks
+_REFRESHING = threading.Lock()
+
+
+def keep_integrations_current(app: FastAPI, host: Host) -> None:
+    """Before each request ``app`` answers, ``host`` loads what another host or worker of its
+    store uploaded, upgraded or removed (one small read of the store; a change is installed
+    from the store's copy of the file): every listener of every host shows the same
+    integrations."""
+
+    def refresh() -> None:
+        with _REFRESHING:
+            host.installer.refresh()
+
+    @app.middleware("http")
+    async def current_integrations(request: Request, call_next: Callable[..., Any]) -> Any:
+        with suppress(OperationError):  # the store is busy: the route meets it and says so
+            await run_in_threadpool(refresh)
+        return await call_next(request)
+
+
 def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     """The host's application; the lifespan starts and stops its jobs."""
 
@@ -264,20 +285,7 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
         app.add_exception_handler(kind, error)
     app.add_exception_handler(Exception, error)
 
-    refreshing = threading.Lock()
-
-    def refresh() -> None:
-        with refreshing:
-            host.installer.refresh()
-
-    @app.middleware("http")
-    async def current_integrations(request: Request, call_next: Callable[..., Any]) -> Any:
-        """What another host of the store uploaded, upgraded or removed is this host's too
-        from its next request on (one small read of the store; a change is installed from
-        the store's copy of the file)."""
-        with suppress(OperationError):  # the store is busy: the route meets it and says so
-            await run_in_threadpool(refresh)
-        return await call_next(request)
+    keep_integrations_current(app, host)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Any:
