@@ -30,10 +30,12 @@ from cryptography.fernet import Fernet
 from tests.support.hosting import ROOT, RunningHost, free_port, wait_for
 from tests.test_workers import workers
 from tqops.errors import ConfigError
+from tqops.server.host import Host
 from tqops.server.integrations import IntegrationError, Integrations, Limits, check_wheel
 from tqops.server.store import Store
 from tqops.server.store.migrations import MIGRATIONS
 from tqops.server.store.operations import MAX_WHEEL
+from tqops.server.users import Role, User
 from tqops.testing.fake_vendor import FakeVendor
 
 NAME = "urlhaus"
@@ -246,6 +248,36 @@ def test_a_row_from_before_the_store_kept_files_gets_the_file_of_a_node_that_has
         assert there.present(row, store).sha256 == _sha(data)
     finally:
         store.close()
+
+
+def test_a_host_that_cannot_load_the_new_version_forgets_the_old_one_and_says_why(tmp_path, wheels):
+    """Two hosts of one SQLite file, each with its own data directory: an upgrade whose file
+    B refuses leaves B without the operation (never running the replaced version) and lists
+    why; the host that has its copy goes on with it."""
+    database = str(tmp_path / "shared.db")
+    one = Host(tmp_path / "a", database=database, run_jobs=False)
+    two = Host(tmp_path / "b", database=database, run_jobs=False)
+    admin = User(0, "admin", Role.ADMIN)
+    try:
+        first, second = (wheels[v] for v in THREAT)
+        assert one.installer.install(first.read_bytes(), first.name, admin)["installed"]
+        two.installer.refresh()
+        assert two.registry.get(NAME).manifest.version == "0.1.0"
+        upgrade = one.installer.install(second.read_bytes(), second.name, admin, confirm=True)
+        assert upgrade["installed"] is True
+        with one.store.transaction() as conn:  # not the file uploaded
+            conn.execute("UPDATE integrations SET wheel = ?", (first.read_bytes(),))
+        two.installer.refresh()
+        assert NAME not in two.registry.operations
+        (broken,) = [o for o in two.hosted_operations() if o.name == NAME]
+        assert "SHA-256 differs" in broken.to_dict()["error"]
+        assert {"dcso_tie", "tego"} <= set(two.registry.operations)  # the others go on
+        one.installer.refresh()
+        assert one.registry.get(NAME).manifest.version == "0.2.0"
+    finally:
+        for host in (one, two):
+            host.stop()
+            host.store.close()
 
 
 # -- two hosts and a worker on PostgreSQL ------------------------------------------------------

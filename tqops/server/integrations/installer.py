@@ -51,6 +51,7 @@ class Installer:
                 installed = self.files.present(row, self.host.store)
                 self.host.registry.add(self.files.load(installed))
             except (ValueError, OperationError) as exc:
+                self.host.registry.remove(row["name"])  # never a version the store replaced
                 problems.append(f"{row['name']}: {exc}")
                 failed[row["name"]] = " ".join(str(exc).split())
                 log.error("integration %s was not loaded: %s", row["name"], exc)
