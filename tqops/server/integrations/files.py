@@ -105,6 +105,13 @@ class WheelStore(Protocol):
     def keep_integration_wheel(self, name: str, sha256: str, wheel: bytes) -> bool: ...
 
 
+def _filename_of(name: str, version: str, sha256: str) -> Optional[str]:
+    """The integration file a store's row names; None when the row is not one tqops wrote
+    (its name or version would lead out of the data directory, its digest is no SHA-256)."""
+    filename = f"tq_op_{name}-{version}-py3-none-any.whl"
+    return filename if FILE_NAME.fullmatch(filename) and _SHA.fullmatch(sha256) else None
+
+
 def _unregister(module_name: str) -> None:
     for key in [k for k in sys.modules if k == module_name or k.startswith(f"{module_name}.")]:
         del sys.modules[key]
@@ -182,9 +189,9 @@ class Integrations:
         from before the store kept files gets this node's copy. An :class:`IntegrationError`
         (one line) when neither is there or the store's copy is not the row's."""
         name, version, sha256 = str(row["name"]), str(row["version"]), str(row["sha256"])
-        filename = f"tq_op_{name}-{version}-py3-none-any.whl"
         label = f"integration {name[:40]} {version[:40]}"
-        if not (FILE_NAME.fullmatch(filename) and _SHA.fullmatch(sha256)):
+        filename = _filename_of(name, version, sha256)
+        if filename is None:
             raise IntegrationError(f"{label} has a row in the store that tqops did not write")
         here = self.installed_for(row)
         if here is not None and here.sha256 == sha256:
@@ -214,8 +221,7 @@ class Integrations:
         """What this data directory holds where a store's row's version would be installed
         (None: nothing, or a row tqops did not write)."""
         name, version, sha256 = str(row["name"]), str(row["version"]), str(row["sha256"])
-        if not (FILE_NAME.fullmatch(f"tq_op_{name}-{version}-py3-none-any.whl") and
-                _SHA.fullmatch(sha256)):  # fmt: skip
+        if _filename_of(name, version, sha256) is None:
             return None
         try:
             return InstalledIntegration.read(self.root / name / f"{version}-{sha256[:12]}")
