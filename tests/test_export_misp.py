@@ -103,7 +103,12 @@ def test_the_verdict_and_what_was_found_are_annotations_whose_references_hold():
         ("FQDN", "www.microsoft.com/software-download.trillium.cam", "url",
          "www.microsoft.com/software-download.trillium.cam"),  # a path: MISP refuses a domain
         ("FQDN", HOSTILE, "text", HOSTILE),
-        ("FQDN", "_dmarc.evil.example", "text", "_dmarc.evil.example"),
+        ("FQDN", "_dmarc.evil.example", "domain", "_dmarc.evil.example"),  # MISP takes "_"
+        ("FQDN", "Evil.Example.", "domain", "evil.example"),  # as MISP stores it
+        ("FQDN", "evil example", "text", "evil example"),
+        ("Fuzzy Hash", "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C", "ssdeep",
+         "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C"),
+        ("User-agent", "Mozilla/5.0\x00", "text", "Mozilla/5.0"),  # no control character
         ("IP Address", "203.0.113.9", "ip-dst", "203.0.113.9"),
         ("IP Address", "2001:db8::9", "ip-dst", "2001:db8::9"),
         ("IP Address", "999.1.2.3", "text", "999.1.2.3"),

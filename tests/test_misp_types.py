@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tqops.server.api.misp_types import attribute_types, misp_types_for, misp_value
+from tqops.exports.misp_types import attribute_types, misp_types_for, misp_value
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -137,8 +137,8 @@ SAMPLES = {
 
 
 def test_every_misp_type_the_platform_types_name_is_checked_and_has_its_category():
+    from tqops.exports.misp_types import MISP_CATEGORIES
     from tqops.server.api.common import MISP_TYPES
-    from tqops.server.api.misp_types import MISP_CATEGORIES
 
     named = {t for types in MISP_TYPES.values() for t in types} | {"url", "text"}
     assert named == set(SAMPLES)  # a type with no check would never be offered

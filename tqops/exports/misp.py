@@ -3,11 +3,12 @@
 
 What each result becomes (results that ended in ``error`` or were ``skipped`` are left out):
 
-- the input is an attribute of the MISP type its value's form passes (a value that passes
-  none is ``text``), tagged with its TLP (``tlp:amber``) and the verdict's machine tag
+- the input is an attribute of the MISP type its value passes as MISP itself checks it
+  (:mod:`.misp_types`, the MISP listener's rules too; a value that passes none is ``text``),
+  written as MISP stores it, tagged with its TLP (``tlp:amber``) and the verdict's machine tag
   (``tqops:verdict="malicious"``), ``to_ids`` for a malicious verdict;
 - each value found is an attribute (category ``External analysis`` where MISP allows it),
-  tagged with its input's TLP; a ``domain`` holding a path is a ``url``; a value already in
+  tagged with its input's TLP; a host name holding a path is a ``url``; a value already in
   the event (the input's own, one found twice) is written once;
 - the verdict (level, score, reasons) is an ``annotation`` object that annotates the input's
   attribute; what was found about a value (its attributes) an ``annotation`` that annotates
@@ -22,21 +23,13 @@ and the attributes, spooled to a temporary file (memory stays bounded), follow t
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Optional
 
-from tqops.exports.values import (
-    Exported,
-    ExportHead,
-    asn_number,
-    clean,
-    indicators_of,
-    value_kind,
-    verdict_of,
-)
+from tqops.exports.misp_types import attribute_types, misp_value
+from tqops.exports.values import MAX_VALUE, Exported, ExportHead, clean, indicators_of, verdict_of
 from tqops.tlp import Tlp
 
 __all__ = ["ANNOTATION", "misp_event", "misp_type", "verdict_tag"]
@@ -47,27 +40,6 @@ ANNOTATION = {
     "meta-category": "misc",
     "template_uuid": "5d8dc046-15a1-4ca3-a09f-ed4ede7c4487",
     "template_version": "3",
-}
-#: the MISP type of each kind of value (:data:`tqops.exports.values.KINDS`)
-_TYPES = {
-    "domain": "domain",
-    "ipv4": "ip-dst",
-    "ipv6": "ip-dst",
-    "url": "url",
-    "email": "email",
-    "md5": "md5",
-    "sha1": "sha1",
-    "sha256": "sha256",
-    "sha512": "sha512",
-    "filename": "filename",
-    "asn": "AS",
-}
-#: platform types whose values are free text in MISP too (one line)
-_FREE_TYPES = {
-    "User-agent": "user-agent",
-    "Registry Key": "regkey",
-    "Email Subject": "email-subject",
-    "Mutex": "mutex",
 }
 #: each MISP type's category: for an input, and for a value an operation found
 _CATEGORIES = {
@@ -82,6 +54,7 @@ _CATEGORIES = {
     "sha1": ("Payload delivery", "External analysis"),
     "sha256": ("Payload delivery", "External analysis"),
     "sha512": ("Payload delivery", "Payload delivery"),
+    "ssdeep": ("Payload delivery", "Payload delivery"),
     "filename": ("Payload delivery", "External analysis"),
     "regkey": ("Persistence mechanism", "External analysis"),
     "email-subject": ("Payload delivery", "Payload delivery"),
@@ -90,7 +63,6 @@ _CATEGORIES = {
 }
 #: the event's threat level (MISP: 1 high, 2 medium, 3 low, 4 undefined) by worst verdict
 _THREAT_LEVELS = {"malicious": "1", "suspicious": "2", "benign": "3", "unknown": "4"}
-_HOST_AND_PATH = re.compile(r"^([^/\s?#]+)/\S*$")
 #: a text attribute's value at most, and an annotation's
 _TEXT_LIMIT = 4096
 _NOTE_LIMIT = 65536
@@ -109,21 +81,16 @@ def _tlp_tag(tlp: Tlp) -> str:
 
 def misp_type(kind_name: str, value: str) -> tuple[str, str]:
     """The MISP type a value given as the platform type ``kind_name`` is written as, and the
-    value as written: its form decides (a domain with a path is a ``url``, an ``AS13335`` is
-    ``AS`` 13335); a value whose form passes no type is ``text``, cut to a bounded length."""
-    kind = value_kind(kind_name, value)
-    if kind == "domain":
-        return ("hostname" if kind_name == "Hostname" else "domain"), value
-    if kind == "asn":
-        return "AS", str(asn_number(value))
-    if kind is not None:
-        return _TYPES[kind], value
-    host = _HOST_AND_PATH.match(value) if isinstance(value, str) else None
-    if kind_name in ("FQDN", "Hostname") and host and value_kind("FQDN", host.group(1)):
-        return "url", value
-    free = _FREE_TYPES.get(kind_name)
-    if free and 0 < len(value) <= 1024 and "\n" not in value and value == clean(value, 1024):
-        return free, value
+    value as written: the first of the type's MISP types whose check the value passes as MISP
+    itself checks it (:mod:`.misp_types`: a host name with a path is a ``url``), written as
+    MISP stores it (``AS13335`` is ``AS`` 13335); a value that passes none, or that is too long
+    or holds what no reader wants (control characters), is ``text``, cut to a bounded
+    length."""
+    fit = attribute_types(kind_name, value) if len(value) <= MAX_VALUE else []
+    if fit and fit[0] != "text":
+        written = misp_value(fit[0], value)
+        if written is not None and written == clean(written, MAX_VALUE):
+            return fit[0], written
     return "text", clean(value, _TEXT_LIMIT)
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import typing
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +25,7 @@ from tqops.server.api import cortex, native, threatq, threatq_indicators
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 
-__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app"]
+__all__ = ["HSTS_VALUE", "BodyLimit", "ListenerGuard", "create_app", "keep_integrations_current"]
 
 #: the largest body a route takes: uploads get their own, larger limit
 MAX_BODY = 5 * 2**20
@@ -223,6 +225,27 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
 
+#: one refresh of a host's integrations at a time, whichever listener's request asks
+_REFRESHING = threading.Lock()
+
+
+def keep_integrations_current(app: FastAPI, host: Host) -> None:
+    """Before each request ``app`` answers, ``host`` loads what another host or worker of its
+    store uploaded, upgraded or removed (one small read of the store; a change is installed
+    from the store's copy of the file): every listener of every host shows the same
+    integrations."""
+
+    def refresh() -> None:
+        with _REFRESHING:
+            host.installer.refresh()
+
+    @app.middleware("http")
+    async def current_integrations(request: Request, call_next: Callable[..., Any]) -> Any:
+        with suppress(OperationError):  # the store is busy: the route meets it and says so
+            await run_in_threadpool(refresh)
+        return await call_next(request)
+
+
 def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     """The host's application; the lifespan starts and stops its jobs."""
 
@@ -261,6 +284,8 @@ def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     ):
         app.add_exception_handler(kind, error)
     app.add_exception_handler(Exception, error)
+
+    keep_integrations_current(app, host)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Any:

@@ -134,6 +134,8 @@ class Host:
             self.hosted(name) for name in self.registry.operations
         ]
         found += [BrokenOperation(n, why) for n, why in self.registry.broken.items()]
+        failed = self.installer.failed.items()  # uploads that did not load here
+        found += [BrokenOperation(n, why) for n, why in failed if n not in self.registry.operations]
         return found
 
     def operation_view(self, name: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ import attrs
 
 from tqops.config.values import Config, Secret, scrub
 from tqops.errors import ConfigError, OperationError
+from tqops.server.settings import seconds_setting
 from tqops.service import CancelToken, ConnectionReport, Result, Selection, Service, Status
 
 __all__ = ["RunnerSettings", "RunnerSpec", "Runners"]
@@ -71,19 +72,18 @@ STDERR_KEPT = 2000
 _STATUSES = {status.value for status in Status}
 
 
-def _seconds(
-    environ: Mapping[str, str], name: str, default: float, low: float, high: float
-) -> float:
+def _count(
+    environ: Mapping[str, str], name: str, default: int, highest: int, lowest: int = 1
+) -> int:
     text = environ.get(name, "").strip()
     if not text:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigError(f"{name} is a number from {low:g} to {high:g}, not {text[:20]!r}")
-    return value
+    if not text.isdigit() or not lowest <= int(text) <= highest:
+        raise ConfigError(
+            f"{name} is a whole number from {lowest} to {highest} (default {default}), "
+            f"not {text[:20]!r}"
+        )
+    return int(text)
 
 
 @attrs.frozen
@@ -121,10 +121,14 @@ class RunnerSettings:
         return cls(
             python=env.get("TQOPS_RUNNER_PYTHON", "").strip() or sys.executable,
             user=user,
-            timeout=_seconds(env, "TQOPS_RUNNER_TIMEOUT", 120.0, 1, 3600),
-            most=int(_seconds(env, "TQOPS_RUNNERS", 4, 1, 64)),
-            idle=_seconds(env, "TQOPS_RUNNER_IDLE", 60.0, 1, 3600),
-            memory=int(_seconds(env, "TQOPS_RUNNER_MEMORY", 2048, 256, 65536)),
+            timeout=seconds_setting(
+                "TQOPS_RUNNER_TIMEOUT", 120.0, 1, 3600, hint="default 120", environ=env
+            ),
+            most=int(_count(env, "TQOPS_RUNNERS", 4, 64)),
+            idle=seconds_setting(
+                "TQOPS_RUNNER_IDLE", 60.0, 1, 3600, hint="default 60", environ=env
+            ),
+            memory=int(_count(env, "TQOPS_RUNNER_MEMORY", 2048, 65536, lowest=256)),
         )
 
 

@@ -37,6 +37,7 @@ from tqops.config.values import Config, StoredConfig, scrub
 from tqops.errors import ConfigError, InputError, OperationError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.runners import Runners, RunnerSpec
+from tqops.server.settings import seconds_setting
 from tqops.server.store import Store
 from tqops.server.store.jobs import OPEN, Claim
 from tqops.server.vault import SEALED, Vault
@@ -77,18 +78,7 @@ SLICE_PER_CALL = 16
 def lease_setting(environ: Optional[Mapping[str, str]] = None) -> float:
     """``TQOPS_WORKER_LEASE`` in seconds (default 30); anything else than a number from 1 to
     3600 is a one-line error naming the variable."""
-    text = (os.environ if environ is None else environ).get(LEASE_VARIABLE, "").strip()
-    if not text:
-        return LEASE
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 1 <= seconds <= 3600:
-        raise ConfigError(
-            f"{LEASE_VARIABLE} is seconds from 1 to 3600 (default 30), not {text[:20]!r}"
-        )
-    return seconds
+    return seconds_setting(LEASE_VARIABLE, LEASE, 1, 3600, hint="default 30", environ=environ)
 
 
 class Pools:

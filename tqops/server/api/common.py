@@ -20,6 +20,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from tqops.errors import InputError
+from tqops.exports.misp_types import MISP_TYPES
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.jobs import FINISHED
@@ -28,7 +29,6 @@ from tqops.service import Manifest
 __all__ = [
     "CORTEX_LEVELS",
     "CORTEX_TYPES",
-    "MISP_TYPES",
     "ActionRef",
     "actions",
     "epoch_ms",
@@ -67,26 +67,6 @@ CORTEX_TYPES: Mapping[str, tuple[str, ...]] = {
     "User-agent": ("user-agent",),
     "Registry Key": ("registry",),
     "Email Subject": ("mail-subject",),
-}
-#: the platform's indicator types and the MISP attribute types they are (first: what we answer)
-MISP_TYPES: Mapping[str, tuple[str, ...]] = {
-    "IP Address": ("ip-dst", "ip-src"),
-    "IPv6 Address": ("ip-dst", "ip-src"),
-    "FQDN": ("domain", "hostname"),
-    "Hostname": ("hostname", "domain"),
-    "URL": ("url",),
-    "Email Address": ("email", "email-src", "email-dst"),
-    "MD5": ("md5",),
-    "SHA-1": ("sha1",),
-    "SHA-256": ("sha256",),
-    "SHA-512": ("sha512",),
-    "Filename": ("filename",),
-    "ASN": ("AS",),
-    "User-agent": ("user-agent",),
-    "Registry Key": ("regkey",),
-    "Email Subject": ("email-subject",),
-    "Mutex": ("mutex",),
-    "Fuzzy Hash": ("ssdeep",),
 }
 _HASH_LENGTHS = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
 #: Cortex and TheHive number TLP 0-3 (TheHive 5 adds 4 for RED, making 3 AMBER+STRICT): 3 and

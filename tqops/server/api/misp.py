@@ -40,8 +40,8 @@ from starlette.exceptions import HTTPException
 from tqops import __version__
 from tqops.config.files import read_regular_file
 from tqops.config.values import StoredConfig
+from tqops.exports.misp_types import MISP_TYPES
 from tqops.server.api.common import (
-    MISP_TYPES,
     ActionRef,
     actions,
     job_results,
@@ -51,6 +51,7 @@ from tqops.server.api.common import (
     wait_for_job,
 )
 from tqops.server.api.misp_results import legacy_results, standard_results
+from tqops.server.app import keep_integrations_current
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
 from tqops.server.users import Role, User
@@ -94,6 +95,7 @@ def create_app(host: Host) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "invalid request"}, status_code=400)
 
+    keep_integrations_current(app, host)  # an upload to another host is a module here too
     app.include_router(router)
     return app
 

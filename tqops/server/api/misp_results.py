@@ -14,7 +14,7 @@ a skipped input, why nothing was sent). Where each goes follows misp-modules' ow
   first, before the indicators found.
 
 Each found value is offered only under MISP types whose format it passes as MISP checks it
-(:mod:`tqops.server.api.misp_types`), as MISP would store it; one that fits none is left out and
+(:mod:`tqops.exports.misp_types`), as MISP would store it; one that fits none is left out and
 named in the verdict's text. The queried attribute's own value keeps the queried type: in
 misp_standard its enrichment annotates the queried attribute instead of a copy of it. Objects
 follow their misp-objects template (name, uuid, version, relations) and each reference carries
@@ -32,9 +32,8 @@ from typing import Any, Optional
 
 import attrs
 
+from tqops.exports.misp_types import MISP_CATEGORIES, MISP_TYPES, attribute_types, misp_value
 from tqops.model import LEVELS
-from tqops.server.api.common import MISP_TYPES
-from tqops.server.api.misp_types import MISP_CATEGORIES, attribute_types, misp_value
 
 __all__ = [
     "ANNOTATION",

@@ -1,9 +1,15 @@
-"""Integration files on disk: extract a checked wheel, describe it, remove it.
+"""Integration files on disk: extract a checked wheel, describe it, remove it; and install the
+file the store keeps of an upload when this data directory has not got it.
 
 An installed integration lives in ``<root>/<name>/<version>-<sha256[:12]>/`` (its package, its
 dist-info and the wheel itself), never in site-packages. The host never imports it: it reads
 the manifest, samples and change log as data (:meth:`Integrations.load`), and its code runs in
 runner processes (:mod:`tqops.server.runners`), which get the wheel itself.
+
+The store keeps each upload's file beside its row, so every host and worker of a store (each
+with a data directory of its own, on any machine) installs what was uploaded to any one of
+them: :meth:`Integrations.present` installs it from the store's copy, checked again as an
+upload is (its SHA-256 must be the row's, and :func:`~.wheel.check_wheel` must pass).
 """
 
 from __future__ import annotations
@@ -19,17 +25,20 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Optional, Protocol
 
 import attrs
 from packaging.version import Version
 
-from tqops.errors import ManifestError
+from tqops.errors import ManifestError, OperationError
 from tqops.server.integrations.wheel import (
     FILE_NAME,
     CheckedWheel,
     IntegrationError,
     Source,
+    check_wheel,
     dist_info_of,
     inflate,
     read_upload,
@@ -37,7 +46,7 @@ from tqops.server.integrations.wheel import (
 from tqops.server.runners import RunnerFailed, Runners, RunnerSpec
 from tqops.service import Operation, Service
 
-__all__ = ["InstalledIntegration", "Integrations"]
+__all__ = ["InstalledIntegration", "Integrations", "WheelStore"]
 
 log = logging.getLogger("tqops.server.integrations")
 
@@ -85,6 +94,21 @@ class InstalledIntegration:
         ):
             raise ValueError(f"{path}/{RECORD_FILE} is not one tqops wrote")
         return found
+
+
+class WheelStore(Protocol):
+    """Where the uploaded integrations' files are kept for every node (the store)."""
+
+    def integration_wheel(self, name: str, sha256: str) -> Optional[bytes]: ...
+
+    def keep_integration_wheel(self, name: str, sha256: str, wheel: bytes) -> bool: ...
+
+
+def _filename_of(name: str, version: str, sha256: str) -> Optional[str]:
+    """The integration file a store's row names; None when the row is not one tqops wrote
+    (its name or version would lead out of the data directory, its digest is no SHA-256)."""
+    filename = f"tq_op_{name}-{version}-py3-none-any.whl"
+    return filename if FILE_NAME.fullmatch(filename) and _SHA.fullmatch(sha256) else None
 
 
 class Integrations:
@@ -148,6 +172,61 @@ class Integrations:
                 507,
             ) from None
         return installed
+
+    def present(self, row: Mapping[str, Any], store: WheelStore) -> InstalledIntegration:
+        """The integration a store's row names (``name``, ``version``, ``sha256``;
+        ``wheel_size`` None when the store keeps no file of it), installed in this data
+        directory: the copy here when it has the row's SHA-256, else the file the store keeps,
+        checked again as an upload is and installed here (0700/0600, as an upload). A row
+        from before the store kept files gets this node's copy. An :class:`IntegrationError`
+        (one line) when neither is there or the store's copy is not the row's."""
+        name, version, sha256 = str(row["name"]), str(row["version"]), str(row["sha256"])
+        label = f"integration {name[:40]} {version[:40]}"
+        filename = _filename_of(name, version, sha256)
+        if filename is None:
+            raise IntegrationError(f"{label} has a row in the store that tqops did not write")
+        here = self.installed_for(row)
+        if here is not None and here.sha256 == sha256:
+            if row.get("wheel_size") is None:  # a row from before: the store gets this copy
+                self._give(here, store)
+            return here
+        data = store.integration_wheel(name, sha256)
+        if data is None:
+            raise IntegrationError(
+                f"{label} is not in this data directory and the store keeps no file of it "
+                "(it was uploaded before the store kept them, or changed meanwhile); upload it "
+                "again"
+            )
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrationError(
+                f"{label}: the file the store keeps is not the one uploaded (its SHA-256 "
+                "differs); upload it again"
+            )
+        checked = check_wheel(data, filename)
+        if (checked.name, checked.version) != (name, version):  # the file name says so
+            raise IntegrationError(f"{label}: the file the store keeps is {checked.filename}")
+        if here is not None:  # another content under the same short digest: replaced
+            self.remove(here)
+        return self.install(checked, data)
+
+    def installed_for(self, row: Mapping[str, Any]) -> Optional[InstalledIntegration]:
+        """What this data directory holds where a store's row's version would be installed
+        (None: nothing, or a row tqops did not write)."""
+        name, version, sha256 = str(row["name"]), str(row["version"]), str(row["sha256"])
+        if _filename_of(name, version, sha256) is None:
+            return None
+        try:
+            return InstalledIntegration.read(self.root / name / f"{version}-{sha256[:12]}")
+        except ValueError:
+            return None
+
+    def _give(self, installed: InstalledIntegration, store: WheelStore) -> None:
+        try:
+            data = installed.wheel.read_bytes()
+            if hashlib.sha256(data).hexdigest() == installed.sha256:
+                store.keep_integration_wheel(installed.name, installed.sha256, data)
+        except (OSError, OperationError) as exc:  # the store may take it next time
+            log.warning("the store did not get %s's file: %s", installed.name, exc)
 
     def activate(
         self, checked: CheckedWheel, data: Source

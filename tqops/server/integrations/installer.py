@@ -9,12 +9,11 @@ ones again.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from packaging.version import InvalidVersion, Version
 
-from tqops.errors import ConfigError
+from tqops.errors import ConfigError, OperationError
 from tqops.server.integrations.files import InstalledIntegration, Integrations
 from tqops.server.integrations.wheel import IntegrationError, check_wheel
 from tqops.server.runners import RunnerSpec
@@ -39,6 +38,8 @@ class Installer:
         self.files = Integrations(host.data / "integrations", host.runners)
         #: the store's integrations as this process last loaded them
         self._loaded: dict[str, tuple[str, str]] = {}
+        #: the uploads that failed to load here (name -> why, one line), listed as broken
+        self.failed: dict[str, str] = {}
         #: what a runner needs of each loaded upload, by operation name
         self._specs: dict[str, RunnerSpec] = {}
 
@@ -54,16 +55,21 @@ class Installer:
     def load_all(self) -> list[str]:
         """At start: activate the uploaded versions the store says are active. One that fails
         to load is reported (in the log and the listing) and the others go on."""
-        problems = []
+        problems: list[str] = []
+        failed: dict[str, str] = {}
         rows = self.host.store.integrations()
         for row in rows:
-            try:
-                installed = InstalledIntegration.read(Path(row["path"]))
+            try:  # from this data directory, installed here first from the store's copy
+                installed = self.files.present(row, self.host.store)
                 self._add(installed, self.files.load(installed))
-            except (ValueError, IntegrationError) as exc:
+            except (ValueError, OperationError) as exc:
+                self.host.registry.remove(row["name"])  # never a version the store replaced
+                self._specs.pop(row["name"], None)
                 problems.append(f"{row['name']}: {exc}")
+                failed[row["name"]] = " ".join(str(exc).split())
                 log.error("integration %s was not loaded: %s", row["name"], exc)
         self._loaded = {row["name"]: (row["path"], row["sha256"]) for row in rows}
+        self.failed = failed
         return problems
 
     def refresh(self) -> None:
@@ -121,8 +127,8 @@ class Installer:
                     "confirm": "upload again with ?confirm=true to install this version",
                 }
         installed, operation = self.files.activate(checked, data)
-        self.host.store.save_integration(
-            checked.name, checked.version, str(installed.path), checked.sha256, user.name
+        self.host.store.save_integration(  # with the file, for every host and worker
+            checked.name, checked.version, str(installed.path), checked.sha256, user.name, data
         )
         self._add(installed, operation)
         self.host.pools.invalidate(checked.name)
@@ -138,9 +144,11 @@ class Installer:
         }
 
     def _discard(self, row: dict[str, Any]) -> None:
-        try:
-            self.files.remove(InstalledIntegration.read(Path(row["path"])))
-        except (ValueError, IntegrationError) as exc:
+        try:  # this data directory's copy (the row may name another node's)
+            installed = self.files.installed_for(row)
+            if installed is not None:
+                self.files.remove(installed)
+        except IntegrationError as exc:
             log.warning("the replaced version of %s stays on disk: %s", row["name"], exc)
 
     def remove(self, name: str, user: User) -> dict[str, Any]:

@@ -24,7 +24,6 @@ setting, never the engine's own exception; a PostgreSQL server that cannot be re
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from tqops.errors import ConfigError, OperationError
+from tqops.server.settings import seconds_setting
 from tqops.server.store.migrations import MIGRATIONS
 from tqops.server.store.postgres import PostgresEngine, is_database_url
 from tqops.server.store.sqlite import SQLiteEngine
@@ -74,18 +74,15 @@ def now() -> str:
 def store_timeout(environ: Optional[dict[str, str]] = None) -> float:
     """``TQOPS_STORE_TIMEOUT`` in seconds (default 30); a value that is not a positive number
     is a one-line error naming the variable."""
-    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 86_400:
-        raise ConfigError(
-            f"{TIMEOUT_VARIABLE} is seconds from 0 to 86400 (for example 30), not {text[:20]!r}"
-        )
-    return seconds
+    return seconds_setting(
+        TIMEOUT_VARIABLE,
+        DEFAULT_TIMEOUT,
+        0,
+        86_400,
+        above=True,
+        hint="for example 30",
+        environ=environ,
+    )
 
 
 class StoreBusy(OperationError, TimeoutError):

@@ -69,21 +69,6 @@ class JobRecords(Database):
                 (*[v for _, v in sets], job_id),
             )
 
-    def interrupt_running_jobs(self) -> list[int]:
-        """Jobs left running or queued become ``interrupted`` (a store whose jobs no worker
-        will carry on: kept for tools that stop everything on purpose)."""
-        with self.transaction() as conn:
-            ids = [
-                int(r[0])
-                for r in conn.execute(
-                    "SELECT id FROM jobs WHERE status IN ('running', 'queued')"
-                ).fetchall()
-            ]
-            conn.execute(
-                "UPDATE jobs SET status = 'interrupted' WHERE status IN ('running', 'queued')"
-            )
-        return ids
-
     def pending_inputs(self, job_id: int) -> list[Row]:
         """The inputs of a job that have no result yet."""
         return self.all(

@@ -216,4 +216,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX job_inputs_by_indicator ON job_inputs (indicator_id);
     CREATE INDEX job_inputs_by_value ON job_inputs (type, value);
     """,
+    # (11) an uploaded integration's file itself, so that every host and worker of the store
+    # installs it under its own data directory (NULL for rows from before: the node that has
+    # the file gives it to the store when it next loads it)
+    """
+    ALTER TABLE integrations ADD COLUMN wheel BLOB;
+    """,
 )

@@ -1,11 +1,12 @@
-"""MISP's attribute types as MISP itself checks them, so that no value is offered to MISP under a
-type it would refuse.
+"""MISP's attribute types as MISP itself checks them, so that no value is handed to MISP under a
+type it would refuse: the one place both the MISP event export (:mod:`.misp`) and the host's
+MISP modules listener decide a value's MISP type.
 
 The rules are those of MISP's ``AttributeValidationTool`` (``modifyBeforeValidation``, then
-``validate``), for the types the host answers: a value is trimmed (MISP's ``Trim`` behaviour),
-normalised as MISP normalises it before saving (hashes and host names in lower case, a domain
-without its outer dots and in punycode, an IPv6 address compressed, an ``AS`` number without its
-``AS`` prefix), and then checked:
+``validate``), for the types the platform's indicator types are (:data:`MISP_TYPES`): a value
+is trimmed (MISP's ``Trim`` behaviour), normalised as MISP normalises it before saving (hashes
+and host names in lower case, a domain without its outer dots and in punycode, an IPv6 address
+compressed, an ``AS`` number without its ``AS`` prefix), and then checked:
 
 - ``domain``, ``hostname``: letters, digits, ``.``, ``-``, ``_``, then a dot and a last label of
   at least two letters, digits or hyphens (no ``/``, no ``:``, no ``*``);
@@ -33,15 +34,35 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Callable, Optional
 
-from tqops.server.api.common import MISP_TYPES
-
 __all__ = [
     "MISP_CATEGORIES",
+    "MISP_TYPES",
     "attribute_types",
     "misp_types_for",
     "misp_value",
 ]
 
+#: the platform's indicator types and the MISP attribute types they are (first: the one used
+#: when only one is)
+MISP_TYPES: Mapping[str, tuple[str, ...]] = {
+    "IP Address": ("ip-dst", "ip-src"),
+    "IPv6 Address": ("ip-dst", "ip-src"),
+    "FQDN": ("domain", "hostname"),
+    "Hostname": ("hostname", "domain"),
+    "URL": ("url",),
+    "Email Address": ("email", "email-src", "email-dst"),
+    "MD5": ("md5",),
+    "SHA-1": ("sha1",),
+    "SHA-256": ("sha256",),
+    "SHA-512": ("sha512",),
+    "Filename": ("filename",),
+    "ASN": ("AS",),
+    "User-agent": ("user-agent",),
+    "Registry Key": ("regkey",),
+    "Email Subject": ("email-subject",),
+    "Mutex": ("mutex",),
+    "Fuzzy Hash": ("ssdeep",),
+}
 #: each type's default category (MISP's describeTypes ``sane_defaults``), the one MISP and
 #: pymisp give an attribute that names none
 MISP_CATEGORIES: Mapping[str, str] = {
