@@ -8,7 +8,10 @@ what the test queued."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
 import warnings
 
 import pytest
@@ -17,11 +20,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's testclient deprecation notice
     from fastapi.testclient import TestClient
 
-from tests.support.vendors import tie_config
+from tests.support.hosting import RunningHost, add_user, free_port, wait_for
+from tests.support.vendors import paced, tie_config
 from tqops.errors import ConfigError
 from tqops.server.api import misp
 from tqops.server.app import create_app
 from tqops.server.host import Host
+from tqops.server.jobs import FINISHED
 from tqops.server.limits import HostLimits
 from tqops.server.users import Role, User
 
@@ -208,3 +213,141 @@ def test_the_defaults_are_safe():
     assert limits == HostLimits()
     assert 0 < limits.job_inputs <= 10_000 and 0 < limits.open_jobs <= 20
     assert 0 < limits.header_timeout <= 30 and limits.retention_days == 90
+
+
+# -- a real `tqops serve`: its worker process, and MISP's modules listener ---------------------
+
+CONCURRENCY = 2
+MISP_QUERIES = 4
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tie):
+    port = free_port()
+    data = tmp_path_factory.mktemp("served") / "data"
+    users = {role: add_user(data, role, role) for role in ("admin", "analyst")}
+    args = ("--misp-modules", f"127.0.0.1:{port}", "--workers", "1")
+    args += ("--concurrency", str(CONCURRENCY))
+    env = {"TQOPS_MISP_MAX_QUERIES": str(MISP_QUERIES)}
+    with RunningHost(data, env=env, args=args) as running:
+        admin = running.api(users["admin"]["api_key"])
+        operation = f"{running.url}/api/v1/operations/dcso_tie"
+        assert admin.put(f"{operation}/config", json={"values": tie_config(tie)}).ok
+        assert admin.put(f"{operation}/settings", json={"misp_allowed": True}).ok
+        running.admin = admin
+        running.analyst = running.api(users["analyst"]["api_key"])
+        running.misp_port = port
+        yield running
+
+
+def worker_pid(running) -> int:
+    """The worker process `tqops serve` started."""
+    pid = running.process.pid
+    children = [
+        int(child)
+        for task in os.listdir(f"/proc/{pid}/task")
+        for child in open(f"/proc/{pid}/task/{task}/children").read().split()  # noqa: SIM115
+    ]
+    (worker,) = children
+    return worker
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def all_ended(running, created_by: str):
+    jobs = running.admin.get(f"{running.url}/api/v1/jobs?limit=500").json()["jobs"]
+    mine = [j for j in jobs if j["created_by"] == created_by]
+    return (
+        mine if all(j["status"] in FINISHED and j["seconds_left"] is None for j in mine) else None
+    )
+
+
+def test_many_jobs_from_one_analyst_leave_the_worker_threads_bounded(served, tie):
+    worker = worker_pid(served)
+    idle = threads_of(worker)
+    answers = []
+    with paced(tie, 0.2):
+        for number in range(30):
+            body = {
+                "operation": "dcso_tie",
+                "action": "search",
+                "inputs": [{"type": "FQDN", "value": f"t{number}-{i}.example"} for i in range(4)],
+            }
+            answers.append(served.analyst.post(f"{served.url}/api/v1/jobs", json=body))
+            answers[-1].close()
+        seen = [threads_of(worker)]
+        wait_for(lambda: seen.append(threads_of(worker)) or all_ended(served, "analyst"), 120)
+    codes = [a.status_code for a in answers]
+    assert codes.count(202) == 20 and codes.count(429) == 10  # TQOPS_MAX_OPEN_JOBS's default
+    assert all(int(a.headers["Retry-After"]) > 0 for a in answers if a.status_code == 429)
+    # one slice at a time per worker: its calls, its heartbeat, and what it always has
+    assert max(seen) <= idle + CONCURRENCY + 2, (idle, max(seen))
+
+
+def misp_query(value: str) -> bytes:
+    body = json.dumps(
+        {"module": "dcso_tie_search", "attribute": {"type": "domain", "value": value}}
+    )
+    head = "POST /query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode()
+
+
+def asked_misp(running, value: str) -> dict:
+    with socket.create_connection(("127.0.0.1", running.misp_port), timeout=60) as sock:
+        sock.sendall(misp_query(value).replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return json.loads(answer.partition(b"\r\n\r\n")[2])
+
+
+def test_misp_queries_in_flight_are_bounded_and_a_query_over_it_gets_an_error_answer(served):
+    holders = []
+    try:
+        for _ in range(MISP_QUERIES):  # each holds its place while its body is on the way
+            sock = socket.create_connection(("127.0.0.1", served.misp_port), timeout=60)
+            sock.sendall(misp_query("held.example")[:-5])
+            holders.append(sock)
+        busy = (
+            f"{MISP_QUERIES} queries are in flight, the most this host answers at once "
+            "(TQOPS_MISP_MAX_QUERIES): try again shortly"
+        )
+        wait_for(lambda: asked_misp(served, "over.example").get("error") == busy)
+    finally:
+        for sock in holders:
+            sock.close()
+    # the places are given back when their callers go
+    wait_for(lambda: "results" in asked_misp(served, "after.example"))
+
+
+def test_a_misp_query_whose_caller_hangs_up_is_cancelled_and_its_calls_stop(served, tie):
+    values = [f"gone{i}.example" for i in range(MISP_QUERIES)]
+    tie.clear_requests()
+    callers = []
+    with paced(tie, 3):
+        for value in values:
+            sock = socket.create_connection(("127.0.0.1", served.misp_port), timeout=60)
+            sock.sendall(misp_query(value))
+            callers.append(sock)
+
+        def queued():
+            jobs = served.admin.get(f"{served.url}/api/v1/jobs?limit=100").json()["jobs"]
+            return len([j for j in jobs if j["created_by"] == "misp-modules" and j["total"] == 1
+                        and j["status"] in ("queued", "running")]) >= len(values)  # fmt: skip
+
+        wait_for(queued)
+        for sock in callers:  # every caller hangs up, its answer unread
+            sock.close()
+        wait_for(lambda: all_ended(served, "misp-modules"), 60)
+    jobs = all_ended(served, "misp-modules")
+    gone = [j for j in jobs if j["status"] == "cancelled"]
+    asked = [r.query["value"][0] for r in tie.requests if "value" in r.query]
+    assert set(asked) <= set(values)
+    assert len(asked) < len(values)  # those not sent when their caller went were never sent
+    assert len(gone) >= len(values) - len(asked)
+    audit = served.admin.get(f"{served.url}/api/v1/audit?limit=50").json()["audit"]
+    hung_up = [e for e in audit if e["user"] == "misp-modules" and e["action"] == "cancel"]
+    assert len(hung_up) >= len(values) - len(asked)
+    assert all("its caller hung up" in e["detail"] for e in hung_up)
