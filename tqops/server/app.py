@@ -4,7 +4,10 @@ guard ``tqops serve`` puts before each listener's application (Host names, HSTS)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import re
 import typing
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -223,15 +226,37 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
 
+#: seconds between two purges of the jobs past the retention period (the first: at start)
+PURGE_EVERY = 3600.0
+
+
+async def _purge_expired(host: Host) -> None:
+    """Purge the jobs past the retention period at start, then every :data:`PURGE_EVERY`
+    seconds while the host runs; a purge that fails (the store busy) is tried at the next."""
+    while True:
+        try:
+            await asyncio.to_thread(host.jobs.purge)
+        except Exception as exc:  # the next purge tries again; serving goes on
+            # its kind only: a store error's text may name the database's address
+            logging.getLogger(__name__).warning(
+                "purging expired jobs failed: %s", type(exc).__name__
+            )
+        await asyncio.sleep(PURGE_EVERY)
+
+
 def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     """The host's application; the lifespan starts and stops its jobs."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         host.start()
+        retention = asyncio.ensure_future(_purge_expired(host))
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             host.stop()
 
     app = FastAPI(

@@ -10,7 +10,9 @@ resumed: only the inputs without a result run.
 What one caller may queue is bounded (:class:`~tqops.server.limits.HostLimits`): the distinct
 inputs of a job (413 over it) and the jobs a user has queued or running (429 with
 ``Retry-After``), refused before anything is stored, whichever protocol asked; each refusal is
-in the audit log.
+in the audit log. A job is deleted by its owner or an admin (a running one is cancelled
+first), and ended jobs older than the retention period are purged with their inputs and
+results (the indicators they added to the store stay: they are the platform's data).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tqops.server.errors import Problem
 from tqops.server.limits import HostLimits
 from tqops.server.store import Store
 from tqops.server.store.jobs import Input, OpenJobsFull
-from tqops.server.users import User
+from tqops.server.users import Role, User
 from tqops.server.vault import SEALED
 from tqops.server.worker import LocalWorker
 
