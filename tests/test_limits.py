@@ -24,7 +24,7 @@ from tests.support.hosting import RunningHost, add_user, free_port, wait_for
 from tests.support.vendors import paced, tie_config
 from tqops.errors import ConfigError
 from tqops.server.api import misp
-from tqops.server.app import create_app
+from tqops.server.app import MAX_BODY, ListenerGuard, create_app
 from tqops.server.host import Host
 from tqops.server.jobs import FINISHED
 from tqops.server.limits import HostLimits
@@ -351,3 +351,36 @@ def test_a_misp_query_whose_caller_hangs_up_is_cancelled_and_its_calls_stop(serv
     hung_up = [e for e in audit if e["user"] == "misp-modules" and e["action"] == "cancel"]
     assert len(hung_up) >= len(values) - len(asked)
     assert all("its caller hung up" in e["detail"] for e in hung_up)
+
+
+# -- refusals before a route runs, in its protocol's format ----------------------------------
+
+
+def test_a_body_over_the_limit_is_refused_in_the_protocols_own_format(client):
+    big = b"x" * (MAX_BODY + 1)
+    kind = {"Content-Type": "application/json"}
+    cortex = client.post("/api/analyzer/DCSO_TIE_Search/run", content=big, headers=kind)
+    assert cortex.status_code == 413
+    assert cortex.json() == {
+        "type": "BadRequest",
+        "message": "the request body is over the 5 MB limit",
+    }
+    threatq = client.post("/api/plugins/1/execute", content=big, headers=kind)
+    assert threatq.status_code == 413
+    assert threatq.json() == {"errors": ["the request body is over the 5 MB limit"]}
+    native = client.post("/api/v1/jobs", content=big, headers=kind)
+    assert native.status_code == 413
+    assert native.json() == {"error": "the request body is over the 5 MB limit"}
+
+
+def test_a_host_refusal_is_in_the_protocols_own_format(host):
+    guarded = ListenerGuard(create_app(host), ("127.0.0.1",), tls=False)
+    with TestClient(guarded, base_url="http://evil.example") as rebound:
+        cortex = rebound.get("/api/analyzer")
+        threatq = rebound.get("/api/plugins")
+        native = rebound.get("/api/v1/jobs")
+    message = "the Host 'evil.example' is not one this host answers to (--allowed-hosts)"
+    assert cortex.status_code == threatq.status_code == native.status_code == 400
+    assert cortex.json() == {"type": "BadRequest", "message": message}
+    assert threatq.json() == {"errors": [message]}
+    assert native.json() == {"error": message}

@@ -360,6 +360,7 @@ def _misp_listener(
             host_names(address, allowed_hosts),
             tls=tls,
             option="--misp-allowed-hosts",
+            protocol_errors=False,  # MISP's {"error"} already, with the refusal's status
         ),
         ssl_certfile=tls_cert if tls else None,
         ssl_keyfile=tls_key if tls else None,
