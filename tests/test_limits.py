@@ -384,3 +384,21 @@ def test_a_host_refusal_is_in_the_protocols_own_format(host):
     assert cortex.json() == {"type": "BadRequest", "message": message}
     assert threatq.json() == {"errors": [message]}
     assert native.json() == {"error": message}
+
+
+def test_a_resume_counts_against_the_owners_open_jobs(client, host):
+    first = a_job(client).json()["id"]
+    assert client.post(f"/api/v1/jobs/{first}/cancel").status_code == 200
+    for _ in range(3):
+        assert a_job(client).status_code == 202
+    # three open: resuming the cancelled one would make four
+    answer = client.post(f"/api/v1/jobs/{first}/resume")
+    assert answer.status_code == 429 and answer.headers["Retry-After"]
+    assert "TQOPS_MAX_OPEN_JOBS" in answer.json()["error"]
+    assert host.job(first)["status"] == "cancelled"
+    bob = {"Authorization": f"Bearer {host.users.new_key('bob').api_key}"}
+    refused = client.post(f"/api/v1/jobs/{first}/resume", headers=bob)  # another analyst's
+    assert refused.status_code == 429 and "ana has 3 jobs" in refused.json()["error"]
+    latest = host.store.jobs(0, 1)[0]["id"]
+    assert client.post(f"/api/v1/jobs/{latest}/cancel").status_code == 200
+    assert client.post(f"/api/v1/jobs/{first}/resume").json()["status"] == "queued"

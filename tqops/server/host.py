@@ -463,7 +463,7 @@ class Host:
             raise ConfigError(
                 f"job {job_id} cannot resume while {label} is {why}{lacks}: an admin can {fix} it"
             )
-        self.store.set_job(job_id, status="queued", finished_at=None, error=None)
+        self.jobs.requeue(job_id, row["created_by"], user)  # within its owner's open jobs
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)

@@ -75,16 +75,26 @@ class JobQueue:
         try:
             return self.store.create_job(run, rows, user.name, max_open=limits.open_jobs)
         except OpenJobsFull:
-            variable = limits.variable("open_jobs")
-            self.store.audit(
-                user.name, "refused", what, f"{limits.open_jobs} jobs open ({variable})"
-            )
-            raise Problem(
-                429,
-                f"{user.name} has {limits.open_jobs} jobs queued or running, the most one "
-                f"user may ({variable}): wait for one to end, or cancel one",
-                {"Retry-After": str(RETRY_AFTER)},
-            ) from None
+            raise self._too_many(user.name, user.name, what) from None
+
+    def requeue(self, job_id: int, owner: str, user: User) -> None:
+        """Queue an ended job again (a resume by ``user``), within its owner's open jobs
+        (429 otherwise, audited): a cancel and a resume never get past the limit."""
+        try:
+            self.store.requeue_job(job_id, max_open=self.limits.open_jobs)
+        except OpenJobsFull:
+            raise self._too_many(owner, user.name, f"job {job_id}") from None
+
+    def _too_many(self, owner: str, asking: str, what: str) -> Problem:
+        limits = self.limits
+        variable = limits.variable("open_jobs")
+        self.store.audit(asking, "refused", what, f"{limits.open_jobs} jobs open ({variable})")
+        return Problem(
+            429,
+            f"{owner} has {limits.open_jobs} jobs queued or running, the most one user may "
+            f"({variable}): wait for one to end, or cancel one",
+            {"Retry-After": str(RETRY_AFTER)},
+        )
 
     def start(self, job_id: int) -> None:
         """A job was queued (or resumed): a local worker looks for it now."""

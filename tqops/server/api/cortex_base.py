@@ -18,7 +18,7 @@ __all__ = ["ORGANIZATION", "entity", "read_body", "router"]
 ORGANIZATION = "tqops"
 _KINDS = {400: "BadRequest", 401: "AuthenticationError", 403: "AuthorizationError"}
 _KINDS.update({404: "NotFoundError", 413: "BadRequest", 422: "BadRequest"})
-#: Cortex answers a rate limit reached (its RateLimitExceeded) with 429
+#: a rate limit reached: 429 and RateLimitExceeded, as Cortex answers it (its ErrorHandler)
 _KINDS[429] = "RateLimitExceeded"
 
 

@@ -67,6 +67,23 @@ class JobRecords(Database):
     def job(self, job_id: int) -> Optional[Row]:
         return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
 
+    def requeue_job(self, job_id: int, max_open: Optional[int] = None) -> None:
+        """Queue an ended job again (a resume); ``max_open``: its owner's jobs queued or
+        running at most, counted in the same transaction (:class:`OpenJobsFull`: unchanged)."""
+        with self.transaction() as conn:
+            if max_open is not None:
+                (held,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE created_by = (SELECT created_by FROM jobs "
+                    "WHERE id = ?) AND status IN ('queued', 'running')",
+                    (job_id,),
+                ).fetchone()
+                if int(held) >= max_open:
+                    raise OpenJobsFull(job_id)
+            conn.execute(
+                "UPDATE jobs SET status = 'queued', finished_at = NULL, error = NULL WHERE id = ?",
+                (job_id,),
+            )
+
     def delete_job(self, job_id: int) -> bool:
         """Delete a job, its inputs, results and Cortex record (the indicators its results
         added stay, no longer naming it); False when there was none."""
