@@ -266,7 +266,6 @@ def all_ended(running, created_by: str):
 
 def test_many_jobs_from_one_analyst_leave_the_worker_threads_bounded(served, tie):
     worker = worker_pid(served)
-    idle = threads_of(worker)
     answers = []
     with paced(tie, 0.2):
         for number in range(30):
@@ -282,8 +281,9 @@ def test_many_jobs_from_one_analyst_leave_the_worker_threads_bounded(served, tie
     codes = [a.status_code for a in answers]
     assert codes.count(202) == 20 and codes.count(429) == 10  # TQOPS_MAX_OPEN_JOBS's default
     assert all(int(a.headers["Retry-After"]) > 0 for a in answers if a.status_code == 429)
-    # one slice at a time per worker: its calls, its heartbeat, and what it always has
-    assert max(seen) <= idle + CONCURRENCY + 2, (idle, max(seen))
+    # one slice at a time per worker: its calls' threads, the slice's heartbeat, the main
+    # thread and the one that watches the host's pipe, with room to spare; never one per job
+    assert max(seen) <= CONCURRENCY + 6 < codes.count(202), seen
 
 
 def misp_query(value: str) -> bytes:
