@@ -82,8 +82,8 @@ def guarded_protocol(header_timeout: float, body_timeout: float) -> type[asyncio
         def _expired(self) -> None:
             waiting = self._waiting
             self._deadline, self._waiting = None, ""
-            if self.transport.is_closing():
-                return
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return  # closed, or handed on (a WebSocket upgrade has its own protocol)
             idle = self.cycle is None or self.cycle.response_complete
             if waiting == "headers" and idle:
                 seconds = int(header_timeout)
