@@ -116,3 +116,23 @@ def test_the_listener_settings_are_what_uvicorn_is_given():
     given = listener_settings(limits)
     assert given["timeout_keep_alive"] == 7 and given["limit_concurrency"] == 50
     assert given["http"].__name__.startswith("Guarded")
+
+
+def test_connections_over_the_limit_are_answered_503_until_some_close(tmp_path):
+    env = {"TQOPS_MAX_CONNECTIONS": "3"}
+    with RunningHost(tmp_path / "data", env=env, args=("--workers", "0")) as running:
+        holders = [main_listener(running) for _ in range(3)]  # each sends nothing (yet)
+
+        def status() -> int:
+            with main_listener(running) as sock:
+                sock.sendall(
+                    b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                return int(until_closed(sock).split(b" ", 2)[1])
+
+        try:
+            wait_for(lambda: status() == 503)
+        finally:
+            for sock in holders:
+                sock.close()
+        wait_for(lambda: status() == 401)  # served again: refused only for want of a key
