@@ -105,6 +105,9 @@ def test_a_job_over_the_inputs_limit_is_refused_over_rest_before_anything_is_sto
     assert "TQOPS_MAX_JOB_INPUTS" in refused["detail"]
     # distinct inputs are counted: a value repeated is looked up once per job
     assert a_job(client, 40, 5).status_code == 202
+    # ids are counted before any is looked up (none of these exists: no 404 first)
+    body = {"operation": "dcso_tie", "action": "search", "indicator_ids": list(range(900, 906))}
+    assert client.post("/api/v1/jobs", json=body).status_code == 413
 
 
 def test_a_job_over_the_inputs_limit_is_refused_on_the_console_run_page(client, host):

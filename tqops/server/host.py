@@ -397,6 +397,13 @@ class Host:
         # options are checked as the run will check them, against the configuration it
         # will run with: an option that configuration does not take is refused now
         self.service.check_options(operation, action, options, config or self.config(operation))
+        # distinct ids (each indicator a distinct value) or inputs over the limit alone: refused
+        # before each id is looked up
+        given = (
+            {str(i) for i in indicator_ids or ()},
+            {(str(i.get("type", "")), str(i.get("value", ""))) for i in inputs or ()},
+        )
+        self.jobs.check_size(max(map(len, given)), user, f"{operation}.{action}")
         rows: list[tuple[str, str, str, Optional[int]]] = []
         if indicator_ids is not None:
             for indicator_id in indicator_ids:

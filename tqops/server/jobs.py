@@ -63,7 +63,15 @@ class JobQueue:
         open as one may (counted in the transaction that stores it: two requests at once do
         not both get the last place). Each refusal is audited."""
         limits, what = self.limits, f"{run['operation']}.{run['action']}"
-        distinct = len({(kind, value) for kind, value, *_ in rows})
+        self.check_size(len({(kind, value) for kind, value, *_ in rows}), user, what)
+        try:
+            return self.store.create_job(run, rows, user.name, max_open=limits.open_jobs)
+        except OpenJobsFull:
+            raise self._too_many(user.name, user.name, what) from None
+
+    def check_size(self, distinct: int, user: User, what: str) -> None:
+        """413 (audited) when ``distinct`` inputs are more than a job takes."""
+        limits = self.limits
         if distinct > limits.job_inputs:
             variable = limits.variable("job_inputs")
             self.store.audit(user.name, "refused", what, f"{distinct} inputs ({variable})")
@@ -72,10 +80,6 @@ class JobQueue:
                 f"a job takes at most {limits.job_inputs:,} distinct inputs ({variable}); this "
                 f"one has {distinct:,}: split it into smaller jobs",
             )
-        try:
-            return self.store.create_job(run, rows, user.name, max_open=limits.open_jobs)
-        except OpenJobsFull:
-            raise self._too_many(user.name, user.name, what) from None
 
     def requeue(self, job_id: int, owner: str, user: User) -> None:
         """Queue an ended job again (a resume by ``user``), within its owner's open jobs
