@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from tests.support.hosting import RunningHost, add_user, wait_for
+from tests.support.vendors import paced, tie_config
 from tqops.server.app import create_app
 from tqops.server.host import Host
 from tqops.server.limits import HostLimits
@@ -197,3 +198,35 @@ def test_tqops_serve_purges_expired_jobs_itself(tmp_path: Path):
         api = running.api(admin["api_key"])
         wait_for(lambda: api.get(f"{running.url}/api/v1/jobs/{old}").status_code == 404)
         assert api.get(f"{running.url}/api/v1/jobs/{kept}").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_running_job_is_cancelled_its_calls_stop_and_it_is_deleted(tmp_path, tie):
+    data = tmp_path / "data"
+    users = {role: add_user(data, role, role) for role in ("admin", "analyst")}
+    args = ("--workers", "1", "--concurrency", "1")
+    with RunningHost(data, args=args) as running:
+        admin, analyst = (running.api(users[r]["api_key"]) for r in ("admin", "analyst"))
+        config = f"{running.url}/api/v1/operations/dcso_tie/config"
+        assert admin.put(config, json={"values": tie_config(tie)}).ok
+        values = [f"doomed{i}.example" for i in range(4)]
+        tie.clear_requests()
+        with paced(tie, 2):
+            body = {
+                "operation": "dcso_tie",
+                "action": "search",
+                "inputs": [{"type": "FQDN", "value": v} for v in values],
+            }
+            job = analyst.post(f"{running.url}/api/v1/jobs", json=body).json()
+            wait_for(lambda: tie.requests or analyst_sees_running(analyst, running, job["id"]))
+            assert analyst.delete(f"{running.url}/api/v1/jobs/{job['id']}").status_code == 204
+            asked = [r.query["value"][0] for r in tie.requests if "value" in r.query]
+        assert analyst.get(f"{running.url}/api/v1/jobs/{job['id']}").status_code == 404
+        assert len(asked) < len(values)  # the calls not sent when it was deleted never were
+        audit = admin.get(f"{running.url}/api/v1/audit").json()["audit"]
+        entry = next(e for e in audit if e["action"] == "delete")
+        assert entry["user"] == "analyst" and "cancelled while open" in entry["detail"]
+
+
+def analyst_sees_running(api, running, job_id: int) -> bool:
+    return api.get(f"{running.url}/api/v1/jobs/{job_id}").json()["status"] == "running"
