@@ -40,7 +40,7 @@ from tqops.server.web.route import error_status
 #: document, and the document itself (/api/v1/openapi.json) is served to anyone.
 PUBLIC: frozenset[tuple[str, str]] = frozenset()
 #: operations whose success has no JSON body: a deletion (204) and a server-sent event stream
-NO_CONTENT = {("DELETE", "/api/v1/indicators/{indicator_id}")}
+NO_CONTENT = {("DELETE", "/api/v1/indicators/{indicator_id}"), ("DELETE", "/api/v1/jobs/{job_id}")}
 STREAMS = {("GET", "/api/v1/jobs/{job_id}/events")}
 #: operations whose success is a file in a format another standard defines: a job's export, a
 #: STIX 2.1 bundle (OASIS) or a MISP event (MISP's JSON), not a view of the host's

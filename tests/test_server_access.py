@@ -35,6 +35,7 @@ ROUTES = {
     ("GET", "/api/v1/jobs/{job_id}/events"): "viewer",
     ("GET", "/api/v1/jobs/{job_id}/export"): "viewer",
     ("POST", "/api/v1/jobs/{job_id}/cancel"): "analyst",
+    ("DELETE", "/api/v1/jobs/{job_id}"): "analyst",
     ("POST", "/api/v1/jobs/{job_id}/resume"): "analyst",
     ("POST", "/api/v1/jobs/{job_id}/import"): "analyst",
     ("GET", "/api/v1/audit"): "admin",

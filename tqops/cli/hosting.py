@@ -89,6 +89,8 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
 
     if not 0 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers is a number from 0 (serve only) to {MAX_WORKERS}")
+    if args.retention_days is not None and not 0 <= args.retention_days <= 36_500:
+        raise ConfigError("--retention-days is a number of days from 0 (keep for ever) to 36500")
     return run_server(
         _demo_data_dir(args) if args.demo else _data_dir(args),
         workers=args.workers,
@@ -106,6 +108,7 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
         # the demo's store is its own: TQOPS_DATABASE_URL names the real one
         database=_database(args) if not args.demo or args.database else None,
         misp_allowed_hosts=misp_allowed,
+        retention_days=args.retention_days,
     )
 
 
@@ -372,6 +375,14 @@ def add_parsers(sub: Any, common: Callable[..., None]) -> None:
         metavar="N",
         help="worker processes that run jobs beside the host (default 1; 0: serve only, "
         "workers run elsewhere with `tqops worker`)",
+    )
+    server.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="DAYS",
+        help="days an ended job and its results are kept before the host purges them "
+        "(default: $TQOPS_RETENTION_DAYS, else 90; 0 keeps them for ever); the indicators "
+        "jobs added to the store stay",
     )
     concurrency_help = "vendor calls each worker makes at a time, at most (default 16)"
     server.add_argument("--concurrency", type=int, default=16, metavar="N", help=concurrency_help)

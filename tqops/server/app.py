@@ -4,7 +4,10 @@ guard ``tqops serve`` puts before each listener's application (Host names, HSTS)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import re
 import threading
 import typing
@@ -17,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tqops.errors import OperationError
@@ -53,7 +57,7 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
+            await _too_large(scope, receive, send, limit)
             return
         seen = 0
         refused = False
@@ -69,7 +73,7 @@ class BodyLimit:
                 if seen > limit:
                     refused = True
                     if not started:
-                        await _too_large(send, limit)
+                        await _too_large(scope, receive, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -87,16 +91,46 @@ class BodyLimit:
                 raise
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": f"the request body is over the {limit // 2**20} MB limit"})
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    message = f"the request body is over the {limit // 2**20} MB limit"
+    await _refuse(scope.get("app"), scope, receive, send, 413, message)
+
+
+def _protocol_error(app: Any, scope: Scope) -> Any:
+    """The error answer of the protocol whose route ``scope`` asks for (Cortex's, ThreatQ's),
+    or None (the REST API's and the console's ``{"error"}``): each protocol's clients read
+    only their own format, refusals before the route included."""
+    for route in _each_route(getattr(getattr(app, "router", None), "routes", ())):
+        render = getattr(route, "protocol_error", None)
+        if render is not None and route.matches(scope)[0] is not Match.NONE:
+            return render
+    return None
+
+
+def _each_route(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes of an application, those of the routers it includes too (each protocol's
+    router names its whole prefix, so each route's own path is the one it serves)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _each_route(included.routes) if included is not None else (route,)
+
+
+async def _refuse(
+    app: Any, scope: Scope, receive: Receive, send: Send, status: int, message: str
+) -> None:
+    """Answer ``status`` and ``message`` in the format of the protocol the request is for."""
+    render = _protocol_error(app, scope)
+    if render is not None:
+        await render(status, message, None)(scope, receive, send)
+        return
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
 class ListenerGuard:
@@ -111,11 +145,15 @@ class ListenerGuard:
         *,
         tls: bool,
         option: str = "--allowed-hosts",
+        protocol_errors: bool = True,
     ) -> None:
         self.app = app
         self.allowed = frozenset(_host_name(name) for name in allowed_hosts)
         self.tls = tls
         self.option = option  # the option that names more hosts, said in a refusal
+        #: a refusal in the format of the protocol a route speaks (False: ``{"error"}`` with
+        #: its status, as MISP's listener answers it: a 200 would read as a module's answer)
+        self.protocol_errors = protocol_errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -137,7 +175,10 @@ class ListenerGuard:
             return
         if name not in self.allowed:
             shown = given.decode("latin-1")[:80] if given is not None else ""
-            await _refuse_host(stamped, shown, self.option)
+            what = f"the Host {shown!r}" if shown else "a request without a Host header"
+            message = f"{what} is not one this host answers to ({self.option})"
+            app = self.app if self.protocol_errors else None
+            await _refuse(app, scope, receive, stamped, 400, message)
             return
         await self.app(scope, receive, stamped)
 
@@ -156,19 +197,6 @@ def _host_name(header: str) -> str:
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     return text.rstrip(".")
-
-
-async def _refuse_host(send: Send, shown: str, option: str) -> None:
-    what = f"the Host {shown!r}" if shown else "a request without a Host header"
-    message = f"{what} is not one this host answers to ({option})"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
 #: the integers the store takes (SQLite's INTEGER): no id, count or offset is larger
@@ -246,15 +274,37 @@ def keep_integrations_current(app: FastAPI, host: Host) -> None:
         return await call_next(request)
 
 
+#: seconds between two purges of the jobs past the retention period (the first: at start)
+PURGE_EVERY = 3600.0
+
+
+async def _purge_expired(host: Host) -> None:
+    """Purge the jobs past the retention period at start, then every :data:`PURGE_EVERY`
+    seconds while the host runs; a purge that fails (the store busy) is tried at the next."""
+    while True:
+        try:
+            await asyncio.to_thread(host.jobs.purge)
+        except Exception as exc:  # the next purge tries again; serving goes on
+            # its kind only: a store error's text may name the database's address
+            logging.getLogger(__name__).warning(
+                "purging expired jobs failed: %s", type(exc).__name__
+            )
+        await asyncio.sleep(PURGE_EVERY)
+
+
 def create_app(host: Host, *, secure_cookies: bool = False) -> FastAPI:
     """The host's application; the lifespan starts and stops its jobs."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         host.start()
+        retention = asyncio.ensure_future(_purge_expired(host))
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             host.stop()
 
     app = FastAPI(

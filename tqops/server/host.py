@@ -23,6 +23,7 @@ from tqops.server.errors import readable
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobQueue, job_view
+from tqops.server.limits import HostLimits
 from tqops.server.runners import Runners
 from tqops.server.store import Store
 from tqops.server.users import User, Users
@@ -49,9 +50,11 @@ class Host:
         secrets_dirs: Sequence[Path] = (),
         database: Optional[str] = None,
         run_jobs: bool = True,
+        limits: Optional[HostLimits] = None,
     ) -> None:
         """``run_jobs``: a worker on a thread of this process runs the queued jobs (False:
-        ``tqops serve`` starts worker processes, or workers run elsewhere)."""
+        ``tqops serve`` starts worker processes, or workers run elsewhere). ``limits``: what
+        bounds a caller's work (default: the environment's settings)."""
         self.data = private_data_dir(Path(data))
         #: the directories a ``file:`` secret reference entered over REST may point into
         #: (``tqops serve --secrets-dir``); none by default: references are refused
@@ -81,7 +84,8 @@ class Host:
         #: the in-process worker's connection pools (configuration changes retire them)
         self.pools = self.worker.pools
         local = LocalWorker(self.worker) if run_jobs else None
-        self.jobs = JobQueue(self.store, concurrency, local)
+        self.limits = limits or HostLimits.from_environ()
+        self.jobs = JobQueue(self.store, concurrency, local, self.limits)
 
     def start(self) -> list[int]:
         """At start: the uploaded integrations are activated again; the claims of this
@@ -410,6 +414,13 @@ class Host:
         # options are checked as the run will check them, against the configuration it
         # will run with: an option that configuration does not take is refused now
         self.service.check_options(operation, action, options, config or self.config(operation))
+        # distinct ids (each indicator a distinct value) or inputs over the limit alone: refused
+        # before each id is looked up
+        given = (
+            {str(i) for i in indicator_ids or ()},
+            {(str(i.get("type", "")), str(i.get("value", ""))) for i in inputs or ()},
+        )
+        self.jobs.check_size(max(map(len, given)), user, f"{operation}.{action}")
         rows: list[tuple[str, str, str, Optional[int]]] = []
         if indicator_ids is not None:
             for indicator_id in indicator_ids:
@@ -434,7 +445,7 @@ class Host:
         if config is not None:  # sealed as a stored configuration is, dropped when it ends
             secret_fields = self.service.operation(operation).manifest.secret_fields
             run["carried"] = json.dumps(self.vault.seal(config.to_json(), secret_fields))
-        job_id = self.store.create_job(run, rows, user.name)
+        job_id = self.jobs.queue(run, rows, user)  # within the caller's limits, or refused
         self.store.audit(
             user.name, "run", f"{operation}.{action}", f"job {job_id}, {len(rows)} inputs"
         )
@@ -476,7 +487,7 @@ class Host:
             raise ConfigError(
                 f"job {job_id} cannot resume while {label} is {why}{lacks}: an admin can {fix} it"
             )
-        self.store.set_job(job_id, status="queued", finished_at=None, error=None)
+        self.jobs.requeue(job_id, row["created_by"], user)  # within its owner's open jobs
         self.store.audit(user.name, "resume", f"job {job_id}")
         self.jobs.start(job_id)
         return self.job(job_id)

@@ -22,13 +22,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+import attrs
+
 from tqops.errors import ConfigError
 from tqops.server.host import Host
+from tqops.server.limits import HostLimits
+from tqops.server.listener import guarded_protocol
 from tqops.server.supervisor import WorkerProcesses
 from tqops.server.users import NewUser, Role, User, Users
 from tqops.server.worker import StorePacer
 
-__all__ = ["LOOPBACK_NAMES", "host_names", "run_worker", "serve"]
+__all__ = ["LOOPBACK_NAMES", "host_names", "listener_settings", "run_worker", "serve"]
 
 #: what the demo adds to the indicator store: values the simulators know, one defanged
 DEMO_INDICATORS = (
@@ -122,6 +126,7 @@ def serve(
     workers: int = 1,
     concurrency: int = 16,
     misp_allowed_hosts: Sequence[str] = (),
+    retention_days: Optional[int] = None,
 ) -> int:
     """Run the host until SIGINT/SIGTERM, with ``workers`` worker processes running its jobs
     (:mod:`.supervisor`); at a stop they stop sending and give back what they did not answer,
@@ -130,12 +135,18 @@ def serve(
     demo's). ``misp_modules`` (address, port) turns MISP's modules listener on. Each listener
     answers only the Host names :func:`host_names` gives it (``allowed_hosts`` the host's,
     ``misp_allowed_hosts`` MISP's modules'), and believes forwarded headers only from
-    ``forwarded_allow_ips`` (none by default)."""
+    ``forwarded_allow_ips`` (none by default). Each listener holds a request's headers,
+    its body and an idle connection for at most the limits' seconds, and serves at most
+    their number of connections (:func:`listener_settings`); ``retention_days`` (``None``:
+    ``TQOPS_RETENTION_DAYS``) is how long ended jobs are kept."""
     import uvicorn
 
     from tqops.server.app import ListenerGuard, create_app
 
-    trust = _forwarded(forwarded_allow_ips)
+    limits = HostLimits.from_environ()
+    if retention_days is not None:
+        limits = attrs.evolve(limits, retention_days=retention_days)
+    listening = {**_forwarded(forwarded_allow_ips), **listener_settings(limits)}
 
     scheme = "https" if tls_cert else "http"
     # SIGTERM unwinds from here on: a signal while the demo's simulators start stops them too
@@ -148,6 +159,7 @@ def serve(
             database=database,
             concurrency=concurrency,
             run_jobs=False,  # the worker processes run them; the host never runs operation code
+            limits=limits,
         )
         the_host.users.prepare()
         if demo:
@@ -166,7 +178,7 @@ def serve(
             console = _url(scheme, host, port, "/console/")
             out.write(f"console: {console} (log in as admin, analyst or viewer above)\n")
         misp = (
-            _misp_listener(the_host, misp_modules, tls_cert, tls_key, misp_allowed_hosts, trust)
+            _misp_listener(the_host, misp_modules, tls_cert, tls_key, misp_allowed_hosts, listening)
             if misp_modules
             else None
         )
@@ -191,7 +203,7 @@ def serve(
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=30,
-            **trust,
+            **listening,
         )
         server = uvicorn.Server(config)
         if workers:
@@ -271,6 +283,17 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def listener_settings(limits: HostLimits) -> dict[str, Any]:
+    """uvicorn's settings for a listener within ``limits``: the header and body deadlines
+    (:mod:`.listener`), the idle keep-alive timeout, and the connections served at once (more
+    are answered 503 at once)."""
+    return {
+        "http": guarded_protocol(limits.header_timeout, limits.body_timeout),
+        "timeout_keep_alive": limits.idle_timeout,
+        "limit_concurrency": limits.connections,
+    }
+
+
 def _forwarded(allowed: Sequence[str]) -> dict[str, Any]:
     """uvicorn's proxy settings: X-Forwarded-For and -Proto believed only from ``allowed``
     (uvicorn's own default trusts loopback, and ``FORWARDED_ALLOW_IPS`` from the environment:
@@ -307,7 +330,7 @@ def _misp_listener(
     tls_cert: Optional[str],
     tls_key: Optional[str],
     allowed_hosts: Sequence[str],
-    trust: dict[str, Any],
+    settings: dict[str, Any],
 ) -> tuple[Any, socket.socket]:
     """MISP's modules server and its bound socket: plain HTTP on loopback (as MISP expects
     there), else TLS with the host's certificate; it answers the Host names ``allowed_hosts``
@@ -337,13 +360,14 @@ def _misp_listener(
             host_names(address, allowed_hosts),
             tls=tls,
             option="--misp-allowed-hosts",
+            protocol_errors=False,  # MISP's {"error"} already, with the refusal's status
         ),
         ssl_certfile=tls_cert if tls else None,
         ssl_keyfile=tls_key if tls else None,
         log_level="warning",
         lifespan="off",  # the host's own application starts and stops the host
         timeout_graceful_shutdown=10,
-        **trust,
+        **settings,
     )
     return uvicorn.Server(config), listener
 

@@ -215,6 +215,10 @@ def protocol_route(render: Render) -> type[APIRoute]:
     its route cannot read."""
 
     class ProtocolRoute(APIRoute):
+        #: the protocol's error answer, for what refuses a request before its route runs
+        #: (a body over the limit, a Host not served: :mod:`tqops.server.app`)
+        protocol_error = staticmethod(render)
+
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
             handler = super().get_route_handler()
 

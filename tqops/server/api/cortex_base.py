@@ -18,6 +18,8 @@ __all__ = ["ORGANIZATION", "entity", "read_body", "router"]
 ORGANIZATION = "tqops"
 _KINDS = {400: "BadRequest", 401: "AuthenticationError", 403: "AuthorizationError"}
 _KINDS.update({404: "NotFoundError", 413: "BadRequest", 422: "BadRequest"})
+#: a rate limit reached: 429 and RateLimitExceeded, as Cortex answers it (its ErrorHandler)
+_KINDS[429] = "RateLimitExceeded"
 
 
 def _render(status: int, message: str, headers: Optional[dict[str, str]]) -> JSONResponse:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -54,6 +55,7 @@ from tqops.server.api.misp_results import legacy_results, standard_results
 from tqops.server.app import keep_integrations_current
 from tqops.server.errors import Problem, answer_of
 from tqops.server.host import Host
+from tqops.server.jobs import FINISHED
 from tqops.server.users import Role, User
 from tqops.tlp import tlp_name
 
@@ -85,6 +87,7 @@ def create_app(host: Host) -> FastAPI:
     page cannot reach it through a rebound DNS name."""
     app = FastAPI(title="tqops MISP modules", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.host = host
+    app.state.queries = 0  # in flight: at most the host's limits.misp_queries
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -156,7 +159,24 @@ def version() -> dict[str, Any]:
 
 @router.post("/query")
 async def query(request: Request) -> dict[str, Any]:
-    host = _host(request)
+    """One query, while fewer than the host's limit are in flight (``TQOPS_MISP_MAX_QUERIES``;
+    over it, an error answer at once: MISP shows it, and its next try may be served)."""
+    host, state = _host(request), request.app.state
+    limit = host.limits.misp_queries
+    if state.queries >= limit:  # one event loop: nothing runs between this and the count
+        raise Problem(
+            503,
+            f"{limit} queries are in flight, the most this host answers at once "
+            f"({host.limits.variable('misp_queries')}): try again shortly",
+        )
+    state.queries += 1
+    try:
+        return await _answer(request, host)
+    finally:
+        state.queries -= 1
+
+
+async def _answer(request: Request, host: Host) -> dict[str, Any]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":  # a browser cannot send this cross-site without asking
         raise Problem(415, "a query is a JSON body (Content-Type: application/json)")
@@ -186,7 +206,7 @@ async def query(request: Request) -> dict[str, Any]:
     client = request.client.host if request.client else "?"
     detail = f"job {view['id']}, {source}, from {client}"
     await asyncio.to_thread(host.store.audit, MISP_USER.name, "misp-query", ref.module_name, detail)
-    view = await wait_for_job(host, view["id"], QUERY_WAIT)
+    view = await _wait_while_connected(request, host, view["id"], ref.module_name)
     if view["status"] in ("queued", "running"):
         host.jobs.cancel(view["id"])
         raise Problem(504, "Timeout.")
@@ -202,6 +222,25 @@ async def query(request: Request) -> dict[str, Any]:
         return {"results": standard_results(result, ref.label, attribute), **skipped}
     asked = {"type": misp_type, "value": value}
     return {"results": legacy_results(result, ref.label, asked), **skipped}
+
+
+async def _wait_while_connected(
+    request: Request, host: Host, job_id: int, module: str
+) -> dict[str, Any]:
+    """The job's view once it has ended, or after :data:`QUERY_WAIT` seconds; a caller that
+    hangs up first has its job cancelled (the workers send none of its calls not yet sent)
+    and the cancel audited: nobody is left to read the answer."""
+    deadline = time.monotonic() + QUERY_WAIT
+    while True:
+        view = await wait_for_job(host, job_id, 0)
+        if view["status"] in FINISHED or time.monotonic() >= deadline:
+            return view
+        if await request.is_disconnected():
+            if await asyncio.to_thread(host.jobs.cancel, job_id):
+                detail = f"job {job_id}: its caller hung up"
+                await asyncio.to_thread(host.store.audit, MISP_USER.name, "cancel", module, detail)
+            raise Problem(499, "the caller hung up")
+        await asyncio.sleep(0.05)
 
 
 async def _bounded_body(request: Request) -> bytes:

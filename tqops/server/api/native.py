@@ -302,6 +302,19 @@ def cancel_job(job_id: int, request: Request, user: AnalystUser) -> dict[str, An
     return host.job(job_id)
 
 
+@jobs_api.delete(
+    "/{job_id}",
+    status_code=204,
+    response_model=None,
+    responses={204: {"description": "Deleted, with its inputs and results"}},
+)
+def delete_job(job_id: int, request: Request, user: AnalystUser) -> None:
+    """Delete a job with its inputs and results: its owner or an admin may (403 for others).
+    An open job is cancelled first (409 if its calls are still stopping after 10 s: try
+    again). The indicators its results added to the store stay."""
+    host_of(request).jobs.delete(job_id, user)
+
+
 @jobs_api.post("/{job_id}/resume", response_model=JobView)
 def resume_job(job_id: int, request: Request, user: AnalystUser) -> dict[str, Any]:
     return host_of(request).resume(job_id, user)

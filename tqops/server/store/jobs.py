@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from tqops.server.store.database import Database, Row, now
 
-__all__ = ["OPEN", "Claim", "JobRecords"]
+__all__ = ["OPEN", "Claim", "JobRecords", "OpenJobsFull"]
 
 #: the statuses of a job whose inputs workers may still claim
 OPEN = ("queued", "running")
@@ -21,6 +21,10 @@ CANDIDATES = 500
 Input = tuple[str, str, str, Optional[int]]
 
 
+class OpenJobsFull(Exception):
+    """A user already has as many jobs queued or running as one may: nothing was stored."""
+
+
 class Claim(dict):  # type: ignore[type-arg]
     """A slice of one job's inputs that a worker holds under a lease: ``job`` (its row),
     ``token`` (names the claim) and ``inputs`` (rows: seq, type, value, tlp)."""
@@ -29,11 +33,23 @@ class Claim(dict):  # type: ignore[type-arg]
 class JobRecords(Database):
     """The ``jobs``, ``job_inputs``, ``results``, ``cache`` and ``workers`` tables."""
 
-    def create_job(self, run: Row, inputs: Sequence[Input], user: str) -> int:
+    def create_job(
+        self, run: Row, inputs: Sequence[Input], user: str, max_open: Optional[int] = None
+    ) -> int:
         """A queued job: ``run`` holds its operation, action and options; each input is
-        (type, value, tlp, indicator id or None)."""
+        (type, value, tlp, indicator id or None). ``max_open``: the user's jobs queued or
+        running at most, counted in the same transaction (:class:`OpenJobsFull` when the user
+        has that many: nothing is stored)."""
         operation, action, options = run["operation"], run["action"], run["options"]
         with self.transaction() as conn:
+            if max_open is not None:
+                (held,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE created_by = ? AND status IN "
+                    "('queued', 'running')",
+                    (user,),
+                ).fetchone()
+                if int(held) >= max_open:
+                    raise OpenJobsFull(user)
             job_id = conn.insert(
                 "INSERT INTO jobs (operation, action, options, status, total, created_by, "
                 "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
@@ -50,6 +66,56 @@ class JobRecords(Database):
 
     def job(self, job_id: int) -> Optional[Row]:
         return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def requeue_job(self, job_id: int, max_open: Optional[int] = None) -> None:
+        """Queue an ended job again (a resume); ``max_open``: its owner's jobs queued or
+        running at most, counted in the same transaction (:class:`OpenJobsFull`: unchanged)."""
+        with self.transaction() as conn:
+            if max_open is not None:
+                (held,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE created_by = (SELECT created_by FROM jobs "
+                    "WHERE id = ?) AND status IN ('queued', 'running')",
+                    (job_id,),
+                ).fetchone()
+                if int(held) >= max_open:
+                    raise OpenJobsFull(job_id)
+            conn.execute(
+                "UPDATE jobs SET status = 'queued', finished_at = NULL, error = NULL WHERE id = ?",
+                (job_id,),
+            )
+
+    def delete_job(self, job_id: int) -> bool:
+        """Delete a job, its inputs, results and Cortex record (the indicators its results
+        added stay, no longer naming it); False when there was none."""
+        with self.transaction() as conn:
+            return self._delete_jobs(conn, [job_id]) > 0
+
+    def purge_jobs(self, ended_before: str) -> int:
+        """Delete the jobs that ended before ``ended_before`` (a timestamp as the store writes
+        them), as :meth:`delete_job` does; how many."""
+        with self.transaction() as conn:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM jobs WHERE status NOT IN ('queued', 'running') AND "
+                    "finished_at IS NOT NULL AND finished_at < ?",
+                    (ended_before,),
+                ).fetchall()
+            ]
+            return self._delete_jobs(conn, ids)
+
+    @staticmethod
+    def _delete_jobs(conn: Any, ids: Sequence[int]) -> int:
+        deleted = 0
+        for job_id in ids:  # each table by name: no reliance on the engine's cascades
+            conn.execute(
+                "UPDATE indicator_attributes SET job_id = NULL WHERE job_id = ?", (job_id,)
+            )
+            for table in ("results", "job_inputs", "cortex_jobs"):
+                conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))  # noqa: S608 - constant names
+            cursor = conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            deleted += max(0, cursor.rowcount)
+        return deleted
 
     def open_jobs(self) -> list[Row]:
         """The jobs queued or running, oldest first."""
@@ -264,10 +330,11 @@ class JobRecords(Database):
         with self.transaction() as conn:
             for seqs, status, result in answers:
                 for seq in seqs:
+                    # a job deleted while its call was in flight keeps no result of it
                     cursor = conn.execute(
-                        "INSERT INTO results (job_id, seq, status, result) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        (job_id, seq, status, result),
+                        "INSERT INTO results (job_id, seq, status, result) SELECT ?, ?, ?, ? "
+                        "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?) ON CONFLICT DO NOTHING",
+                        (job_id, seq, status, result, job_id),
                     )
                     count = max(0, cursor.rowcount)
                     stored += count

@@ -425,7 +425,7 @@ async def events(job_id: int, request: Request, visitor: Visitor = VIEWER_PAGE) 
     )
 
 
-# -- downloads, adding to the platform, cancel and resume ------------------------------------
+# -- downloads, adding to the platform, cancel, resume and delete ----------------------------
 
 
 @router.get("/console/jobs/{job_id}/results.{kind}")
@@ -475,6 +475,9 @@ def cancel_or_resume(
     job_id: int, change: str, request: Request, sent: Posted = ANALYST_FORM
 ) -> Response:
     host = host_of(request)
+    if change == "delete":  # its owner or an admin; an open job is cancelled first
+        host.jobs.delete(job_id, sent.user)
+        return RedirectResponse("/console/jobs", status_code=303)
     if change == "resume":
         host.resume(job_id, sent.user)
     elif change == "cancel":
