@@ -262,16 +262,27 @@ def keep_integrations_current(app: FastAPI, host: Host) -> None:
     store uploaded, upgraded or removed (one small read of the store; a change is installed
     from the store's copy of the file): every listener of every host shows the same
     integrations."""
+    app.add_middleware(_CurrentIntegrations, host=host)
 
-    def refresh() -> None:
+
+class _CurrentIntegrations:
+    """:func:`keep_integrations_current` as plain ASGI: Starlette's ``@app.middleware`` wraps
+    the request's channel, and a route's ``request.is_disconnected()`` (MISP's query, whose
+    job is cancelled when its caller hangs up) never saw the caller leave."""
+
+    def __init__(self, app: ASGIApp, host: Host) -> None:
+        self.app = app
+        self.host = host
+
+    def _refresh(self) -> None:
         with _REFRESHING:
-            host.installer.refresh()
+            self.host.installer.refresh()
 
-    @app.middleware("http")
-    async def current_integrations(request: Request, call_next: Callable[..., Any]) -> Any:
-        with suppress(OperationError):  # the store is busy: the route meets it and says so
-            await run_in_threadpool(refresh)
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            with suppress(OperationError):  # the store is busy: the route meets it and says so
+                await run_in_threadpool(self._refresh)
+        await self.app(scope, receive, send)
 
 
 #: seconds between two purges of the jobs past the retention period (the first: at start)
