@@ -251,9 +251,9 @@ def create_job(body: JobIn, request: Request, user: AnalystUser) -> dict[str, An
     inputs = [i.model_dump() for i in body.inputs] if body.inputs is not None else None
     if body.indicator_ids is None and inputs is None:
         raise ConfigError("a job needs indicator_ids or inputs")
-    return host_of(request).create_job(
-        body.operation, body.action, body.options, body.indicator_ids, inputs, user
-    )
+    given = (body.operation, body.action, body.options, body.indicator_ids, inputs, user)
+    # 409 for an operation that is disabled or not configured
+    return host_of(request).create_job(*given, refuse_blocked=True)
 
 
 @jobs_api.get("", response_model=JobList)
