@@ -3,7 +3,8 @@ browser against `tqops serve` and the DCSO TIE simulator: the login page (empty,
 wrong password), the Run page (an operation that can run, one not configured, one disabled,
 an option refused, no selection), the indicators-added notice, users (the list, a password
 reset's shown-once password, a refused reset), the audit log, integrations (the list, for an
-admin and for a viewer, an upload refused, an upgrade report), Test Connection's outcome, the
+admin and for a viewer, an upload refused, an upgrade report), the configuration page (its
+advanced settings open, fields refused, settings saved) and Test Connection's outcome, the
 account page (as it is, a refused change) and the error page. Each state: no violation."""
 
 from __future__ import annotations
@@ -205,6 +206,23 @@ def test_test_connection_outcome(host: RunningHost, watched: Watched) -> None:
     page.get_by_role("button", name="Test Connection").click()
     expect(page.locator("#connection")).to_contain_text("The connection was not tested")
     assert_no_violations(page, "the configuration page, a configuration that cannot be tested")
+
+
+def test_the_configuration_page_with_errors_and_its_settings_saved(
+    host: RunningHost, watched: Watched
+) -> None:
+    page = watched.page
+    enter(page, host, "admin")
+    page.goto("/console/operations/tego")
+    page.get_by_text("Advanced settings").click()
+    assert_no_violations(page, "the configuration page, advanced settings open")
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_visible()
+    assert_no_violations(page, "the configuration page, fields refused")
+    page.get_by_label("Cache TTL (seconds)").fill("60")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").first).to_contain_text("settings of Tego are saved")
+    assert_no_violations(page, "the configuration page, settings saved")
 
 
 def test_integrations_an_upload_refused_and_an_upgrade_report(
