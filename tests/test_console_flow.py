@@ -141,7 +141,7 @@ def test_an_admin_uploads_an_integration_and_confirms_an_upgrade_after_its_repor
     expect(page.get_by_role("heading", level=1)).to_have_text(
         f"Upgrade DCSO TIE from {CURRENT} to 2.0.0?"
     )
-    expect(page.get_by_role("table")).to_contain_text("config field 'region' added")
+    expect(page.get_by_role("table")).to_contain_text("Configuration field “Region” added")
     shots.both_widths(page, "upgrade-report")
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_role("status")).to_contain_text("Nothing was installed.")

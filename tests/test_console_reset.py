@@ -80,7 +80,8 @@ def test_an_admin_resets_a_password_and_the_users_sessions_end(browser, host, sh
     log_in(other, NAME, TYPED)
 
     page.get_by_role("link", name="Audit log").click()
-    expect(page.get_by_role("row").filter(has_text="reset-password")).to_have_count(2)
+    expect(page.locator('tr[data-code="reset-password"]')).to_have_count(2)
+    expect(page.get_by_role("row").filter(has_text="reset the password of")).to_have_count(2)
     for each in (watched, theirs):
         each.close()
         assert each.problems == []

@@ -26,13 +26,40 @@ __all__ = ["Change", "compare", "content_digest", "manifest_from"]
 
 @attrs.frozen
 class Change:
-    """One difference between two versions of an operation."""
+    """One difference between two versions of an operation: ``what`` names fields, actions
+    and options by their names (the CLI's report, and scripts), ``text`` by the manifest's
+    labels (what the console shows an admin, and the REST answer beside ``what``)."""
 
     what: str
     needs_action: bool
+    text: str = ""
 
     def __str__(self) -> str:
         return f"{'ACTION' if self.needs_action else 'info  '} {self.what}"
+
+
+#: what each compared attribute of a field is called in words
+_ATTRIBUTE_WORDS = {
+    "type": "type",
+    "default": "default",
+    "required": "required",
+    "format": "format",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "max_length": "maximum length",
+    "choices": "choices",
+}
+
+
+def _shown(value: Any) -> str:
+    """A field's attribute as the text says it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v) for v in value) or "none"
+    return f"“{value}”" if isinstance(value, str) else str(value)
 
 
 def _raw_manifest(path: Path) -> tuple[Any, str]:
@@ -85,13 +112,24 @@ _COMPARED = (
 
 
 def _field_changes(
-    old: tuple[ConfigField, ...], new: tuple[ConfigField, ...], where: str, removal_needs: bool
+    old: tuple[ConfigField, ...],
+    new: tuple[ConfigField, ...],
+    where: str,
+    removal_needs: bool,
+    called: str = "Configuration field {label}",
 ) -> list[Change]:
+    """The changes of a list of fields; ``called`` names one in words (``{label}``)."""
     changes = []
     before = {f.name: f for f in old}
     after = {f.name: f for f in new}
+
+    def name_of(field: ConfigField) -> str:
+        return called.format(label=f"“{field.label}”")
+
     for name in before.keys() - after.keys():
-        changes.append(Change(f"{where} {name!r} removed", removal_needs))
+        changes.append(
+            Change(f"{where} {name!r} removed", removal_needs, f"{name_of(before[name])} removed")
+        )
     defaults = context_for(new, {})  # an existing configuration takes the new defaults
     for name in after.keys() - before.keys():
         field = after[name]
@@ -99,19 +137,30 @@ def _field_changes(
         if must_fill and not field.when.holds(defaults.values):
             must_fill = False  # required only with values an existing configuration lacks
             note = f"required with {field.when.describe(defaults.labels)} only"
+            words = note
         elif must_fill:
-            note = "required, no default: must be filled in"
+            note = words = "required, no default: must be filled in"
         elif field.required:
             note = f"required, default {field.default!r}: set to the default unless changed"
+            words = f"required, default {_shown(field.default)}: set to the default unless changed"
         else:
-            note = "optional"
-        changes.append(Change(f"{where} {name!r} added ({note})", must_fill))
+            note = words = "optional"
+        changes.append(
+            Change(
+                f"{where} {name!r} added ({note})", must_fill, f"{name_of(field)} added ({words})"
+            )
+        )
     for name in before.keys() & after.keys():
         for attribute in _COMPARED:
             was, now = getattr(before[name], attribute), getattr(after[name], attribute)
             if was != now:
                 changes.append(
-                    Change(f"{where} {name!r} {attribute} changed: {was!r} -> {now!r}", True)
+                    Change(
+                        f"{where} {name!r} {attribute} changed: {was!r} -> {now!r}",
+                        True,
+                        f"{name_of(after[name])}: its {_ATTRIBUTE_WORDS[attribute]} changes "
+                        f"from {_shown(was)} to {_shown(now)}",
+                    )
                 )
         if before[name].label != after[name].label:
             changes.append(
@@ -119,6 +168,7 @@ def _field_changes(
                     f"{where} {name!r} label changed: "
                     f"{before[name].label!r} -> {after[name].label!r}",
                     False,
+                    f"{name_of(before[name])} is renamed “{after[name].label}”",
                 )
             )
     return sorted(changes, key=lambda c: c.what)
@@ -132,33 +182,59 @@ def compare(
     (a platform that keys integrations by version would not see it as an upgrade)."""
     changes: list[Change] = []
     if old.name != new.name:
-        changes.append(Change(f"operation renamed {old.name!r} -> {new.name!r}", True))
-    if old.version != new.version:
-        changes.append(Change(f"version {old.version} -> {new.version}", False))
-    elif old_digest and new_digest and old_digest != new_digest:
         changes.append(
             Change(
-                f"the manifest's content changed but its version is still {new.version}: "
-                "the two cannot be told apart once installed; the new one needs a new version",
+                f"operation renamed {old.name!r} -> {new.name!r}",
                 True,
+                f"The operation “{old.label}” is replaced by another, “{new.label}”",
             )
         )
+    if old.version != new.version:
+        changes.append(
+            Change(
+                f"version {old.version} -> {new.version}",
+                False,
+                f"Version {old.version} to {new.version}",
+            )
+        )
+    elif old_digest and new_digest and old_digest != new_digest:
+        said = (
+            f"the manifest's content changed but its version is still {new.version}: "
+            "the two cannot be told apart once installed; the new one needs a new version"
+        )
+        changes.append(Change(said, True, said[0].upper() + said[1:]))
     changes += _field_changes(old.config, new.config, "config field", True)
     old_actions = {a.name: a for a in old.actions}
     new_actions = {a.name: a for a in new.actions}
     for name in sorted(old_actions.keys() - new_actions.keys()):
-        changes.append(Change(f"action {name!r} removed", True))
+        label = old_actions[name].label
+        changes.append(Change(f"action {name!r} removed", True, f"Action “{label}” removed"))
     for name in sorted(new_actions.keys() - old_actions.keys()):
-        changes.append(Change(f"action {name!r} added", False))
+        label = new_actions[name].label
+        changes.append(Change(f"action {name!r} added", False, f"Action “{label}” added"))
     for name in sorted(old_actions.keys() & new_actions.keys()):
         was, now = old_actions[name], new_actions[name]
-        changes += _field_changes(was.options, now.options, f"action {name!r} option", True)
+        label = now.label
+        called = f"Option {{label}} of “{label}”"
+        changes += _field_changes(was.options, now.options, f"action {name!r} option", True, called)
         dropped = set(was.indicator_types) - set(now.indicator_types)
         added = set(now.indicator_types) - set(was.indicator_types)
         if dropped:
             kinds = ", ".join(sorted(t.value for t in dropped))
-            changes.append(Change(f"action {name!r} no longer takes {kinds}", True))
+            changes.append(
+                Change(
+                    f"action {name!r} no longer takes {kinds}",
+                    True,
+                    f"Action “{label}” no longer takes {kinds}",
+                )
+            )
         if added:
             kinds = ", ".join(sorted(t.value for t in added))
-            changes.append(Change(f"action {name!r} now also takes {kinds}", False))
+            changes.append(
+                Change(
+                    f"action {name!r} now also takes {kinds}",
+                    False,
+                    f"Action “{label}” now also takes {kinds}",
+                )
+            )
     return changes

@@ -19,7 +19,7 @@ from tqops.config.values import MASK, Config, StoredConfig
 from tqops.errors import ConfigError, InputError
 from tqops.model import Indicator, IndicatorType
 from tqops.server.datadir import default_data_dir, private_data_dir
-from tqops.server.errors import readable
+from tqops.server.errors import Problem, readable
 from tqops.server.hosted import BrokenOperation, HostedOperation
 from tqops.server.integrations import Installer
 from tqops.server.jobs import JobQueue, job_view
@@ -169,6 +169,21 @@ class Host:
         except ConfigError as exc:
             return "not configured", readable(exc)
         return "", ()
+
+    def refuse_blocked(self, name: str, carried: bool = False) -> None:
+        """Refuse (409, one line naming what an admin must do first) a run of ``name`` that
+        cannot run now: disabled, or not configured with what its stored configuration lacks,
+        in the words of the console's Run page. Every way in asks for it (``create_job``'s
+        ``refuse_blocked``), after the request's own problems; a run that carries its own
+        configuration (MISP's settings) needs only to be enabled."""
+        self.service.operation(name)  # an operation not installed: the error that says so
+        why, missing = self.blocked(name)
+        if not why or (carried and why != "disabled"):
+            return
+        label = self.service.describe(name).label
+        lacks = f" ({'; '.join(missing)})" if missing else ""
+        fix = "enable" if why == "disabled" else "configure"
+        raise Problem(409, f"{label} is {why}{lacks}: an admin can {fix} it")
 
     def config(self, name: str) -> StoredConfig:
         """An operation's stored configuration, its secrets opened (only to check or run)."""
@@ -408,9 +423,13 @@ class Host:
         inputs: Optional[Sequence[Mapping[str, Any]]],
         user: User,
         config: Optional[StoredConfig] = None,
+        *,
+        refuse_blocked: bool = False,
     ) -> dict[str, Any]:
         """Queue a job and start it; ``config`` is a configuration the request carried (the
-        job then runs with it instead of the stored one)."""
+        job then runs with it instead of the stored one). With ``refuse_blocked`` (every way
+        in), a request that is otherwise sound is refused (409) while the operation is
+        disabled or not configured, rather than queued to fail (:meth:`refuse_blocked`)."""
         # options are checked as the run will check them, against the configuration it
         # will run with: an option that configuration does not take is refused now
         self.service.check_options(operation, action, options, config or self.config(operation))
@@ -439,6 +458,8 @@ class Host:
             )
         if not rows:
             raise ConfigError("a job needs indicator_ids or inputs")
+        if refuse_blocked:  # after the request's own problems, which its sender can fix
+            self.refuse_blocked(operation, carried=config is not None)
         # a password-type option is stored sealed, as a configuration's secrets are
         sealed = self.vault.seal(options, self._password_options(operation, action))
         run: dict[str, Any] = {"operation": operation, "action": action, "options": sealed}

@@ -1,17 +1,19 @@
-"""A job's results handed on as a STIX 2.1 bundle or a MISP event (:mod:`tqops.exports`), read
-from the store a page at a time; each result carries its input's TLP: the strictest of the one
-it was queued with and the stored indicator's (as the job's TLP gate reads it)."""
+"""A job's results handed on as a STIX 2.1 bundle, a MISP event or a wide CSV (one row per
+found indicator, :mod:`tqops.exports`), read from the store a page at a time; each result
+carries its input's TLP: the strictest of the one it was queued with and the stored
+indicator's (as the job's TLP gate reads it)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from tqops.errors import ConfigError
+from tqops.errors import ConfigError, OperationError
 from tqops.exports.misp import misp_event
 from tqops.exports.stix import stix_bundle
 from tqops.exports.values import Exported, ExportHead, exported
+from tqops.exports.wide_csv import plain_summary, wide_csv
 from tqops.server.store import Store
 from tqops.tlp import Tlp
 
@@ -25,21 +27,46 @@ CHUNK = 500
 EXPORTS: Mapping[str, tuple[Callable[..., Iterator[str]], str, str]] = {
     "stix": (stix_bundle, "application/stix+json;version=2.1", "stix.json"),
     "misp": (misp_event, "application/json", "misp.json"),
+    "wide-csv": (wide_csv, "text/csv; charset=utf-8", "wide.csv"),
 }
 #: a job's export: its text chunk by chunk, its media type and its file name
 JobExport = tuple[Iterator[str], str, str]
 
 
 def job_export(host: Host, job_id: int, fmt: str) -> JobExport:
-    """Job ``job_id``'s results in ``fmt`` (``stix`` or ``misp``); a LookupError for no such
-    job, a ValueError for another format (both before anything is read)."""
+    """Job ``job_id``'s results in ``fmt`` (``stix``, ``misp`` or ``wide-csv``); a LookupError
+    for no such job, a ValueError for another format (both before anything is read)."""
     if fmt not in EXPORTS:
         raise ValueError(f"an export is one of {', '.join(EXPORTS)}, got {fmt[:20]!r}")
     job = host.job(job_id)
     write, media, suffix = EXPORTS[fmt]
     head = ExportHead(job["operation"], _label(host, job["operation"]), job["action"])
-    body = write(head, _items(host.store, job_id, int(job["total"])))
+    items = _items(host.store, job_id, int(job["total"]))
+    if fmt == "wide-csv":
+        main, summary = _reading(host, job["operation"], job["action"])
+        body = wide_csv(job_id, head, items, main, summary)
+    else:
+        body = write(head, items)
     return body, media, f"tqops-job-{job_id}-{suffix}"
+
+
+def _reading(
+    host: Host, operation: str, action: str
+) -> tuple[list[tuple[str, str]], Callable[[Mapping[str, Any]], Any]]:
+    """The action's main attributes (name, label), as its manifest declares them, and how a
+    found indicator's summary reads (the console's), with the API version the operation is
+    configured with now; the attributes under their own names where it is no longer
+    installed."""
+    try:
+        values: Optional[Mapping[str, Any]] = host.masked_config(operation)["values"]
+    except (LookupError, ValueError, TypeError, KeyError, OperationError):
+        values = None  # not configured: the default API version
+    try:
+        reader = host.service.reader(operation, action, values)
+    except (LookupError, ValueError, OperationError):
+        return [], plain_summary
+    main = [(a.name, a.label) for a in reader.spec.attributes if not a.detail]
+    return main, reader.summary
 
 
 def _label(host: Host, operation: str) -> str:

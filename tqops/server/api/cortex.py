@@ -142,8 +142,10 @@ async def run_analyzer(
     kept = _kept(body, data_type, {k: v for k, v in parameters.items() if k not in declared})
     kind = platform_type(data_type, data, CORTEX_TYPES, ref.types)
     inputs = [{"type": kind, "value": data, "tlp": tlp}]
-    view = await asyncio.to_thread(
-        host.create_job, ref.operation, ref.action, options, None, inputs, user
+    view = await asyncio.to_thread(  # 409: an operation that is not configured
+        lambda: host.create_job(
+            ref.operation, ref.action, options, None, inputs, user, refuse_blocked=True
+        )
     )
     await asyncio.to_thread(host.store.save_cortex_request, view["id"], kept)
     return await asyncio.to_thread(cortex_jobs.cortex_job, host, view["id"])

@@ -199,9 +199,10 @@ async def _answer(request: Request, host: Host) -> dict[str, Any]:
         "tlp": _tlp(source.get("Tag")) if standard else None,
     }
     config = _carried(ref, body.get("config"))
-    view = await asyncio.to_thread(
-        host.create_job, ref.operation, ref.action, {}, None, [selected], MISP_USER, config
-    )
+    # refused when the stored configuration it would run with is incomplete (a carried one
+    # is checked as the run checks it)
+    given = (ref.operation, ref.action, {}, None, [selected], MISP_USER, config)
+    view = await asyncio.to_thread(lambda: host.create_job(*given, refuse_blocked=True))
     source = "its own configuration" if config else "the stored configuration (allowed)"
     client = request.client.host if request.client else "?"
     detail = f"job {view['id']}, {source}, from {client}"

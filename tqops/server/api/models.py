@@ -192,6 +192,8 @@ class ConnectionReportView(View):
 class Change(View):
     what: str
     needs_action: bool
+    #: the change in words, naming fields, actions and options by their manifest's labels
+    text: str = ""
 
 
 class UpgradeReport(View):

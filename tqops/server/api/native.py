@@ -251,9 +251,9 @@ def create_job(body: JobIn, request: Request, user: AnalystUser) -> dict[str, An
     inputs = [i.model_dump() for i in body.inputs] if body.inputs is not None else None
     if body.indicator_ids is None and inputs is None:
         raise ConfigError("a job needs indicator_ids or inputs")
-    return host_of(request).create_job(
-        body.operation, body.action, body.options, body.indicator_ids, inputs, user
-    )
+    given = (body.operation, body.action, body.options, body.indicator_ids, inputs, user)
+    # 409 for an operation that is disabled or not configured
+    return host_of(request).create_job(*given, refuse_blocked=True)
 
 
 @jobs_api.get("", response_model=JobList)
@@ -361,10 +361,12 @@ async def job_events(job_id: int, request: Request, user: CurrentUser) -> Stream
 
 _EXPORT = {
     200: {
-        "description": "The job's results as a STIX 2.1 bundle or a MISP event, streamed",
+        "description": "The job's results as a STIX 2.1 bundle, a MISP event or a wide CSV "
+        "(one row per found indicator), streamed",
         "content": {
             "application/stix+json;version=2.1": {"schema": {"type": "object"}},
             "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
         },
     }
 }
@@ -377,10 +379,11 @@ def export_job(
     job_id: int,
     request: Request,
     user: CurrentUser,
-    fmt: Annotated[Literal["stix", "misp"], Query(alias="format")],
+    fmt: Annotated[Literal["stix", "misp", "wide-csv"], Query(alias="format")],
 ) -> StreamingResponse:
     """The job's results to hand on: ``format=stix`` a STIX 2.1 bundle, ``format=misp`` a
-    MISP event; each input's TLP marks what is said about it."""
+    MISP event, ``format=wide-csv`` a CSV of one row per found indicator; each input's TLP
+    marks what is said about it."""
     body, media, name = job_export(host_of(request), job_id, fmt)
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     return StreamingResponse(body, media_type=media, headers=disposition)

@@ -226,8 +226,10 @@ async def execute(plugin_id: str, request: Request, user: Runner) -> dict[str, A
     options = body.get("parameters") or {}
     if not isinstance(options, dict):
         raise Problem(400, "parameters is a JSON object of the action's options")
-    view = await asyncio.to_thread(
-        host.create_job, ref.operation, ref.action, options, [indicator_id], None, user
+    view = await asyncio.to_thread(  # 409: an operation disabled or not configured
+        lambda: host.create_job(
+            ref.operation, ref.action, options, [indicator_id], None, user, refuse_blocked=True
+        )
     )
     view = await wait_for_job(host, view["id"], EXECUTE_WAIT)
     if view["status"] in ("queued", "running"):

@@ -115,7 +115,10 @@ class Installer:
             report = {
                 "from": old_version,
                 "to": checked.version,
-                "changes": [{"what": c.what, "needs_action": c.needs_action} for c in findings],
+                "changes": [
+                    {"what": c.what, "text": c.text or c.what, "needs_action": c.needs_action}
+                    for c in findings
+                ],
                 "needs_action": sum(1 for c in findings if c.needs_action),
             }
             if not (confirm or force):  # forcing is a confirmation

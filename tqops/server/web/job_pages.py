@@ -444,9 +444,10 @@ def download(job_id: int, kind: str, request: Request, visitor: Visitor = VIEWER
 
 @router.get("/console/jobs/{job_id}/export.{kind}")
 def export(job_id: int, kind: str, request: Request, visitor: Visitor = VIEWER_PAGE) -> Response:
-    """The results as a STIX 2.1 bundle (``export.stix``) or a MISP event (``export.misp``)."""
-    if kind not in ("stix", "misp"):
-        raise Problem(404, "results export as .stix or .misp")
+    """The results as a STIX 2.1 bundle (``export.stix``), a MISP event (``export.misp``) or
+    a wide CSV, one row per found indicator (``export.wide-csv``)."""
+    if kind not in ("stix", "misp", "wide-csv"):
+        raise Problem(404, "results export as .stix, .misp or .wide-csv")
     body, media, name = job_export(host_of(request), job_id, kind)
     return StreamingResponse(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}

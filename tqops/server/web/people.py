@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from tqops.errors import ConfigError
 from tqops.server.auth import Problem, host_of
 from tqops.server.users import NewUser, Role
+from tqops.server.web.audit_text import audit_lines
 from tqops.server.web.rendering import render
 from tqops.server.web.route import ConsoleRoute
 from tqops.server.web.sessions import ADMIN_FORM, ADMIN_PAGE, Posted, Visitor
@@ -118,6 +119,8 @@ def _reset_password(request: Request, name: str, sent: Posted) -> Response:
 @router.get("/console/audit")
 def audit(request: Request, offset: int = 0, visitor: Visitor = ADMIN_PAGE) -> Response:
     offset = max(0, offset)
-    rows = host_of(request).store.audit_log(offset, AUDIT_PAGE + 1)
-    context = {"rows": rows[:AUDIT_PAGE], "offset": offset, "more": len(rows) > AUDIT_PAGE}
+    host = host_of(request)
+    rows = host.store.audit_log(offset, AUDIT_PAGE + 1)
+    lines = audit_lines(host, rows[:AUDIT_PAGE])
+    context = {"rows": lines, "offset": offset, "more": len(rows) > AUDIT_PAGE}
     return render(request, "audit.html", context)
