@@ -27,7 +27,8 @@ from tests.support.vendors import TIE_TOKEN
 from tqops.cli import main
 from tqops.http import HttpClient, HttpSettings
 from tqops.http.auth import BearerAuth
-from tqops.running.breaker import MAX_CONNECTION_FAILURES
+from tqops.running.breaker import MAX_CONNECTION_FAILURES, CircuitBreaker
+from tqops.service import CancelToken, Service, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -330,3 +331,36 @@ def test_the_simulators_package_imports_nothing_until_asked():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert SimulatorServer.__name__ == "SimulatorServer"
+
+
+def test_a_pool_whose_vendor_answered_does_not_wait_for_a_first_answer_again(sim):
+    """A run on a configured operation whose vendor answered before lets every call go at
+    once; a credential the vendor then rejects still stops the run at its first answer."""
+    breaker = CircuitBreaker(answered=True)
+    admitted = []
+    threads = [
+        threading.Thread(target=lambda: admitted.append(breaker.admit(CancelToken())))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert admitted == [None] * 8  # none waited for a probe's answer
+    fresh = CircuitBreaker()
+    assert fresh.admit(CancelToken()) is None and not fresh.answered
+
+    values = {"hostname": sim.hostname, "access_token": TIE_TOKEN, "ca_bundle": sim.ca_pem_path}
+    with Service().configure("dcso_tie", values, pool_size=4) as configured:
+        assert configured._proven is False
+        with configured.run("search", {}, [("FQDN", "first.example.com")]) as job:
+            assert [r.status for r in job] in ([Status.OK], [Status.NO_RESULTS])
+        assert configured._proven is True
+        sim.clear_requests()
+        sim.enqueue_faults(401)
+        with configured.run(
+            "search", {}, [("FQDN", f"r{i}.example.com") for i in range(40)], concurrency=4
+        ) as job:
+            results = list(job)
+    assert len(results) == 40 and len(sim.requests) <= 4 + 1  # the calls already in flight
+    assert sum(1 for r in results if (r.error or "").startswith("not sent:")) >= 40 - 5

@@ -254,6 +254,9 @@ class ConfiguredOperation:
         http = http_client_for(config, self.settings)
         self.client = operation.client_factory(http, config.variant)
         self._secrets = config.secrets()
+        #: whether the vendor has answered one of this pool's calls (then later runs need not
+        #: send one call first to learn that the credential works)
+        self._proven = False
 
     def __repr__(self) -> str:
         return f"ConfiguredOperation({self.operation.name}, {self.settings.base_url!r})"
@@ -289,7 +292,8 @@ class ConfiguredOperation:
 
         Options are checked now (an :class:`InputError` before anything is sent). At most
         ``concurrency`` (default: the pool size) calls are in flight, and only one until the
-        vendor has answered a call. An input policy keeps from the vendor (a
+        vendor has answered a call of this configured operation (this run's or an earlier
+        one's). An input policy keeps from the vendor (a
         :class:`~tqops.errors.PolicySkip`) is a ``skipped`` result with its ``reason``. The
         run's :class:`~tqops.running.breaker.CircuitBreaker` stops sending on a rejected
         credential or after
@@ -309,12 +313,18 @@ class ConfiguredOperation:
         if workers < 1:
             raise ConfigError(f"concurrency must be at least 1, got {workers}")
 
-        breaker = CircuitBreaker()  # one per run: a rejected credential stops this run only
+        # one per run: a rejected credential stops this run only; calls wait for a first
+        # answer only until this configured operation's vendor has answered one (a host's
+        # pool runs many slices: each would otherwise start with one call at a time)
+        breaker = CircuitBreaker(answered=self._proven)
 
         def work(selection: Selection, token: CancelToken) -> Result:
-            return self._run_one(
+            result = self._run_one(
                 spec, selection, checked, token, breaker, (mapper, drift, judge), max_tlp
             )
+            if breaker.answered:
+                self._proven = True
+            return result
 
         return Job(
             work,

@@ -32,13 +32,22 @@ class CircuitBreaker:
     """One run's breaker (thread-safe): :meth:`admit` before an input's calls, :meth:`record`
     after them."""
 
-    def __init__(self, max_connection_failures: int = MAX_CONNECTION_FAILURES) -> None:
+    def __init__(
+        self, max_connection_failures: int = MAX_CONNECTION_FAILURES, *, answered: bool = False
+    ) -> None:
+        """``answered``: the vendor has answered this credential already (an earlier run on
+        the same connection pool), so calls need not wait for a first answer."""
         self.max_connection_failures = max(1, max_connection_failures)
         self._state = threading.Condition()
         self._reason: Optional[str] = None
-        self._answered = False
+        self._answered = answered
         self._probe: Optional[int] = None
         self._failures = 0
+
+    @property
+    def answered(self) -> bool:
+        """Whether the vendor has answered a call (the credential and route work)."""
+        return self._answered
 
     @property
     def reason(self) -> Optional[str]:
