@@ -186,6 +186,7 @@ class Worker:
         """Claim and run slices until :meth:`stop` (or, with ``idle_exit``, until there has
         been nothing to claim for that many seconds)."""
         self._register()
+        self._warm_up()
         idle_since = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -202,6 +203,16 @@ class Worker:
             self.store.remove_worker(self.id)
             self._registered = False
             self.pools.close()
+
+    def _warm_up(self) -> None:
+        """Load the installed operations (their code, their manifests) and the input checks
+        before the first claim: each worker's first slice spent a fifth of a second on it,
+        its lease running."""
+        try:
+            self.service.operations()
+            self.service.check_indicator(Indicator(value="example.com", type=IndicatorType.FQDN))
+        except (OperationError, InputError, ValueError):  # the first slice says what is wrong
+            pass
 
     def run_once(self) -> bool:
         """Claim one slice and run it; False when there was nothing to claim."""
