@@ -269,6 +269,7 @@ def bench_replicas_on_postgres() -> None:
                                      str(WORKER_CONCURRENCY)), env, key=one.key)  # fmt: skip
         try:
             _configure(one, sim)
+            os.environ["PGPASSWORD"] = cluster.password  # this process reads the store too
             wait_for_workers(url, 4)
             wall, latencies = _timed_job(one, two, "pg-")
         finally:
