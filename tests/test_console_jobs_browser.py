@@ -17,6 +17,7 @@ from simulators import TieSimulator
 from tests.support.axe import assert_no_violations
 from tests.support.browser import Screenshots, Watched
 from tests.support.hosting import RunningHost
+from tests.support.vendors import TEGO_LICENSE
 
 pytestmark = pytest.mark.browser
 
@@ -252,3 +253,33 @@ def test_a_viewer_reads_a_job_page_without_violations(
     expect(page.locator("#results-table > caption")).to_have_text("3 results")
     expect(page.get_by_role("button", name="Cancel the job")).to_have_count(0)
     no_violations(page, "as a viewer")
+
+
+def test_a_tego_job_of_12_inputs_with_6_policy_skips_shows_6_skipped_and_0_errors(
+    tie_host: RunningHost, tego_sim: Any, watched: Watched
+) -> None:
+    admin = tie_host.api(tie_host.users["admin"]["api_key"])
+    values = {"hostname": tego_sim.hostname, "license_key": TEGO_LICENSE,
+              "ca_bundle": tego_sim.ca_pem_path}  # fmt: skip
+    configured = admin.put(f"{tie_host.url}/api/v1/operations/tego/config", json={"values": values})
+    assert configured.status_code == 200, configured.text
+    public = ["8.8.8.8", "1.1.1.1", "4.4.4.4", "149.112.112.112", "9.9.9.9", "208.67.222.222"]
+    private = ["10.1.2.3", "192.168.1.10", "172.16.5.4", "127.0.0.1", "169.254.1.1", "100.64.0.9"]
+    inputs = [{"type": "IP Address", "value": v} for v in public + private]
+    analyst = tie_host.api(tie_host.users["analyst"]["api_key"])
+    answer = analyst.post(
+        f"{tie_host.url}/api/v1/jobs",
+        json={"operation": "tego", "action": "search", "inputs": inputs},
+    )
+    assert answer.status_code == 202, answer.text
+    page = watched.page
+    log_in(page, tie_host, "analyst")
+    page.goto(f"/console/jobs/{answer.json()['id']}")
+    expect(page.locator("#progress .badge")).to_have_text("done", timeout=60_000)
+    expect(page.get_by_role("link", name="Skipped (6)")).to_be_visible()
+    expect(page.get_by_role("link", name="Errors (0)")).to_be_visible()
+    page.get_by_role("link", name="Skipped (6)").click()
+    expect(page.locator("#results-table > caption")).to_have_text("6 results: skipped")
+    for value in private:
+        expect(row(page, value).locator(".outcome")).to_contain_text("public addresses only")
+    no_violations(page, "a Tego job's skips")
