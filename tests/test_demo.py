@@ -68,13 +68,18 @@ class Demo:
 
 
 @contextmanager
-def serve_demo(tmp: Path, *args: str, env: Optional[dict[str, str]] = None) -> Iterator[Demo]:
-    """The demo, its temporary directories under ``tmp`` (kill -9 leaves its own behind)."""
+def serve_demo(
+    tmp: Path, *args: str, env: Optional[dict[str, str]] = None, sigint_ignored: bool = False
+) -> Iterator[Demo]:
+    """The demo, its temporary directories under ``tmp`` (kill -9 leaves its own behind);
+    ``sigint_ignored``: started as a script's background job is, SIGINT ignored."""
     port = free_port()
+    ignore = signal.SIG_IGN if sigint_ignored else signal.SIG_DFL
     process = subprocess.Popen(
         [sys.executable, "-m", "tqops.cli", "serve", "--demo", "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(tmp), **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, ignore),
     )  # fmt: skip
     try:
         yield Demo(process, port)
@@ -201,11 +206,18 @@ def test_the_demo_refuses_the_default_data_directory(tmp_path):
 
 @pytest.mark.parametrize(
     "stop",
-    ["SIGTERM, try 1", "SIGTERM, try 2", "SIGTERM, try 3", "SIGINT", "SIGTERM while starting"],
+    [
+        "SIGTERM, try 1",
+        "SIGTERM, try 2",
+        "SIGTERM, try 3",
+        "SIGINT",
+        "SIGINT, ignored when it started",
+        "SIGTERM while starting",
+    ],
 )
 def test_a_signal_stops_the_demo_and_its_simulators(tmp_path, stop):
-    sent = signal.SIGINT if stop == "SIGINT" else signal.SIGTERM
-    with serve_demo(tmp_path) as demo:
+    sent = signal.SIGINT if stop.startswith("SIGINT") else signal.SIGTERM
+    with serve_demo(tmp_path, sigint_ignored="ignored" in stop) as demo:
         if stop == "SIGTERM while starting":
             # the first simulator is up; the second one starting
             first = demo.process.stdout.readline()

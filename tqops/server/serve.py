@@ -205,13 +205,17 @@ def serve(
             timeout_graceful_shutdown=30,
             **listening,
         )
-        server = uvicorn.Server(config)
+        server = _server_class()(config)
         if workers:
             stack.enter_context(WorkerProcesses(the_host.data, database, workers, concurrency))
         if misp is None:
             server.run()
         else:
             asyncio.run(_serve_together(server, *misp))
+        if server.interrupted or (misp is not None and misp[0].interrupted):
+            # uvicorn raises the signal again once stopped, which a process that started with
+            # SIGINT ignored (a background job of a script, a test runner's worker) ignores
+            raise KeyboardInterrupt
     return 0
 
 
@@ -281,6 +285,22 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _server_class() -> Any:
+    """uvicorn's server, which remembers a SIGINT it stopped on (the command then exits 130,
+    as an interrupted command does)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if sig == signal.SIGINT:
+                self.interrupted = True
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 def listener_settings(limits: HostLimits) -> dict[str, Any]:
@@ -369,7 +389,7 @@ def _misp_listener(
         timeout_graceful_shutdown=10,
         **settings,
     )
-    return uvicorn.Server(config), listener
+    return _server_class()(config), listener
 
 
 async def _serve_together(main: Any, misp: Any, listener: socket.socket) -> None:
