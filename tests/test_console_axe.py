@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from simulators import TieSimulator
 from tests.support.axe import assert_no_violations
-from tests.support.browser import Watched, log_in
+from tests.support.browser import Watched, choose_action, log_in
 from tests.support.hosting import RunningHost
 from tests.support.protocols import protocol_host
 from tests.test_console_flow import next_version
@@ -65,12 +65,6 @@ def admin_api(host: RunningHost) -> Any:
     return host.api(host.users["admin"]["api_key"])
 
 
-def choose(page: Page, key: str) -> None:
-    """Choose an action on the Run page, and wait for its options to be drawn."""
-    with page.expect_response(lambda r: "/console/run?" in r.url):
-        page.get_by_label("Operation and action").select_option(key)
-
-
 def test_the_login_page_empty_and_after_a_wrong_password(watched: Watched) -> None:
     page = watched.page
     page.goto("/console/login")
@@ -94,7 +88,7 @@ def test_the_run_page_in_each_state(host: RunningHost, watched: Watched) -> None
     page.get_by_label("Select all on this page").check()
     page.get_by_role("button", name="Run an operation on them…").click()
     expect(page.get_by_role("heading", name="Run an operation")).to_be_visible()
-    choose(page, "dcso_tie/search")
+    choose_action(page, "dcso_tie/search")
     expect(page.locator("#action-details")).to_contain_text("does not take CIDR Block (1)")
     assert_no_violations(page, "the run page, an operation that can run")
     page.get_by_label("Confidence").fill("lots")
@@ -102,7 +96,7 @@ def test_the_run_page_in_each_state(host: RunningHost, watched: Watched) -> None
     expect(page.locator("#f-option-confidence-error")).to_contain_text("expected a number")
     assert_no_violations(page, "the run page, an option refused")
 
-    choose(page, "tego/search")
+    choose_action(page, "tego/search")
     expect(page.locator("#action-details").get_by_role("alert")).to_contain_text(
         "Tego is not configured"
     )
@@ -112,7 +106,7 @@ def test_the_run_page_in_each_state(host: RunningHost, watched: Watched) -> None
     assert admin_api(host).put(url, json={"enabled": False}).status_code == 200
     try:
         page.goto("/console/run?scope=filter")
-        choose(page, "dcso_tie/search")
+        choose_action(page, "dcso_tie/search")
         expect(page.locator("#action-details").get_by_role("alert")).to_contain_text(
             "DCSO TIE is disabled"
         )

@@ -16,7 +16,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from simulators import TieSimulator
-from tests.support.browser import UNLABELLED, Watched, csrf_of, log_in, post_from
+from tests.support.browser import (
+    UNLABELLED,
+    Watched,
+    choose_action,
+    csrf_of,
+    log_in,
+    post_from,
+)
 from tests.support.hosting import RunningHost, add_user, free_port
 
 pytestmark = pytest.mark.browser
@@ -144,11 +151,6 @@ def _run_page(page: Page, setup: dict[str, Any]) -> None:
     expect(page.get_by_role("heading", name="Run an operation")).to_be_visible()
 
 
-def _choose(page: Page, key: str) -> None:
-    with page.expect_response(lambda r: "/console/run?" in r.url):
-        page.get_by_label("Operation and action").select_option(key)
-
-
 def test_the_run_page_marks_what_cannot_run_and_the_host_refuses_it(setup, watched, shots):
     page = watched.page
     host = setup["host"]
@@ -161,7 +163,7 @@ def test_the_run_page_marks_what_cannot_run_and_the_host_refuses_it(setup, watch
     select = page.get_by_label("Operation and action")
     expect(select.locator("option").first).to_have_text(re.compile(r"^DCSO TIE: .*takes 1 of 1"))
     expect(select.locator('option[value="tego/search"]')).to_contain_text("not configured")
-    _choose(page, "tego/search")
+    choose_action(page, "tego/search")
     details = page.locator("#action-details")
     expect(details.get_by_role("alert")).to_contain_text("Tego is not configured: it cannot run")
     expect(details).to_contain_text("Tego License is required")
@@ -187,7 +189,7 @@ def test_the_run_page_marks_what_cannot_run_and_the_host_refuses_it(setup, watch
     try:
         page.goto("/console/run?id=1")
         expect(select.locator('option[value="dcso_tie/search"]')).to_contain_text("disabled")
-        _choose(page, "dcso_tie/search")
+        choose_action(page, "dcso_tie/search")
         expect(details.get_by_role("alert")).to_contain_text("DCSO TIE is disabled")
         expect(page.get_by_role("button", name=re.compile("^Run Search DCSO"))).to_be_disabled()
         form = {"csrf": csrf_of(page), "id": "1", "action": "dcso_tie/search"}
@@ -195,5 +197,5 @@ def test_the_run_page_marks_what_cannot_run_and_the_host_refuses_it(setup, watch
     finally:
         assert admin.put(f"{url}/dcso_tie/settings", json={"enabled": True}).status_code == 200
     page.goto("/console/run?id=1")
-    _choose(page, "dcso_tie/search")
+    choose_action(page, "dcso_tie/search")
     expect(page.get_by_role("button", name=re.compile("^Run Search DCSO"))).to_be_enabled()

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from simulators import TieSimulator
-from tests.support.browser import UNLABELLED, Watched, log_in
+from tests.support.browser import UNLABELLED, Watched, choose_action, log_in
 from tests.support.hosting import RunningHost, add_user, free_port, wait_for
 from tqops.service import Service
 
@@ -110,12 +110,6 @@ def drop_file(page: Page, selector: str, path: Path) -> None:
     )
     page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
-
-
-def choose_action(page: Page, key: str) -> None:
-    """Choose an action on the Run page, and wait for its options to be drawn."""
-    with page.expect_response(lambda r: "/console/run?" in r.url):
-        page.get_by_label("Operation and action").select_option(key)
 
 
 def row_of(page: Page, text: str) -> Any:

@@ -149,3 +149,12 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, texta
   .filter(e => e.type !== 'hidden' && !e.closest('[hidden]'))
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
   .map(e => e.outerHTML)"""
+
+
+def choose_action(page: Page, key: str) -> None:
+    """Choose an action (``operation/action``) on the Run page, and wait for its options to be
+    drawn. The page has loaded first: a change made before htmx has processed the page (a
+    loaded machine) sends nothing, and no person is that quick."""
+    page.wait_for_load_state("load")
+    with page.expect_response(lambda r: "/console/run?" in r.url):
+        page.get_by_label("Operation and action").select_option(key)
