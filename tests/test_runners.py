@@ -334,3 +334,24 @@ def test_a_runner_runs_many_calls_at_once_within_its_memory_bound(dist, tmp_path
     assert {p["status"] for _, p in answered} <= {"ok", "no_results"}, {
         p["error"] for _, p in answered
     }
+
+
+def test_a_runner_whose_worker_is_gone_removes_its_working_directory(dist, tmp_path):
+    """A worker killed with kill -9 cannot clean up: its runner sees the end of its input and
+    removes the working directory itself (the unpacked integration with it)."""
+    from tqops.server.integrations import Integrations
+    from tqops.server.integrations.wheel import check_wheel
+    from tqops.server.runners import Runners
+
+    runners = Runners()
+    integrations = Integrations(tmp_path / "integrations", runners)
+    wheel = variant(dist, tmp_path, version="9.0.7")
+    integrations.activate(check_wheel(wheel), wheel)  # its check leaves one runner, idle
+    (process,) = runners._idle
+    workdir = process.workdir
+    assert (workdir / "integration" / PACKAGE / "__init__.py").is_file()
+    assert process.popen.stdin is not None
+    process.popen.stdin.close()  # the worker's end of the pipe is gone, as at a kill -9
+    assert process.popen.wait(30) == 0
+    assert not workdir.exists()
+    runners.close()

@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import sys
 import threading
 import zipfile
@@ -21,6 +22,8 @@ from tqops.service import CancelToken, Operation, Selection, Service
 
 #: the largest file a runner writes for a configuration (a CA bundle)
 MAX_FILE = 1 << 20
+#: how the working directory a worker makes for a runner is named (in the temporary folder)
+WORKDIR_PREFIX = "tqops-runner-"
 
 
 class Channel:
@@ -236,5 +239,18 @@ def main() -> int:
     return 0
 
 
+def leave_no_trace() -> None:
+    """Remove the working directory a worker made for this runner (its name says so): the
+    worker may have been killed, and the runner's end of input is then its only sign."""
+    here = Path.cwd()
+    made = os.environ.get("HOME") == os.environ.get("TMPDIR") == str(here)  # as a worker does
+    if made and here.name.startswith(WORKDIR_PREFIX):
+        shutil.rmtree(here, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        leave_no_trace()
+    sys.exit(code)

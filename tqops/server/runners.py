@@ -61,6 +61,8 @@ PASSED_ENVIRONMENT = (
     "http_proxy",
     "no_proxy",
 )
+#: how a runner's working directory is named (it removes it when it ends, the worker too)
+WORKDIR_PREFIX = "tqops-runner-"
 #: the longest line a runner may send (a result with its found indicators)
 MAX_LINE = 16 << 20
 #: pacing requests a runner may have waiting at once (its calls in flight ask one each)
@@ -172,7 +174,7 @@ class _Process:
         self._inbox: queue.Queue[Optional[dict[str, Any]]] = queue.Queue()
         self._stderr = b""
         self.used = time.monotonic()
-        self.workdir = Path(tempfile.mkdtemp(prefix="tqops-runner-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         ids = self._ids()
         if ids is not None:
             os.chown(self.workdir, ids[0], ids[1])
