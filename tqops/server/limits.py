@@ -11,13 +11,12 @@ one-line error naming the limit and the variable that sets it, before anything i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Optional
 
 import attrs
 
-from tqops.errors import ConfigError
+from tqops.server.settings import whole_settings
 
 __all__ = ["SETTINGS", "HostLimits"]
 
@@ -59,20 +58,7 @@ class HostLimits:
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HostLimits:
         """The limits the environment sets (each variable unset: its default)."""
-        source = os.environ if environ is None else environ
-        values: dict[str, int] = {}
-        for variable, (field, default, lowest, highest) in SETTINGS.items():
-            text = source.get(variable, "").strip()
-            if not text:
-                values[field] = default
-                continue
-            if not text.isdigit() or not lowest <= int(text) <= highest:
-                raise ConfigError(
-                    f"{variable} is a whole number from {lowest} to {highest} (default "
-                    f"{default}), not {text[:20]!r}"
-                )
-            values[field] = int(text)
-        return cls(**values)
+        return cls(**whole_settings(SETTINGS, environ))
 
     def variable(self, field: str) -> str:
         """The environment variable that sets ``field`` (what a refusal names)."""

@@ -40,7 +40,7 @@ import attrs
 
 from tqops.config.values import Config, Secret, scrub
 from tqops.errors import ConfigError, OperationError
-from tqops.server.settings import seconds_setting
+from tqops.server.settings import seconds_setting, whole_setting
 from tqops.service import CancelToken, ConnectionReport, Result, Selection, Service, Status
 
 __all__ = ["RunnerSettings", "RunnerSpec", "Runners"]
@@ -72,20 +72,6 @@ START_TIMEOUT = 60.0
 #: how much of a runner's standard error is kept, to say why it did not start
 STDERR_KEPT = 2000
 _STATUSES = {status.value for status in Status}
-
-
-def _count(
-    environ: Mapping[str, str], name: str, default: int, highest: int, lowest: int = 1
-) -> int:
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or not lowest <= int(text) <= highest:
-        raise ConfigError(
-            f"{name} is a whole number from {lowest} to {highest} (default {default}), "
-            f"not {text[:20]!r}"
-        )
-    return int(text)
 
 
 @attrs.frozen
@@ -126,11 +112,11 @@ class RunnerSettings:
             timeout=seconds_setting(
                 "TQOPS_RUNNER_TIMEOUT", 120.0, 1, 3600, hint="default 120", environ=env
             ),
-            most=int(_count(env, "TQOPS_RUNNERS", 4, 64)),
+            most=whole_setting("TQOPS_RUNNERS", 4, 1, 64, env),
             idle=seconds_setting(
                 "TQOPS_RUNNER_IDLE", 60.0, 1, 3600, hint="default 60", environ=env
             ),
-            memory=int(_count(env, "TQOPS_RUNNER_MEMORY", 2048, 65536, lowest=256)),
+            memory=whole_setting("TQOPS_RUNNER_MEMORY", 2048, 256, 65536, env),
         )
 
 

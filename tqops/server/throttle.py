@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import ipaddress
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -39,8 +38,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import attrs
 
-from tqops.errors import ConfigError
 from tqops.server.errors import Problem
+from tqops.server.settings import whole_settings
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -72,20 +71,7 @@ class Limits:
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> Limits:
         """The limits the environment sets (each variable unset: its default)."""
-        source = os.environ if environ is None else environ
-        values: dict[str, int] = {}
-        for variable, (field, default, lowest, highest) in SETTINGS.items():
-            text = source.get(variable, "").strip()
-            if not text:
-                values[field] = default
-                continue
-            if not text.isdigit() or not lowest <= int(text) <= highest:
-                raise ConfigError(
-                    f"{variable} is a whole number from {lowest} to {highest} (default "
-                    f"{default}), not {text[:20]!r}"
-                )
-            values[field] = int(text)
-        return cls(**values)
+        return cls(**whole_settings(SETTINGS, environ))
 
 
 class Throttled(Problem):
