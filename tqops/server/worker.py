@@ -253,7 +253,7 @@ class Worker:
         )
         heart.start()
         try:
-            self._work(job, claim["inputs"], token, _Answers(self.store, job["id"]))
+            self._work(job, claim["inputs"], token)
         except OperationError as exc:
             self.store.end_job(job["id"], "failed", " ".join(str(exc).split()))
         except Exception as exc:  # a bug: the job says so, the worker goes on
@@ -288,8 +288,8 @@ class Worker:
         job: Mapping[str, Any],
         inputs: Sequence[Mapping[str, Any]],
         token: CancelToken,
-        answers: _Answers,
     ) -> None:
+        job_id = job["id"]
         name, action = job["operation"], job["action"]
         manifest = self.service.describe(name)
         manifest.action(action)  # one the operation no longer has fails the job, named
@@ -330,11 +330,11 @@ class Worker:
             if tlp > allowed:
                 stored = " (the stored indicator's)" if tlp > given else ""
                 reason = f"its TLP {tlp}{stored} is above {label}'s maximum, {allowed}"
-                self._save(answers, seqs, Result(selection, Status.SKIPPED, reason=reason))
+                self._save(job_id, seqs, Result(selection, Status.SKIPPED, reason=reason))
                 continue
             hit = self.store.cached((name, action, options_key, *key), ttl) if ttl > 0 else None
             if hit is not None:
-                self._save_cached(answers, seqs, hit)
+                self._save_cached(job_id, seqs, hit)
                 continue
             to_send.append(selection)
         quota = int(settings.get("daily_quota") or 0)
@@ -346,13 +346,13 @@ class Worker:
             )
             for selection in to_send[granted:]:
                 key = (selection.type, selection.value)
-                self._save(answers, groups[key], Result(selection, Status.SKIPPED, reason=reason))
+                self._save(job_id, groups[key], Result(selection, Status.SKIPPED, reason=reason))
             to_send = to_send[:granted]
         if not to_send or token.cancelled:
             return
         spec = self.runner_spec(name)
         if spec is not None:  # an upload: its code runs in a runner, with this configuration
-            self._run_apart(answers, spec, name, action, options, hidden, carried, to_send, token,
+            self._run_apart(job_id, spec, name, action, options, hidden, carried, to_send, token,
                             groups, (ttl, options_key))  # fmt: skip
             return
         # a new pool when the stored configuration or the operation's code changed
@@ -375,13 +375,13 @@ class Worker:
             with run:
                 for result in run:
                     self._answered(
-                        answers, groups, result.input, result.to_dict(summarise), secret_values,
+                        job_id, groups, result.input, result.to_dict(summarise), secret_values,
                         (name, action, ttl, options_key),
                     )  # fmt: skip
 
     def _run_apart(
         self,
-        answers: _Answers,
+        job_id: int,
         spec: RunnerSpec,
         name: str,
         action: str,
@@ -407,12 +407,12 @@ class Worker:
         )
         for selection, payload in outcomes:
             self._answered(
-                answers, groups, selection, payload, secret_values, (name, action, *cache)
+                job_id, groups, selection, payload, secret_values, (name, action, *cache)
             )
 
     def _answered(
         self,
-        answers: _Answers,
+        job_id: int,
         groups: Mapping[tuple[str, str], list[int]],
         selection: Selection,
         payload: dict[str, Any],
@@ -425,7 +425,7 @@ class Worker:
         # a skip is the policy of the moment, not the vendor's answer
         cached = payload.get("status") in (Status.OK.value, Status.NO_RESULTS.value) and ttl > 0
         cache_key = (name, action, options_key, *key) if cached else None
-        self._save_payload(answers, groups[key], payload, secret_values, cache_key)
+        self._save_payload(job_id, groups[key], payload, secret_values, cache_key)
 
     def _stored_tlps(self, kind: str, value: str) -> list[Tlp]:
         """The TLPs of the stored indicators an input is: as given, and as it will be
@@ -455,13 +455,13 @@ class Worker:
     def _digest(self, text: str) -> str:
         return hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def _save(self, answers: _Answers, seqs: list[int], result: Result) -> None:
+    def _save(self, job_id: int, seqs: list[int], result: Result) -> None:
         """Store a result the worker made itself (a skip)."""
-        self._save_payload(answers, seqs, result.to_dict())
+        self._save_payload(job_id, seqs, result.to_dict())
 
     def _save_payload(
         self,
-        answers: _Answers,
+        job_id: int,
         seqs: list[int],
         payload: dict[str, Any],
         secrets: Sequence[str] = (),
@@ -470,33 +470,16 @@ class Worker:
         """Store a result (every secret in it masked), and cache it under ``cache_key``."""
         if any(secrets):  # a vendor client that reads its answers itself: masked before stored
             payload = scrub(payload, secrets)
-        answers.put(seqs, payload, cache_key)
+        text = json.dumps(payload)
+        cache = [(cache_key, text)] if cache_key is not None else []
+        self.store.save_answers(job_id, [(seqs, payload["status"], text)], cache)
+        self.store.judge_inputs(job_id, seqs, payload)  # the stored indicators' status, score
 
-    def _save_cached(self, answers: _Answers, seqs: list[int], hit: tuple[str, float]) -> None:
+    def _save_cached(self, job_id: int, seqs: list[int], hit: tuple[str, float]) -> None:
         payload: dict[str, Any] = json.loads(hit[0])
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hit[1]))
         payload["warnings"] = [*payload.get("warnings", []), f"from the cache (looked up {when})"]
-        answers.put(seqs, payload)
-
-
-class _Answers:
-    """A slice's answers, each stored as it comes, in one transaction with its cache entry:
-    what a worker killed with kill -9 had not stored is only what its calls in flight were
-    answering. (Writing them in groups on a thread of their own measured no faster once the
-    workers were warm, and widened that window.)"""
-
-    def __init__(self, store: Store, job_id: int) -> None:
-        self.store = store
-        self.job_id = job_id
-
-    def put(self, seqs: list[int], payload: dict[str, Any], cache_key: Any = None) -> None:
-        text = json.dumps(payload)
-        self.store.save_answers(
-            self.job_id,
-            [(seqs, payload["status"], text)],
-            [(cache_key, text)] if cache_key is not None else [],
-        )
-        self.store.judge_inputs(self.job_id, seqs, payload)  # the stored indicators' status
+        self._save_payload(job_id, seqs, payload)
 
 
 class StorePacer:
